@@ -1,0 +1,169 @@
+/**
+ * Output sinks. A dump writer writes at absolute positions of the logical
+ * output file; the sink decides how that reaches the disk or the pipe:
+ *
+ * - AtomicFileSink writes a temp file beside the target and renames it into
+ *   place on commit, so a failed or interrupted run leaves nothing behind.
+ * - The flattened-format sink (formats/flat) turns positional writes into
+ *   records on a stream.
+ */
+import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import type { Writable } from 'node:stream';
+import { DumpError, ioError } from '../core/errors.js';
+
+export interface PositionalSink {
+  readonly name: string;
+  /** Write `data` at `position` of the logical output. Writes may come in any order. */
+  write(data: Uint8Array, position: number): Promise<void>;
+  /** Make the logical output exactly `size` bytes long (sparse where never written). */
+  setLength(size: number): Promise<void>;
+  /** Finish: the output becomes visible under its name. */
+  commit(): Promise<void>;
+  /** Discard everything written. Idempotent; never throws. */
+  abort(): Promise<void>;
+}
+
+const live = new Set<PositionalSink>();
+
+/** Abort every sink not yet committed (used by the CLI on SIGINT). */
+export async function abortAllSinks(): Promise<void> {
+  await Promise.all([...live].map((s) => s.abort()));
+}
+
+export class AtomicFileSink implements PositionalSink {
+  readonly name: string;
+  private fh: FileHandle | undefined;
+  private readonly tmp: string;
+  private done = false;
+  private length = 0;
+
+  private constructor(name: string, tmp: string, fh: FileHandle) {
+    this.name = name;
+    this.tmp = tmp;
+    this.fh = fh;
+    live.add(this);
+  }
+
+  static async create(path: string): Promise<AtomicFileSink> {
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    try {
+      const fh = await open(tmp, 'wx', 0o644);
+      return new AtomicFileSink(path, tmp, fh);
+    } catch (err) {
+      throw ioError(err, path, 'cannot create output');
+    }
+  }
+
+  async write(data: Uint8Array, position: number): Promise<void> {
+    const fh = this.handle();
+    let done = 0;
+    try {
+      while (done < data.length) {
+        const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (err) {
+      throw ioError(err, this.name, `write at offset 0x${(position + done).toString(16)}`);
+    }
+    if (position + data.length > this.length) this.length = position + data.length;
+  }
+
+  async setLength(size: number): Promise<void> {
+    try {
+      await this.handle().truncate(size);
+    } catch (err) {
+      throw ioError(err, this.name, 'cannot set length');
+    }
+    this.length = size;
+  }
+
+  get bytes(): number {
+    return this.length;
+  }
+
+  async commit(): Promise<void> {
+    const fh = this.handle();
+    this.done = true;
+    live.delete(this);
+    try {
+      await fh.close();
+      this.fh = undefined;
+      await rename(this.tmp, this.name);
+    } catch (err) {
+      await unlink(this.tmp).catch(() => undefined);
+      throw ioError(err, this.name, 'cannot finish output');
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.done) return;
+    this.done = true;
+    live.delete(this);
+    const fh = this.fh;
+    this.fh = undefined;
+    await fh?.close().catch(() => undefined);
+    await unlink(this.tmp).catch(() => undefined);
+  }
+
+  private handle(): FileHandle {
+    if (!this.fh || this.done) throw new DumpError('IO', 'output already closed', { file: this.name });
+    return this.fh;
+  }
+}
+
+/**
+ * Sequential writes to a stream (stdout), honouring backpressure.
+ * Not positional: the flattened-format sink builds on it.
+ */
+export class StreamWriter {
+  private failed: Error | undefined;
+  bytes = 0;
+
+  constructor(
+    private readonly stream: Writable,
+    readonly name: string,
+  ) {
+    stream.on('error', (err) => {
+      this.failed = err;
+    });
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.failed) throw ioError(this.failed, this.name, 'write failed');
+    this.bytes += chunk.length;
+    if (!this.stream.write(chunk)) {
+      await new Promise<void>((resolve, reject) => {
+        const onDrain = (): void => {
+          this.stream.off('error', onError);
+          resolve();
+        };
+        const onError = (err: Error): void => {
+          this.stream.off('drain', onDrain);
+          reject(ioError(err, this.name, 'write failed'));
+        };
+        this.stream.once('drain', onDrain);
+        this.stream.once('error', onError);
+      });
+    }
+  }
+
+  async end(): Promise<void> {
+    if (this.failed) throw ioError(this.failed, this.name, 'write failed');
+    if (this.stream === process.stdout || this.stream === process.stderr) {
+      // Never end the process's standard streams; wait until flushed.
+      await new Promise<void>((resolve) => this.stream.write(new Uint8Array(0), () => resolve()));
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      this.stream.end((err?: Error | null) => (err ? reject(ioError(err, this.name, 'close failed')) : resolve()));
+    });
+  }
+}
+
+/** Register a sink created elsewhere (e.g. a stream sink) for abort on SIGINT. */
+export function trackSink(sink: PositionalSink): () => void {
+  live.add(sink);
+  return () => live.delete(sink);
+}

@@ -1,0 +1,170 @@
+/**
+ * Positional byte sources. Every reader in dumpsieve reads through this
+ * interface: bounded reads at absolute positions into caller-owned buffers.
+ * Nothing ever reads a whole file.
+ */
+import { open, type FileHandle } from 'node:fs/promises';
+import { DumpError, ioError } from '../core/errors.js';
+
+export interface ByteSource {
+  /** The name the user gave (used in error messages). */
+  readonly name: string;
+  /** Size in bytes. */
+  readonly size: number;
+  /**
+   * Read up to `length` bytes at `position` into `buf[bufOffset..]`.
+   * Returns the number of bytes read; fewer than asked only at end of file.
+   */
+  read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Read exactly `length` bytes or fail with DUMP_TRUNCATED naming what was being read. */
+export async function readExact(
+  src: ByteSource,
+  buf: Uint8Array,
+  bufOffset: number,
+  length: number,
+  position: number,
+  what: string,
+): Promise<void> {
+  if (position + length > src.size) {
+    throw new DumpError(
+      'DUMP_TRUNCATED',
+      `${what} needs ${length} bytes but the file ends at ${src.size}`,
+      { file: src.name, offset: position },
+    );
+  }
+  let done = 0;
+  while (done < length) {
+    const n = await src.read(buf, bufOffset + done, length - done, position + done);
+    if (n <= 0) {
+      throw new DumpError('DUMP_TRUNCATED', `${what}: file ended after ${done} of ${length} bytes`, {
+        file: src.name,
+        offset: position + done,
+      });
+    }
+    done += n;
+  }
+}
+
+/** A file opened read-only. */
+export class FileSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  private readonly fh: FileHandle;
+
+  private constructor(name: string, fh: FileHandle, size: number) {
+    this.name = name;
+    this.fh = fh;
+    this.size = size;
+  }
+
+  static async open(path: string, name = path): Promise<FileSource> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      throw ioError(err, name, 'cannot open');
+    }
+    try {
+      const st = await fh.stat();
+      if (st.isDirectory()) throw new DumpError('IO', 'is a directory', { file: name });
+      return new FileSource(name, fh, st.size);
+    } catch (err) {
+      await fh.close();
+      throw ioError(err, name, 'cannot stat');
+    }
+  }
+
+  async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
+    if (length === 0 || position >= this.size) return 0;
+    try {
+      const { bytesRead } = await this.fh.read(buf, bufOffset, Math.min(length, this.size - position), position);
+      return bytesRead;
+    } catch (err) {
+      throw ioError(err, this.name, `read at offset 0x${position.toString(16)}`);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close();
+  }
+}
+
+/** An in-memory source, for tests and small embedded inputs. */
+export class BufferSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  constructor(
+    private readonly data: Uint8Array,
+    name = '<buffer>',
+  ) {
+    this.name = name;
+    this.size = data.length;
+  }
+  async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
+    if (position >= this.size) return 0;
+    const n = Math.min(length, this.size - position);
+    buf.set(this.data.subarray(position, position + n), bufOffset);
+    return n;
+  }
+  async close(): Promise<void> {}
+}
+
+/**
+ * A view of part of another source: bytes [base, base+size) of `inner`
+ * appear at [0, size). Used for files embedded in other files.
+ */
+export class SliceSource implements ByteSource {
+  readonly name: string;
+  constructor(
+    private readonly inner: ByteSource,
+    private readonly base: number,
+    readonly size: number,
+  ) {
+    this.name = inner.name;
+  }
+  read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
+    if (position >= this.size) return Promise.resolve(0);
+    return this.inner.read(buf, bufOffset, Math.min(length, this.size - position), this.base + position);
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
+
+/**
+ * Records every byte range read from the wrapped source. Tests use it to
+ * prove that a pass never touched given parts of a file.
+ */
+export class CountingSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  /** [position, end) of each read, in call order. */
+  readonly reads: Array<[number, number]> = [];
+  bytesRead = 0;
+
+  constructor(private readonly inner: ByteSource) {
+    this.name = inner.name;
+    this.size = inner.size;
+  }
+
+  async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
+    const n = await this.inner.read(buf, bufOffset, length, position);
+    if (n > 0) {
+      this.reads.push([position, position + n]);
+      this.bytesRead += n;
+    }
+    return n;
+  }
+
+  /** True if any recorded read overlaps [start, end). */
+  touched(start: number, end: number): boolean {
+    return this.reads.some(([s, e]) => s < end && start < e);
+  }
+
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}
