@@ -168,3 +168,24 @@ export class CountingSource implements ByteSource {
     return this.inner.close();
   }
 }
+
+/** Counts bytes read through it (for the "bytes read from the source" figure). */
+export class MeteredSource implements ByteSource {
+  readonly name: string;
+  readonly size: number;
+  bytesRead = 0;
+  reads = 0;
+  constructor(private readonly inner: ByteSource) {
+    this.name = inner.name;
+    this.size = inner.size;
+  }
+  async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
+    const n = await this.inner.read(buf, bufOffset, length, position);
+    this.bytesRead += n;
+    this.reads++;
+    return n;
+  }
+  close(): Promise<void> {
+    return this.inner.close();
+  }
+}

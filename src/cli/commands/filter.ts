@@ -1,0 +1,82 @@
+/** `dumpsieve filter`: makedumpfile's job, with makedumpfile's flags. */
+import { access } from 'node:fs/promises';
+import type { Argv } from 'yargs';
+import { UsageError } from '../../core/errors.js';
+import type { Codec } from '../../formats/types.js';
+import { filterDump } from '../../pipeline/filter.js';
+import { renderFilterReport } from '../../report/filter-text.js';
+import { toJson } from '../../report/json.js';
+import { write, type CliIO } from '../io.js';
+import { parseProtect, outputOptions } from '../options.js';
+import { progressBar } from '../progress.js';
+import { buildOracle, oracleOptions } from './oracle-options.js';
+
+export function filterCommand(io: CliIO, setExit: (code: number) => void) {
+  return {
+    command: 'filter <input> [output]',
+    describe: 'Write a filtered dump (kdump-compressed by default), skipping excluded pages without reading them',
+    builder: (y: Argv) =>
+      y
+        .positional('input', { type: 'string', demandOption: true, describe: 'vmcore: ELF, kdump-compressed or flattened (may be .gz)' })
+        .positional('output', { type: 'string', describe: 'Dump to write (omit with -F: standard output)' })
+        .options({
+          d: { alias: 'dump-level', type: 'number', default: 0, describe: 'Exclude: 1 zero, 2 cache, 4 private cache, 8 user data, 16 free pages (sum them; offline and hwpoison pages are always excluded)' },
+          c: { type: 'boolean', default: false, describe: 'Compress pages with zlib' },
+          l: { type: 'boolean', default: false, describe: 'Compress pages with lzo' },
+          p: { type: 'boolean', default: false, describe: 'Compress pages with snappy' },
+          z: { type: 'boolean', default: false, describe: 'Compress pages with zstd' },
+          E: { type: 'boolean', default: false, describe: 'Write ELF (exact exclusion: every excluded page is a gap)' },
+          F: { type: 'boolean', default: false, describe: 'Write the flattened format to standard output (for | ssh ...)' },
+          f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite an existing output file' },
+          flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
+          protect: { type: 'string', array: true, describe: 'Physical ranges never to exclude: START-END or START+SIZE, comma-separated' },
+          reasons: { type: 'string', describe: 'Write the per-page exclusion-reason map to this file' },
+          ...oracleOptions,
+          ...outputOptions,
+        })
+        .conflicts('E', ['c', 'l', 'p', 'z']),
+    handler: async (args: Record<string, unknown>) => {
+      const codecs = (['c', 'l', 'p', 'z'] as const).filter((k) => args[k]);
+      if (codecs.length > 1) throw new UsageError(`choose one compression: -${codecs.join(', -')}`);
+      const codec: Codec = ({ c: 'zlib', l: 'lzo', p: 'snappy', z: 'zstd' } as const)[codecs[0] ?? 'x' as 'c'] ?? 'none';
+      const output = args.output as string | undefined;
+      const flattened = args.F as boolean;
+      const json = args.json as boolean;
+      const quiet = args.quiet as boolean;
+      if (flattened && json) throw new UsageError('--json needs standard output, which -F uses for the dump');
+      if (output && !args.f && (await exists(output))) throw new UsageError(`${output} exists (use -f to overwrite)`);
+      const bar = progressBar(io, quiet);
+      try {
+        const report = await filterDump({
+          input: args.input as string,
+          output,
+          format: args.E ? 'elf' : 'kdump',
+          flattened,
+          codec,
+          dumpLevel: args.d as number,
+          flagsTable: args.flags as string | undefined,
+          oracle: await buildOracle(args.ramOracle as string[] | undefined),
+          protect: parseProtect(args.protect as string[] | undefined),
+          reasonsFile: args.reasons as string | undefined,
+          stdout: io.stdout,
+          onProgress: (e) => bar.update(e),
+        });
+        bar.stop();
+        if (json) await write(io.stdout, toJson(report));
+        else if (!quiet) await write(io.stderr, renderFilterReport(report));
+        setExit(0);
+      } finally {
+        bar.stop();
+      }
+    },
+  };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * The command line: yargs parses, the library works. A fresh parser per
+ * call (tests run many in one process). Errors become one line on stderr
+ * and an exit code; stack traces only with --debug.
+ */
+import yargs from 'yargs';
+import { DumpError, EXIT, exitCodeFor, UsageError } from '../core/errors.js';
+import { abortAllSinks } from '../io/sink.js';
+import { processIO, write, type CliIO } from './io.js';
+import { filterCommand } from './commands/filter.js';
+import { infoCommand } from './commands/info.js';
+
+export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
+  let exit: number = EXIT.OK;
+  const setExit = (code: number): void => {
+    exit = code;
+  };
+  const debug = argv.includes('--debug');
+  const parser = yargs(argv)
+    .scriptName('dumpsieve')
+    .usage('$0 <command> [options]\n\nFilter and analyze crash dumps of virtual machines; logically offline (ballooned) pages are never read.')
+    .command(filterCommand(io, setExit))
+    .command(infoCommand(io, setExit))
+    .demandCommand(1, 'name a command (see --help)')
+    .strict()
+    .exitProcess(false)
+    .showHelpOnFail(false)
+    .version()
+    .help()
+    .wrap(Math.min(110, process.stdout.columns ?? 100))
+    .fail((msg, err) => {
+      if (err) throw err;
+      throw new UsageError(msg);
+    });
+  try {
+    await parser.parseAsync();
+    return exit;
+  } catch (err) {
+    await abortAllSinks();
+    const code = exitCodeFor(err);
+    if (err instanceof DumpError) {
+      await write(io.stderr, `dumpsieve: ${err.message}${err instanceof UsageError ? '' : ''}\n`);
+      if (debug && err.stack) await write(io.stderr, `${err.stack}\n`);
+    } else {
+      const e = err as Error;
+      await write(io.stderr, `dumpsieve: internal error: ${e?.message ?? String(err)}${debug ? '' : ' (run with --debug for details)'}\n`);
+      if (debug && e?.stack) await write(io.stderr, `${e.stack}\n`);
+    }
+    return code;
+  }
+}

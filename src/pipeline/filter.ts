@@ -1,0 +1,386 @@
+/**
+ * filterDump(): the streaming filter. Two passes over the page metadata,
+ * one over the kept pages' data:
+ *
+ *   plan   classify every window (struct page / flag table, dump level,
+ *          RAM oracle, protected ranges) and count what will be kept;
+ *          ELF output with zero-page exclusion also checks kept pages'
+ *          content here, as its program header count depends on it.
+ *   write  classify again (deterministic), emit the bitmaps, read kept
+ *          runs into a reused buffer and hand them to the writer.
+ *
+ * An excluded page is never read: not in the plan, not in the write pass.
+ * Memory is bounded by the window size, whatever the image size.
+ */
+import type { Writable } from 'node:stream';
+import { DumpError, UsageError } from '../core/errors.js';
+import { RangeSet } from '../core/rangeset.js';
+import { AtomicFileSink, StreamWriter, type PositionalSink } from '../io/sink.js';
+import { readUtsname } from '../kernel/utsname.js';
+import { MeteredSource } from '../io/source.js';
+import { ElfDumpWriter } from '../formats/elf/writer.js';
+import { KdumpWriter } from '../formats/kdump/writer.js';
+import { FlatSink } from '../formats/flat/writer.js';
+import type { Codec, DumpReader, DumpWriter, OutputPlan, Utsname } from '../formats/types.js';
+import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } from '../classify/flagsource.js';
+import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
+import type { RamOracle } from '../ram/oracle.js';
+import { openInput } from './input.js';
+import { WINDOW, WindowClassifier } from './window.js';
+import { ReasonsMapWriter } from './reasons-map.js';
+import { openFlagTable } from './flags.js';
+
+export type OutputFormat = 'kdump' | 'elf';
+
+export interface FilterOptions {
+  input: string;
+  /** Output path. Omitted with `flattened`: the stream goes to `stdout`. */
+  output?: string | undefined;
+  format?: OutputFormat;
+  /** makedumpfile's flattened format (-F). */
+  flattened?: boolean;
+  codec?: Codec;
+  dumpLevel?: number;
+  /** A /proc/kpageflags-style table to classify with instead of mem_map. */
+  flagsTable?: string | undefined;
+  oracle?: RamOracle | undefined;
+  /** Extra pfn ranges never to exclude (the kernel image is always protected). */
+  protect?: RangeSet | undefined;
+  /** Write a per-page exclusion-reason map here. */
+  reasonsFile?: string | undefined;
+  /** Stream for flattened output without a path (default process.stdout). */
+  stdout?: Writable | undefined;
+  onProgress?: ((p: Progress) => void) | undefined;
+  /** Wrap the input source (tests: count what is read). */
+  wrapSource?: ((src: import('../io/source.js').ByteSource) => import('../io/source.js').ByteSource) | undefined;
+}
+
+export interface Progress {
+  phase: 'plan' | 'write';
+  done: number;
+  total: number;
+}
+
+export interface PageFigures {
+  /** pfns below max_pfn. */
+  total: number;
+  /** RAM pfns in the input. */
+  ram: number;
+  hole: number;
+  /** RAM the input holds no data for. */
+  absent: number;
+  /** Pages whose data the output holds (zero pages redirected to one shared page count as excluded). */
+  kept: number;
+  /** Excluded pages per reason name (zero, cache, cache-private, user, free, unaccepted, hwpoison, offline, not-ram). */
+  excluded: Record<string, number>;
+  excludedTotal: number;
+  /** Offline pages found without the VMCOREINFO key (included in excluded.offline). */
+  offlineByFallback: number;
+  /** Offline pages the RAM oracle also calls not RAM. */
+  offlineAlsoNotRam: number;
+  /** Pages a rule wanted to exclude but a protected range kept, per reason. */
+  protectedKept: Record<string, number>;
+}
+
+export interface FilterReport {
+  input: { file: string; format: string; bytes: number; pageSize: number; maxPfn: number; osrelease?: string | undefined };
+  output: { file: string; format: OutputFormat; flattened: boolean; codec: Codec; bytes: number; segments?: number | undefined };
+  dumpLevel: number;
+  classification: {
+    source: 'mem_map' | 'kpageflags' | 'none';
+    description?: FlagSourceDescription | undefined;
+    warnings: Record<string, number>;
+  };
+  pages: PageFigures;
+  oracle?: { name: string; calls: number; pfnsAsked: number; notRam: number } | undefined;
+  /** Bytes read from the input file. */
+  bytesRead: number;
+  seconds: number;
+}
+
+/** Pages read per batch: 1 MiB of 4 KiB pages. */
+const CHUNK = 256;
+
+export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
+  const t0 = performance.now();
+  const level = opts.dumpLevel ?? 0;
+  if (!Number.isInteger(level) || level < 0 || level > 31) throw new UsageError(`dump level ${level} is not in 0..31`);
+  const format: OutputFormat = opts.format ?? 'kdump';
+  const codec: Codec = opts.codec ?? 'none';
+  if (format === 'elf' && codec !== 'none') throw new UsageError('ELF output (-E) cannot be compressed (-c/-l/-p/-z)');
+  if (!opts.output && !opts.flattened) throw new UsageError('an output file is needed (or -F to write the flattened format to standard output)');
+  if (opts.output && opts.flattened) throw new UsageError('-F writes the flattened format to standard output; redirect it instead of naming an output file');
+
+  let meter: MeteredSource | undefined;
+  const reader = await openInput(opts.input, (src) => {
+    const inner = opts.wrapSource ? opts.wrapSource(src) : src;
+    meter = new MeteredSource(inner);
+    return meter;
+  });
+  let flags: PageFlagSource | undefined;
+  let writer: DumpWriter | undefined;
+  try {
+    flags = await chooseFlagSource(reader, level, opts.flagsTable);
+    const protect = await protectedRanges(flags, opts.protect);
+    const wc = new WindowClassifier(reader, flags, level, opts.oracle, protect);
+    const info = reader.info;
+    const maxPfn = info.maxPfn;
+    const ps = info.pageSize;
+    const zeroOut = (level & DL.ZERO) !== 0;
+    const data = new Uint8Array(CHUNK * ps);
+    const zeroMask = new Uint8Array(CHUNK);
+    const zeroPage = Buffer.alloc(ps);
+    const dataBuf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+
+    const markZeros = (n: number): number => {
+      let z = 0;
+      for (let k = 0; k < n; k++) {
+        const isZero = dataBuf.compare(zeroPage, 0, ps, k * ps, (k + 1) * ps) === 0;
+        zeroMask[k] = isZero ? 1 : 0;
+        if (isZero) z++;
+      }
+      return z;
+    };
+
+    // ---- plan ----
+    let keptPages = 0;
+    let keptRuns = 0;
+    let runEnd = -1;
+    const countRun = (pfn: number, n: number): void => {
+      if (pfn !== runEnd) keptRuns++;
+      runEnd = pfn + n;
+    };
+    for (let w = 0; w < maxPfn; w += WINDOW) {
+      const n = Math.min(WINDOW, maxPfn - w);
+      opts.onProgress?.({ phase: 'plan', done: w, total: maxPfn });
+      if (!(await wc.classify(w, n))) continue;
+      const reasons = wc.reasons;
+      for (let i = 0; i < n; ) {
+        if (reasons[i] !== Reason.KEPT) {
+          i++;
+          continue;
+        }
+        let j = i + 1;
+        while (j < n && reasons[j] === Reason.KEPT) j++;
+        keptPages += j - i;
+        if (format === 'elf' && zeroOut) {
+          // ELF drops zero pages from the file, so runs depend on content.
+          for (let k = i; k < j; k += CHUNK) {
+            const m = Math.min(CHUNK, j - k);
+            await reader.readPages(w + k, m, data);
+            markZeros(m);
+            for (let q = 0; q < m; q++) if (!zeroMask[q]) countRun(w + k + q, 1);
+          }
+        } else {
+          countRun(w + i, j - i);
+        }
+        i = j;
+      }
+    }
+    const planTally = { ...wc.oracleTally };
+    opts.onProgress?.({ phase: 'plan', done: maxPfn, total: maxPfn });
+
+    // ---- write ----
+    const sink = await openSink(opts);
+    const out: DumpWriter = format === 'elf' ? new ElfDumpWriter(sink) : new KdumpWriter(sink, codec);
+    writer = out;
+    const plan: OutputPlan = {
+      pageSize: ps,
+      maxPfn,
+      keptPages,
+      keptRuns,
+      dumpLevel: level,
+      notes: info.notes,
+      vmcoreinfo: info.vmcoreinfo,
+      cpus: info.cpus,
+      utsname: await utsnameOf(reader, flags),
+      timestamp: info.vmcoreinfo?.crashTime ?? Math.floor(Date.now() / 1000),
+      physBase: info.vmcoreinfo?.number('phys_base') ?? 0,
+      pageOffset: pageOffsetOf(reader),
+    };
+    await out.begin(plan);
+    const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, opts.input, level, ps) : undefined;
+
+    const counts = new Float64Array(REASON_COUNT);
+    const ramBits = new Uint8Array(WINDOW / 8);
+    const dumpBits = new Uint8Array(WINDOW / 8);
+    wc.reset();
+    try {
+      for (let w = 0; w < maxPfn; w += WINDOW) {
+        const n = Math.min(WINDOW, maxPfn - w);
+        opts.onProgress?.({ phase: 'write', done: w, total: maxPfn });
+        const hasRam = await wc.classify(w, n);
+        const { reasons, states } = wc;
+        const nb = Math.ceil(n / 8);
+        ramBits.fill(0, 0, nb);
+        dumpBits.fill(0, 0, nb);
+        if (hasRam) {
+          for (let i = 0; i < n; i++) {
+            if (states[i] !== 0) ramBits[i >> 3]! |= 1 << (i & 7);
+            if (reasons[i] === Reason.KEPT) dumpBits[i >> 3]! |= 1 << (i & 7);
+          }
+        }
+        await out.bitmaps({ start: w, count: n, ram: ramBits.subarray(0, nb), dumped: dumpBits.subarray(0, nb) });
+        if (hasRam) {
+          for (let i = 0; i < n; ) {
+            if (reasons[i] !== Reason.KEPT) {
+              i++;
+              continue;
+            }
+            let j = i + 1;
+            while (j < n && reasons[j] === Reason.KEPT) j++;
+            for (let k = i; k < j; k += CHUNK) {
+              const m = Math.min(CHUNK, j - k);
+              await reader.readPages(w + k, m, data);
+              if (zeroOut) {
+                if (markZeros(m) > 0) for (let q = 0; q < m; q++) if (zeroMask[q]) reasons[k + q] = Reason.ZERO;
+                await out.writePages(w + k, m, data, zeroMask);
+              } else {
+                await out.writePages(w + k, m, data);
+              }
+            }
+            i = j;
+          }
+        }
+        for (let i = 0; i < n; i++) counts[reasons[i]!]!++;
+        if (reasonsMap) await reasonsMap.window(w, n, reasons);
+      }
+      opts.onProgress?.({ phase: 'write', done: maxPfn, total: maxPfn });
+      const summary = await out.end();
+      writer = undefined;
+      if (reasonsMap) await reasonsMap.commit();
+
+      const excluded: Record<string, number> = {};
+      let excludedTotal = 0;
+      for (let r = 0; r < REASON_COUNT; r++) {
+        if (r === Reason.HOLE || r === Reason.KEPT || r === Reason.ABSENT) continue;
+        excluded[REASON_NAMES[r]!] = counts[r]!;
+        excludedTotal += counts[r]!;
+      }
+      const protectedKept: Record<string, number> = {};
+      wc.protectedOverrides.forEach((v, r) => {
+        if (v > 0) protectedKept[REASON_NAMES[r]!] = v;
+      });
+      const ram = maxPfn - counts[Reason.HOLE]!;
+      return {
+        input: {
+          file: info.file,
+          format: info.format,
+          bytes: info.fileSize,
+          pageSize: ps,
+          maxPfn,
+          osrelease: info.vmcoreinfo?.osrelease,
+        },
+        output: {
+          file: opts.output ?? '-',
+          format,
+          flattened: !!opts.flattened,
+          codec,
+          bytes: summary.bytes,
+          segments: summary.segments,
+        },
+        dumpLevel: level,
+        classification: {
+          source: flags ? flags.kind : 'none',
+          description: flags?.describe(),
+          warnings: Object.fromEntries(flags?.warnings ?? []),
+        },
+        pages: {
+          total: maxPfn,
+          ram,
+          hole: counts[Reason.HOLE]!,
+          absent: counts[Reason.ABSENT]!,
+          kept: counts[Reason.KEPT]!,
+          excluded,
+          excludedTotal,
+          offlineByFallback: wc.decider.stats.offlineFallback,
+          offlineAlsoNotRam: wc.offlineNotRam,
+          protectedKept,
+        },
+        oracle: opts.oracle
+          ? { name: opts.oracle.name, calls: planTally.calls, pfnsAsked: planTally.pfnsAsked, notRam: planTally.notRam }
+          : undefined,
+        bytesRead: meter?.bytesRead ?? 0,
+        seconds: (performance.now() - t0) / 1000,
+      };
+    } catch (err) {
+      await reasonsMap?.abort();
+      throw err;
+    }
+  } catch (err) {
+    await writer?.abort();
+    throw err;
+  } finally {
+    await flags?.close();
+    await reader.close();
+  }
+}
+
+/** The page-flag source a dump level needs: a flag table if given, else mem_map. */
+export async function chooseFlagSource(reader: DumpReader, level: number, table: string | undefined): Promise<PageFlagSource | undefined> {
+  const file = reader.info.file;
+  if (table) return openFlagTable(table, reader);
+  const vi = reader.info.vmcoreinfo;
+  if (!vi) {
+    if (level > 1) {
+      throw new DumpError(
+        'VMCOREINFO_MISSING',
+        `dump level ${level} needs struct page data, but the image has no VMCOREINFO note (use -d 0 or 1, or --flags FILE.kpageflags)`,
+        { file, offset: noteOffset(reader) },
+      );
+    }
+    return undefined;
+  }
+  let src: MemMapFlagSource;
+  try {
+    src = await MemMapFlagSource.open(reader);
+  } catch (err) {
+    // Levels 0/1 work without struct page (no offline/hwpoison detection then).
+    if (level <= 1 && err instanceof DumpError) return undefined;
+    throw err;
+  }
+  const missing = src.missingFor(level);
+  if (missing.length) {
+    throw new DumpError('VMCOREINFO_MISSING', `dump level ${level} needs ${missing.join(', ')}, absent from VMCOREINFO`, { file });
+  }
+  return src;
+}
+
+function noteOffset(reader: DumpReader): number | undefined {
+  const v = reader.info.details?.['notes offset'];
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** Kernel image (from the kernel-text mapping) plus user-given ranges. */
+export async function protectedRanges(flags: PageFlagSource | undefined, extra: RangeSet | undefined): Promise<RangeSet | undefined> {
+  let set = extra;
+  if (flags instanceof MemMapFlagSource) {
+    const image = RangeSet.from(await flags.translator.kernelImagePfns().catch(() => []));
+    set = set ? set.union(image) : image;
+  }
+  return set && !set.isEmpty ? set : undefined;
+}
+
+async function openSink(opts: FilterOptions): Promise<PositionalSink> {
+  if (opts.flattened) return new FlatSink(new StreamWriter(opts.stdout ?? process.stdout, '<stdout>'));
+  return AtomicFileSink.create(opts.output!);
+}
+
+/** utsname for the kdump header: the input's, else init_uts_ns from the image, else from OSRELEASE. */
+async function utsnameOf(reader: DumpReader, flags: PageFlagSource | undefined): Promise<Utsname> {
+  const u = reader.info.utsname;
+  if (u && u.sysname) return u;
+  const vi = reader.info.vmcoreinfo;
+  if (vi && flags instanceof MemMapFlagSource) {
+    const read = await readUtsname(vi, flags.translator).catch(() => undefined);
+    if (read && read.sysname === 'Linux' && read.release) return read;
+  }
+  const release = vi?.osrelease ?? '';
+  return { sysname: 'Linux', nodename: '', release, version: release ? '#1' : '', machine: 'x86_64', domainname: '' };
+}
+
+function pageOffsetOf(reader: DumpReader): bigint {
+  const v = reader.info.details?.['page offset'];
+  if (typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v)) return BigInt(v);
+  return 0xffff888000000000n;
+}

@@ -1,0 +1,81 @@
+/**
+ * Opening the input of a command: a dump file (ELF, kdump-compressed,
+ * flattened) or a gzip-compressed one, which is inflated to a sparse
+ * temporary file first (dump readers need positional access).
+ */
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createGunzip } from 'node:zlib';
+import { DumpError, ioError } from '../core/errors.js';
+import { FileSource, type ByteSource } from '../io/source.js';
+import { openDumpSource } from '../formats/registry.js';
+import type { DumpReader } from '../formats/types.js';
+
+const GZIP_MAGIC = [0x1f, 0x8b];
+
+/** Open a dump by path; .gz inputs are inflated to a temporary sparse file removed on close. */
+export async function openInput(path: string, wrap?: (src: ByteSource) => ByteSource): Promise<DumpReader> {
+  const src = await FileSource.open(path);
+  const head = new Uint8Array(2);
+  await src.read(head, 0, 2, 0);
+  if (head[0] !== GZIP_MAGIC[0] || head[1] !== GZIP_MAGIC[1]) {
+    return openDumpSource(wrap ? wrap(src) : src).catch(async (err: unknown) => {
+      await src.close();
+      throw err;
+    });
+  }
+  await src.close();
+  const dir = await mkdtemp(join(tmpdir(), 'dumpsieve-gunzip-'));
+  const tmp = join(dir, 'image');
+  try {
+    await inflateSparse(path, tmp);
+    const inner = await FileSource.open(tmp, path);
+    const reader = await openDumpSource(wrap ? wrap(inner) : inner);
+    const close = reader.close.bind(reader);
+    reader.close = async () => {
+      await close();
+      await rm(dir, { recursive: true, force: true });
+    };
+    return reader;
+  } catch (err) {
+    await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}
+
+/** Inflate a gzip file, leaving all-zero 4 KiB blocks as holes. */
+async function inflateSparse(from: string, to: string): Promise<void> {
+  const fh = await open(to, 'w');
+  const BLOCK = 4096;
+  let pos = 0;
+  let pending = Buffer.alloc(0);
+  const zero = Buffer.alloc(BLOCK);
+  const flush = async (buf: Buffer): Promise<void> => {
+    for (let off = 0; off < buf.length; off += BLOCK) {
+      const end = Math.min(buf.length, off + BLOCK);
+      if (end - off === BLOCK && buf.compare(zero, 0, BLOCK, off, end) === 0) continue;
+      await fh.write(buf, off, end - off, pos + off);
+    }
+    pos += buf.length;
+  };
+  try {
+    const gunzip = createReadStream(from).pipe(createGunzip());
+    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+      const buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
+      const whole = buf.length - (buf.length % BLOCK);
+      await flush(buf.subarray(0, whole));
+      pending = Buffer.from(buf.subarray(whole));
+    }
+    if (pending.length) await flush(pending);
+    await fh.truncate(pos);
+  } catch (err) {
+    if (err instanceof DumpError) throw err;
+    const e = err as NodeJS.ErrnoException;
+    if (e.code && e.code.startsWith('Z_')) throw new DumpError('DUMP_CORRUPT', `gzip data is damaged (${e.message})`, { file: from });
+    throw ioError(err, from, 'cannot inflate');
+  } finally {
+    await fh.close();
+  }
+}

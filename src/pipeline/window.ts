@@ -1,0 +1,139 @@
+/**
+ * The per-window classification shared by every pipeline (filter, analyze,
+ * validate): input states → page properties → dump-level reasons → RAM
+ * oracle → protected ranges. Pure function of the input, so a second pass
+ * recomputes exactly what the first decided.
+ */
+import type { RangeSet } from '../core/rangeset.js';
+import { PfnState, type DumpReader } from '../formats/types.js';
+import { PropWindow } from '../kernel/props.js';
+import { Decider } from '../classify/decide.js';
+import { Reason, REASON_COUNT } from '../classify/reasons.js';
+import type { PageFlagSource } from '../classify/flagsource.js';
+import type { RamOracle } from '../ram/oracle.js';
+
+/** Pfns per window: a 128 MiB section of 4 KiB pages; a multiple of 8 and of 512. */
+export const WINDOW = 32768;
+
+export interface OracleTally {
+  /** Kernel-side calls the questions cost (callsFor), in the planning pass. */
+  calls: number;
+  /** Pfns asked about. */
+  pfnsAsked: number;
+  /** Pfns answered "not RAM". */
+  notRam: number;
+}
+
+export class WindowClassifier {
+  readonly states: Uint8Array;
+  readonly reasons: Uint8Array;
+  readonly win: PropWindow;
+  readonly decider: Decider;
+  /** Protected pfns that a rule wanted to exclude, per reason. */
+  readonly protectedOverrides = new Float64Array(REASON_COUNT);
+  readonly oracleTally: OracleTally = { calls: 0, pfnsAsked: 0, notRam: 0 };
+  /** Offline pages the oracle also calls not RAM (audit, not counted as calls). */
+  offlineNotRam = 0;
+
+  constructor(
+    private readonly reader: DumpReader,
+    private readonly flags: PageFlagSource | undefined,
+    level: number,
+    private readonly oracle: RamOracle | undefined,
+    private readonly protect: RangeSet | undefined,
+  ) {
+    this.states = new Uint8Array(WINDOW);
+    this.reasons = new Uint8Array(WINDOW);
+    this.win = new PropWindow(WINDOW);
+    this.decider = new Decider(level, flags?.freeAreaLength);
+  }
+
+  /** Start a new pass over the image. */
+  reset(): void {
+    this.decider.reset();
+    this.protectedOverrides.fill(0);
+    this.oracleTally.calls = 0;
+    this.oracleTally.pfnsAsked = 0;
+    this.oracleTally.notRam = 0;
+    this.offlineNotRam = 0;
+  }
+
+  /**
+   * Classify [start, start+count). Returns false (and leaves reasons all
+   * HOLE) when the window holds no RAM at all.
+   */
+  async classify(start: number, count: number): Promise<boolean> {
+    const { states, reasons } = this;
+    await this.reader.pfnStates(start, count, states);
+    let ram = false;
+    for (let i = 0; i < count; i++) {
+      if (states[i] !== PfnState.HOLE) {
+        ram = true;
+        break;
+      }
+    }
+    if (!ram) {
+      reasons.fill(Reason.HOLE, 0, count);
+      // A range carried from the previous window covers holes only.
+      this.decider.decide(states, null, start, count, reasons);
+      return false;
+    }
+    let win: PropWindow | null = null;
+    if (this.flags) {
+      this.win.reset(start, count);
+      await this.flags.fill(this.win);
+      win = this.win;
+    }
+    this.decider.decide(states, win, start, count, reasons);
+    if (this.oracle) this.applyOracle(start, count);
+    if (this.protect) this.applyProtect(start, count);
+    return true;
+  }
+
+  /** Ask the oracle about kept pages only (flag exclusions are never asked about). */
+  private applyOracle(start: number, count: number): void {
+    const oracle = this.oracle!;
+    const reasons = this.reasons;
+    let i = 0;
+    while (i < count) {
+      const r = reasons[i];
+      if (r !== Reason.KEPT && r !== Reason.OFFLINE) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < count && reasons[j] === r) j++;
+      // [i, j) is a run of one reason; walk it in oracle spans.
+      let k = i;
+      while (k < j) {
+        const s = oracle.span(start + k, start + j);
+        const n = Math.max(1, Math.min(s.count, j - k));
+        if (r === Reason.KEPT) {
+          this.oracleTally.calls += oracle.callsFor ? oracle.callsFor(start + k, start + k + n) : n;
+          this.oracleTally.pfnsAsked += n;
+          if (!s.ram) {
+            reasons.fill(Reason.NOT_RAM, k, k + n);
+            this.oracleTally.notRam += n;
+          }
+        } else if (!s.ram) {
+          this.offlineNotRam += n;
+        }
+        k += n;
+      }
+      i = j;
+    }
+  }
+
+  private applyProtect(start: number, count: number): void {
+    const reasons = this.reasons;
+    for (const r of this.protect!.within(start, start + count)) {
+      for (let p = r.start - start; p < r.end - start; p++) {
+        const why = reasons[p]!;
+        if (why !== Reason.KEPT && why !== Reason.HOLE && why !== Reason.ABSENT) {
+          this.protectedOverrides[why]!++;
+          reasons[p] = Reason.KEPT;
+        }
+      }
+    }
+  }
+}
