@@ -9,6 +9,9 @@ import { abortAllSinks } from '../io/sink.js';
 import { processIO, write, type CliIO } from './io.js';
 import { filterCommand } from './commands/filter.js';
 import { infoCommand } from './commands/info.js';
+import { analyzeCommand } from './commands/analyze.js';
+import { validateCommand } from './commands/validate.js';
+import { synthCommand } from './commands/synth.js';
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   let exit: number = EXIT.OK;
@@ -20,7 +23,10 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     .scriptName('dumpsieve')
     .usage('$0 <command> [options]\n\nFilter and analyze crash dumps of virtual machines; logically offline (ballooned) pages are never read.')
     .command(filterCommand(io, setExit))
+    .command(analyzeCommand(io, setExit))
+    .command(validateCommand(io, setExit))
     .command(infoCommand(io, setExit))
+    .command(synthCommand(io, setExit))
     .demandCommand(1, 'name a command (see --help)')
     .strict()
     .exitProcess(false)

@@ -21,26 +21,26 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
         .positional('output', { type: 'string', describe: 'Dump to write (omit with -F: standard output)' })
         .options({
           d: { alias: 'dump-level', type: 'number', default: 0, describe: 'Exclude: 1 zero, 2 cache, 4 private cache, 8 user data, 16 free pages (sum them; offline and hwpoison pages are always excluded)' },
-          c: { type: 'boolean', default: false, describe: 'Compress pages with zlib' },
-          l: { type: 'boolean', default: false, describe: 'Compress pages with lzo' },
-          p: { type: 'boolean', default: false, describe: 'Compress pages with snappy' },
-          z: { type: 'boolean', default: false, describe: 'Compress pages with zstd' },
-          E: { type: 'boolean', default: false, describe: 'Write ELF (exact exclusion: every excluded page is a gap)' },
-          F: { type: 'boolean', default: false, describe: 'Write the flattened format to standard output (for | ssh ...)' },
+          c: { type: 'boolean', describe: 'Compress pages with zlib' },
+          l: { type: 'boolean', describe: 'Compress pages with lzo' },
+          p: { type: 'boolean', describe: 'Compress pages with snappy' },
+          z: { type: 'boolean', describe: 'Compress pages with zstd' },
+          E: { type: 'boolean', describe: 'Write ELF (exact exclusion: every excluded page is a gap)' },
+          F: { type: 'boolean', describe: 'Write the flattened format to standard output (for | ssh ...)' },
           f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite an existing output file' },
           flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
           protect: { type: 'string', array: true, describe: 'Physical ranges never to exclude: START-END or START+SIZE, comma-separated' },
           reasons: { type: 'string', describe: 'Write the per-page exclusion-reason map to this file' },
           ...oracleOptions,
           ...outputOptions,
-        })
-        .conflicts('E', ['c', 'l', 'p', 'z']),
+        }),
     handler: async (args: Record<string, unknown>) => {
       const codecs = (['c', 'l', 'p', 'z'] as const).filter((k) => args[k]);
       if (codecs.length > 1) throw new UsageError(`choose one compression: -${codecs.join(', -')}`);
+      if (args.E && codecs.length) throw new UsageError(`-E (ELF) cannot be combined with -${codecs[0]}: ELF pages are not compressed`);
       const codec: Codec = ({ c: 'zlib', l: 'lzo', p: 'snappy', z: 'zstd' } as const)[codecs[0] ?? 'x' as 'c'] ?? 'none';
       const output = args.output as string | undefined;
-      const flattened = args.F as boolean;
+      const flattened = !!args.F;
       const json = args.json as boolean;
       const quiet = args.quiet as boolean;
       if (flattened && json) throw new UsageError('--json needs standard output, which -F uses for the dump');
@@ -55,7 +55,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           codec,
           dumpLevel: args.d as number,
           flagsTable: args.flags as string | undefined,
-          oracle: await buildOracle(args.ramOracle as string[] | undefined),
+          oracle: await buildOracle(args.ramOracle as string[] | undefined, args.ramOracleApi),
           protect: parseProtect(args.protect as string[] | undefined),
           reasonsFile: args.reasons as string | undefined,
           stdout: io.stdout,

@@ -1,0 +1,64 @@
+/** `dumpsieve analyze`: page classes, predicted savings per level and codec, the cost of reading. */
+import { writeFile, rename, unlink } from 'node:fs/promises';
+import type { Argv } from 'yargs';
+import { ioError } from '../../core/errors.js';
+import { analyzeDump } from '../../pipeline/analyze.js';
+import { parseCosts } from '../../pipeline/cost.js';
+import { renderAnalyzeReport } from '../../report/analyze-text.js';
+import { renderMemoryMapSvg } from '../../report/svg.js';
+import { toJson } from '../../report/json.js';
+import { write, type CliIO } from '../io.js';
+import { outputOptions, parseProtect } from '../options.js';
+import { progressBar } from '../progress.js';
+import { buildOracle, oracleOptions } from './oracle-options.js';
+
+export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
+  return {
+    command: 'analyze <input>',
+    describe: 'Report page classes, the output size of every dump level and codec, and the cost of reading the dump',
+    builder: (y: Argv) =>
+      y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options({
+        flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
+        d: { alias: 'dump-level', type: 'number', default: 31, describe: 'Dump level of the filter strategies in the cost table' },
+        sample: { type: 'number', default: 4096, describe: 'Pages sampled for zero-page and compression estimates (0: all)' },
+        seed: { type: 'number', default: 1, describe: 'Seed of the sample choice' },
+        cost: { type: 'string', describe: 'Cost parameters, e.g. call=2us,read=1GiB/s,fabricate=10ms' },
+        svg: { type: 'string', describe: 'Write a memory map (SVG) to this file' },
+        protect: { type: 'string', array: true, describe: 'Physical ranges never to exclude' },
+        ...oracleOptions,
+        ...outputOptions,
+      }),
+    handler: async (args: Record<string, unknown>) => {
+      const bar = progressBar(io, args.quiet as boolean);
+      try {
+        const report = await analyzeDump({
+          input: args.input as string,
+          flagsTable: args.flags as string | undefined,
+          oracle: await buildOracle(args.ramOracle as string[] | undefined, args.ramOracleApi),
+          protect: parseProtect(args.protect as string[] | undefined),
+          sample: args.sample as number,
+          seed: args.seed as number,
+          costLevel: args.d as number,
+          costs: parseCosts(args.cost as string | undefined),
+          onProgress: (e) => bar.update(e),
+        });
+        bar.stop();
+        if (args.svg) {
+          const path = args.svg as string;
+          const tmp = `${path}.${process.pid}.tmp`;
+          try {
+            await writeFile(tmp, renderMemoryMapSvg(report));
+            await rename(tmp, path);
+          } catch (err) {
+            await unlink(tmp).catch(() => undefined);
+            throw ioError(err, path, 'cannot write the memory map');
+          }
+        }
+        await write(io.stdout, args.json ? toJson(report) : renderAnalyzeReport(report));
+        setExit(0);
+      } finally {
+        bar.stop();
+      }
+    },
+  };
+}

@@ -1,0 +1,48 @@
+/** `dumpsieve validate`: audit offline-page flagging; exit 3 when an error-severity check fails. */
+import type { Argv } from 'yargs';
+import { EXIT } from '../../core/errors.js';
+import { parseSize } from '../../core/units.js';
+import { validateDump } from '../../pipeline/validate.js';
+import { readKexecSegments } from '../../pipeline/kexec.js';
+import { renderValidateReport } from '../../report/validate-text.js';
+import { toJson } from '../../report/json.js';
+import { write, type CliIO } from '../io.js';
+import { outputOptions, parseProtect } from '../options.js';
+import { progressBar } from '../progress.js';
+import { buildOracle, oracleOptions } from './oracle-options.js';
+
+export function validateCommand(io: CliIO, setExit: (code: number) => void) {
+  return {
+    command: 'validate <input>',
+    describe: 'Check offline-page flagging against the hypervisor view, kpageflags, kexec segments and protected ranges',
+    builder: (y: Argv) =>
+      y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options({
+        flags: { type: 'string', describe: 'A /proc/kpageflags snapshot of the same boot, compared with mem_map' },
+        'kexec-segments': { type: 'string', describe: 'File of kexec segments (mem, memsz) to check against ballooned pfns' },
+        protect: { type: 'string', array: true, describe: 'Physical ranges that must never be excluded (the kernel image always is)' },
+        'balloon-size': { type: 'string', describe: 'Expected balloon size (bytes, e.g. 4G), compared with the offline page count' },
+        ...oracleOptions,
+        ...outputOptions,
+      }),
+    handler: async (args: Record<string, unknown>) => {
+      const bar = progressBar(io, args.quiet as boolean);
+      try {
+        const balloon = args.balloonSize as string | undefined;
+        const report = await validateDump({
+          input: args.input as string,
+          oracle: await buildOracle(args.ramOracle as string[] | undefined, args.ramOracleApi),
+          flagsTable: args.flags as string | undefined,
+          kexecSegments: args.kexecSegments ? await readKexecSegments(args.kexecSegments as string) : undefined,
+          protect: parseProtect(args.protect as string[] | undefined),
+          balloonPages: balloon === undefined ? undefined : Math.round(parseSize(balloon, '--balloon-size') / 4096),
+          onProgress: (e) => bar.update(e),
+        });
+        bar.stop();
+        await write(io.stdout, args.json ? toJson(report) : renderValidateReport(report));
+        setExit(report.failed ? EXIT.FINDINGS : EXIT.OK);
+      } finally {
+        bar.stop();
+      }
+    },
+  };
+}

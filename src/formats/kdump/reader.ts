@@ -1,0 +1,767 @@
+/**
+ * kdump-compressed reader (signature `KDUMP   `, or `DISKDUMP`), header
+ * versions 0–6, LP64 little-endian (x86_64) as makedumpfile writes it.
+ *
+ * Streaming: opening reads the headers, the notes and the 2nd bitmap once,
+ * sequentially, to build a compact rank index (set bits of the 2nd bitmap
+ * before each chunk of it). Afterwards bitmap chunks and page descriptors
+ * are read on demand through small caches, so memory does not grow with
+ * the file: a pfn's descriptor is the one at its rank in the 2nd bitmap.
+ *
+ * Every header-derived size is checked before it is used; every failure is
+ * a one-line DumpError naming the file and the offset of the bad value.
+ */
+import { DumpError, hex } from '../../core/errors.js';
+import { readExact, type ByteSource } from '../../io/source.js';
+import { NT_PRSTATUS, NT_VMCOREINFO, parseNotes } from '../elf/elf.js';
+import { MAX_NOTES_BYTES } from '../elf/reader.js';
+import { VmcoreInfo, VMCOREINFO_MAX_BYTES } from '../vmcoreinfo.js';
+import { PfnState, type DumpInfo, type DumpReader } from '../types.js';
+import {
+  DH_OFF,
+  DISKDUMP_SIGNATURE,
+  DISK_DUMP_HEADER_SIZE,
+  DUMP_DH,
+  KDUMP_HEADER_VERSION,
+  KDUMP_SIGNATURE,
+  KDUMP_SUB_HEADER_SIZE,
+  KH_OFF,
+  NEW_UTS_LEN,
+  PAGE_DESC_SIZE,
+  decodeDiskDumpHeader,
+  decodeSubHeader,
+  describeStatus,
+  signatureOf,
+  type DiskDumpHeader,
+  type KdumpSubHeader,
+} from './header.js';
+import { COMPRESSION_MASK, PageDecompressor, codecOfFlags } from './codecs/index.js';
+
+export const MIN_BLOCK_SIZE = 4096;
+export const MAX_BLOCK_SIZE = 262144;
+/** Physical address bits of x86_64 (5-level paging): max_mapnr is at most 2^52 / block size. */
+const MAX_PHYS_BITS = 52;
+/** Most rank-index entries (8 bytes each). */
+const MAX_RANK_ENTRIES = 1 << 20;
+/** Bitmap chunks kept per bitmap. */
+const BITMAP_CACHE = 8;
+/** Page descriptors per cached batch, and batches kept. */
+const DESC_BATCH = 1024;
+const DESC_CACHE = 4;
+/** Decompressed pages kept for readPhys. */
+const PAGE_CACHE = 64;
+/** Pages per group in readPages, and bytes of stored data read at once. */
+const READ_GROUP = 256;
+const READ_SCRATCH = 1 << 20;
+/** Bytes of bitmap read per request while building the rank index. */
+const SCAN_READ = 1 << 20;
+
+export interface KdumpReaderOptions {
+  /**
+   * Bytes of 2nd bitmap per rank-index entry: a power of two, at least 64.
+   * Default: the block size, doubled until the index has at most 2^20 entries.
+   */
+  rankChunkBytes?: number;
+}
+
+const TWO32 = 0x1_0000_0000;
+
+function popcount32(x: number): number {
+  x = x - ((x >>> 1) & 0x55555555);
+  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
+  return Math.imul((x + (x >>> 4)) & 0x0f0f0f0f, 0x01010101) >>> 24;
+}
+
+const POPCOUNT8 = (() => {
+  const t = new Uint8Array(256);
+  for (let i = 1; i < 256; i++) t[i] = (i & 1) + t[i >> 1]!;
+  return t;
+})();
+
+function popcountBytes(b: Uint8Array, from: number, to: number): number {
+  let n = 0;
+  for (let i = from; i < to; i++) n += POPCOUNT8[b[i]!]!;
+  return n;
+}
+
+/**
+ * One bitmap read in chunks of `chunkBytes`, a few kept. Bits at or past
+ * `maxPfn` read as 0. For the 2nd bitmap each chunk carries per-64-byte
+ * cumulative counts, so a rank costs at most 64 byte lookups.
+ */
+class BitmapChunks {
+  private readonly cache = new Map<number, { bits: Uint8Array; sub: Uint32Array }>();
+
+  constructor(
+    private readonly src: ByteSource,
+    private readonly base: number,
+    private readonly usedBytes: number,
+    private readonly maxPfn: number,
+    readonly chunkBytes: number,
+    private readonly what: string,
+  ) {}
+
+  async get(c: number): Promise<{ bits: Uint8Array; sub: Uint32Array }> {
+    const hit = this.cache.get(c);
+    if (hit) {
+      this.cache.delete(c);
+      this.cache.set(c, hit);
+      return hit;
+    }
+    let entry: { bits: Uint8Array; sub: Uint32Array };
+    if (this.cache.size >= BITMAP_CACHE) {
+      const oldest = this.cache.keys().next().value as number;
+      entry = this.cache.get(oldest)!;
+      this.cache.delete(oldest);
+    } else {
+      entry = { bits: new Uint8Array(this.chunkBytes), sub: new Uint32Array(this.chunkBytes / 64 + 1) };
+    }
+    const G = this.chunkBytes;
+    const start = c * G;
+    const n = Math.min(G, this.usedBytes - start);
+    const bits = entry.bits;
+    await readExact(this.src, bits, 0, n, this.base + start, this.what);
+    bits.fill(0, n);
+    maskTail(bits, start, n, this.maxPfn);
+    const sub = entry.sub;
+    sub[0] = 0;
+    for (let k = 0; k < G / 64; k++) sub[k + 1] = sub[k]! + popcountBytes(bits, k * 64, k * 64 + 64);
+    this.cache.set(c, entry);
+    return entry;
+  }
+}
+
+/** Clear bits for pfns >= maxPfn in `bits` (holding bitmap bytes [start, start+n)). */
+function maskTail(bits: Uint8Array, start: number, n: number, maxPfn: number): void {
+  const endBit = maxPfn - start * 8;
+  if (endBit >= n * 8) return;
+  const full = endBit >> 3;
+  if (endBit & 7) bits[full] = bits[full]! & ((1 << (endBit & 7)) - 1);
+  bits.fill(0, full + ((endBit & 7) ? 1 : 0), n);
+}
+
+interface Desc {
+  offset: number;
+  size: number;
+  flags: number;
+}
+
+export class KdumpReader implements DumpReader {
+  readonly info: DumpInfo;
+  private readonly src: ByteSource;
+  private readonly file: string;
+  private readonly bs: number;
+  private readonly maxPfn: number;
+  private readonly incomplete: boolean;
+  private readonly descOff: number;
+  private readonly descCount: number;
+  private readonly statusCodecBits: number;
+  private seenFlags = 0;
+  // Rank index: set bits of the 2nd bitmap before chunk i.
+  private readonly rank0: Float64Array;
+  private readonly bm1: BitmapChunks;
+  private readonly bm2: BitmapChunks;
+  private readonly chunkPfns: number;
+  // Descriptor batches.
+  private readonly descCache = new Map<number, Uint8Array>();
+  // readPages scratch.
+  private readonly groupDesc: Uint8Array;
+  private readonly gOff = new Float64Array(READ_GROUP);
+  private readonly gSize = new Uint32Array(READ_GROUP);
+  private readonly gFlags = new Uint32Array(READ_GROUP);
+  private readonly scratch: Uint8Array;
+  private readonly decoder: PageDecompressor;
+  // readPhys page cache.
+  private readonly pages = new Map<number, Uint8Array>();
+
+  private constructor(
+    src: ByteSource,
+    info: DumpInfo,
+    p: {
+      bs: number;
+      maxPfn: number;
+      incomplete: boolean;
+      bm1Off: number;
+      bm2Off: number;
+      usedBytes: number;
+      chunkBytes: number;
+      rank0: Float64Array;
+      descOff: number;
+      descCount: number;
+      statusCodecBits: number;
+    },
+  ) {
+    this.src = src;
+    this.info = info;
+    this.file = src.name;
+    this.bs = p.bs;
+    this.maxPfn = p.maxPfn;
+    this.incomplete = p.incomplete;
+    this.descOff = p.descOff;
+    this.descCount = p.descCount;
+    this.statusCodecBits = p.statusCodecBits;
+    this.rank0 = p.rank0;
+    this.chunkPfns = p.chunkBytes * 8;
+    this.bm2 = new BitmapChunks(src, p.bm2Off, p.usedBytes, p.maxPfn, p.chunkBytes, '2nd bitmap');
+    this.bm1 = p.bm1Off === p.bm2Off ? this.bm2 : new BitmapChunks(src, p.bm1Off, p.usedBytes, p.maxPfn, p.chunkBytes, '1st bitmap');
+    this.groupDesc = new Uint8Array(READ_GROUP * PAGE_DESC_SIZE);
+    this.scratch = new Uint8Array(Math.max(READ_SCRATCH, p.bs));
+    this.decoder = new PageDecompressor(p.bs);
+  }
+
+  static async open(src: ByteSource, opts: KdumpReaderOptions = {}): Promise<KdumpReader> {
+    const file = src.name;
+    if (src.size < DISK_DUMP_HEADER_SIZE) {
+      throw new DumpError('DUMP_TRUNCATED', `disk_dump_header needs ${DISK_DUMP_HEADER_SIZE} bytes, the file has ${src.size}`, { file, offset: 0 });
+    }
+    const head = new Uint8Array(DISK_DUMP_HEADER_SIZE);
+    await readExact(src, head, 0, DISK_DUMP_HEADER_SIZE, 0, 'disk_dump_header');
+    const sig = signatureOf(head);
+    if (sig !== KDUMP_SIGNATURE && sig !== DISKDUMP_SIGNATURE) {
+      throw new DumpError('DUMP_UNSUPPORTED', `signature ${JSON.stringify(sig)} is neither "KDUMP   " nor "DISKDUMP"`, { file, offset: 0 });
+    }
+    const dh = decodeDiskDumpHeader(head, file);
+    const at = (offset: number) => ({ file, offset });
+
+    const version = dh.headerVersion;
+    if (version < 0) throw new DumpError('DUMP_CORRUPT', `header_version ${version} is negative`, at(DH_OFF.headerVersion));
+    if (version > KDUMP_HEADER_VERSION) {
+      throw new DumpError('DUMP_UNSUPPORTED', `header_version ${version} is newer than ${KDUMP_HEADER_VERSION}, the last one known`, at(DH_OFF.headerVersion));
+    }
+    const bs = checkBlockSize(dh, head, file);
+    const machine = dh.utsname.machine;
+    if (machine !== '' && machine !== 'x86_64') {
+      throw new DumpError('DUMP_UNSUPPORTED', `utsname.machine is '${machine}': only x86_64 dumps are supported`, at(DH_OFF.utsname + 4 * NEW_UTS_LEN));
+    }
+
+    // Sub header (and the notes copy behind it).
+    const maxSubBlocks = Math.ceil((KDUMP_SUB_HEADER_SIZE + MAX_NOTES_BYTES) / bs) + 1;
+    if (dh.subHdrSize < 0) throw new DumpError('DUMP_CORRUPT', `sub_hdr_size ${dh.subHdrSize} is negative`, at(DH_OFF.subHdrSize));
+    if (dh.subHdrSize > maxSubBlocks) {
+      throw new DumpError('DUMP_LIMIT_EXCEEDED', `sub_hdr_size ${dh.subHdrSize} blocks is above the limit of ${maxSubBlocks}`, at(DH_OFF.subHdrSize));
+    }
+    if (version >= 1 && dh.subHdrSize < 1) {
+      throw new DumpError('DUMP_CORRUPT', `sub_hdr_size is 0 but header_version ${version} has a sub header`, at(DH_OFF.subHdrSize));
+    }
+    const bm1Off = (1 + dh.subHdrSize) * bs;
+    if (bm1Off > src.size) {
+      throw new DumpError('DUMP_TRUNCATED', `the bitmaps start at ${hex(bm1Off)} (sub_hdr_size ${dh.subHdrSize}), past the end of the file (${hex(src.size)})`, at(DH_OFF.subHdrSize));
+    }
+    let sh: KdumpSubHeader = emptySubHeader();
+    if (version >= 1) {
+      const raw = new Uint8Array(KDUMP_SUB_HEADER_SIZE);
+      await readExact(src, raw, 0, KDUMP_SUB_HEADER_SIZE, bs, 'kdump_sub_header');
+      sh = decodeSubHeader(raw, version, file, bs);
+    }
+    if (sh.split !== 0) {
+      throw new DumpError(
+        'DUMP_UNSUPPORTED',
+        `this file is one part of a split dump (pfns ${hex(sh.startPfn64 || sh.startPfn)}-${hex(sh.endPfn64 || sh.endPfn)}); join the parts with makedumpfile --reassemble first`,
+        at(bs + KH_OFF.split),
+      );
+    }
+
+    // max pfn.
+    let maxPfn = dh.maxMapnr;
+    let maxPfnAt = DH_OFF.maxMapnr;
+    if (version >= 6) {
+      if (sh.maxMapnr64 === 0 && dh.maxMapnr !== 0) {
+        throw new DumpError('DUMP_CORRUPT', `max_mapnr_64 is 0 while max_mapnr is ${dh.maxMapnr}`, at(bs + KH_OFF.maxMapnr64));
+      }
+      maxPfn = sh.maxMapnr64;
+      maxPfnAt = bs + KH_OFF.maxMapnr64;
+    }
+    const pfnLimit = 2 ** MAX_PHYS_BITS / bs;
+    if (maxPfn > pfnLimit) {
+      throw new DumpError('DUMP_LIMIT_EXCEEDED', `max_mapnr ${maxPfn} is above ${pfnLimit} (2^${MAX_PHYS_BITS} bytes of physical memory)`, at(maxPfnAt));
+    }
+
+    // Bitmaps: two of equal size (1st = RAM, 2nd = dumped) when
+    // bitmap_blocks is even and holds twice max_mapnr bits, else one
+    // (dumped) bitmap, as in old diskdump files.
+    const bitmapBytes = dh.bitmapBlocks * bs;
+    let bm2Off = bm1Off;
+    let bitmaps = 1;
+    if (dh.bitmapBlocks % 2 === 0 && maxPfn <= (bitmapBytes * 8) / 2) {
+      bm2Off = bm1Off + bitmapBytes / 2;
+      bitmaps = 2;
+    } else if (maxPfn > bitmapBytes * 8) {
+      throw new DumpError(
+        'DUMP_CORRUPT',
+        `bitmap_blocks ${dh.bitmapBlocks} (${bitmapBytes * 8} bits) cannot cover max_mapnr ${maxPfn}`,
+        at(DH_OFF.bitmapBlocks),
+      );
+    }
+    const descOff = bm1Off + bitmapBytes;
+    if (descOff > src.size) {
+      throw new DumpError('DUMP_TRUNCATED', `the bitmaps (${bitmaps} × ${bitmapBytes / bitmaps} bytes) run past the end of the file (${hex(src.size)})`, at(bm1Off));
+    }
+    const usedBytes = Math.ceil(maxPfn / 8);
+
+    // Rank index over the 2nd bitmap.
+    let chunkBytes = opts.rankChunkBytes ?? bs;
+    if (!Number.isInteger(chunkBytes) || chunkBytes < 64 || (chunkBytes & (chunkBytes - 1)) !== 0) {
+      throw new RangeError(`KdumpReader: rankChunkBytes ${chunkBytes} is not a power of two >= 64`);
+    }
+    while (Math.ceil(usedBytes / chunkBytes) > MAX_RANK_ENTRIES) chunkBytes *= 2;
+    const rank0 = await buildRankIndex(src, bm2Off, usedBytes, maxPfn, chunkBytes);
+    const descCount = rank0[rank0.length - 1]!;
+    const incomplete = (dh.status & DUMP_DH.COMPRESSED_INCOMPLETE) !== 0;
+    const descEnd = descOff + descCount * PAGE_DESC_SIZE;
+    if (descEnd > src.size && !incomplete) {
+      throw new DumpError(
+        'DUMP_TRUNCATED',
+        `the page descriptor table (${descCount} entries, ${descCount * PAGE_DESC_SIZE} bytes) runs past the end of the file (${hex(src.size)})`,
+        at(descOff),
+      );
+    }
+
+    // Notes and VMCOREINFO.
+    let notes: Uint8Array = new Uint8Array(0);
+    let cpuNotes = 0;
+    let vmcoreinfo: VmcoreInfo | undefined;
+    let vmcoreinfoFrom = 'none';
+    if (version >= 4 && sh.sizeNote > 0) {
+      if (sh.sizeNote > MAX_NOTES_BYTES) {
+        throw new DumpError('DUMP_LIMIT_EXCEEDED', `size_note ${sh.sizeNote} is above the limit of ${MAX_NOTES_BYTES}`, at(bs + KH_OFF.sizeNote));
+      }
+      if (sh.offsetNote < bs) {
+        throw new DumpError('DUMP_CORRUPT', `offset_note ${hex(sh.offsetNote)} lies in the main header block`, at(bs + KH_OFF.offsetNote));
+      }
+      if (sh.offsetNote + sh.sizeNote > src.size) {
+        throw new DumpError('DUMP_TRUNCATED', `the ELF notes (${sh.sizeNote} bytes) run past the end of the file (${hex(src.size)})`, at(sh.offsetNote));
+      }
+      const raw = new Uint8Array(sh.sizeNote);
+      await readExact(src, raw, 0, sh.sizeNote, sh.offsetNote, 'ELF notes');
+      const parsed = parseNotes(raw, (off, what) => new DumpError('DUMP_CORRUPT', what, at(sh.offsetNote + off)));
+      let used = 0;
+      for (const n of parsed) {
+        used = Math.min(raw.length, n.descOffset + ((n.descSize + 3) & ~3));
+        if (n.name === 'CORE' && n.type === NT_PRSTATUS) cpuNotes++;
+        if (n.name === 'VMCOREINFO' && n.type === NT_VMCOREINFO) {
+          const where = at(sh.offsetNote + n.descOffset);
+          if (n.descSize > VMCOREINFO_MAX_BYTES) {
+            throw new DumpError('DUMP_LIMIT_EXCEEDED', `VMCOREINFO note is ${n.descSize} bytes, above ${VMCOREINFO_MAX_BYTES}`, where);
+          }
+          vmcoreinfo = VmcoreInfo.parse(raw.subarray(n.descOffset, n.descOffset + n.descSize), where);
+          vmcoreinfoFrom = 'note';
+        }
+      }
+      notes = raw.subarray(0, used);
+    }
+    if (!vmcoreinfo && version >= 3 && sh.sizeVmcoreinfo > 0) {
+      // header_version 3 keeps VMCOREINFO only here; later versions also
+      // point here, into the note copy (used when there is no note).
+      if (sh.sizeVmcoreinfo > VMCOREINFO_MAX_BYTES) {
+        throw new DumpError('DUMP_LIMIT_EXCEEDED', `size_vmcoreinfo ${sh.sizeVmcoreinfo} is above ${VMCOREINFO_MAX_BYTES}`, at(bs + KH_OFF.sizeVmcoreinfo));
+      }
+      if (sh.offsetVmcoreinfo + sh.sizeVmcoreinfo > src.size) {
+        throw new DumpError('DUMP_TRUNCATED', `VMCOREINFO (${sh.sizeVmcoreinfo} bytes) runs past the end of the file (${hex(src.size)})`, at(sh.offsetVmcoreinfo));
+      }
+      const raw = new Uint8Array(sh.sizeVmcoreinfo);
+      await readExact(src, raw, 0, sh.sizeVmcoreinfo, sh.offsetVmcoreinfo, 'VMCOREINFO');
+      vmcoreinfo = VmcoreInfo.parse(raw, at(sh.offsetVmcoreinfo));
+      vmcoreinfoFrom = 'offset_vmcoreinfo';
+    }
+    const cpus = cpuNotes > 0 ? cpuNotes : dh.nrCpus > 0 && dh.nrCpus <= 1 << 16 ? dh.nrCpus : 0;
+
+    const statusCodecBits = dh.status & COMPRESSION_MASK;
+    const info: DumpInfo = {
+      format: 'kdump',
+      file,
+      fileSize: src.size,
+      arch: 'x86_64',
+      pageSize: bs,
+      maxPfn,
+      vmcoreinfo,
+      notes,
+      cpus,
+      utsname: dh.utsname,
+      dumpLevel: version >= 1 ? sh.dumpLevel : undefined,
+      compression: compressionName(statusCodecBits),
+      details: {
+        signature: sig.trimEnd(),
+        'header version': version,
+        'block size': bs,
+        'sub header blocks': dh.subHdrSize,
+        'bitmap blocks': dh.bitmapBlocks,
+        bitmaps,
+        'max_mapnr': dh.maxMapnr,
+        ...(version >= 6 ? { 'max_mapnr_64': sh.maxMapnr64 } : {}),
+        'dumped pages': descCount,
+        'dump level': version >= 1 ? sh.dumpLevel : 'n/a',
+        status: `0x${dh.status.toString(16)} (${describeStatus(dh.status)})`,
+        'incomplete (status & 0x8)': incomplete,
+        'excluded vmemmap (status & 0x10)': (dh.status & DUMP_DH.EXCLUDED_VMEMMAP) !== 0,
+        'nr_cpus': dh.nrCpus,
+        timestamp: Math.abs(dh.timestampSec) <= 8.64e12 ? new Date(dh.timestampSec * 1000).toISOString() : String(dh.timestampSec),
+        'phys base': `0x${sh.physBase.toString(16)}`,
+        'notes offset': sh.offsetNote,
+        'notes size': sh.sizeNote,
+        'vmcoreinfo from': vmcoreinfoFrom,
+        ...(version >= 5 && sh.sizeEraseinfo > 0 ? { 'eraseinfo offset': sh.offsetEraseinfo, 'eraseinfo size': sh.sizeEraseinfo } : {}),
+      },
+    };
+    const reader = new KdumpReader(src, info, {
+      bs,
+      maxPfn,
+      incomplete,
+      bm1Off,
+      bm2Off,
+      usedBytes,
+      chunkBytes,
+      rank0,
+      descOff,
+      descCount,
+      statusCodecBits,
+    });
+    await reader.sampleCompression();
+    return reader;
+  }
+
+  /** Look at the first descriptors to say which compression the pages use. */
+  private async sampleCompression(): Promise<void> {
+    const n = Math.min(DESC_BATCH, this.descCount);
+    if (n === 0) return;
+    const batch = await this.descBatch(0);
+    const dv = new DataView(batch.buffer, batch.byteOffset, batch.byteLength);
+    for (let i = 0; i < n; i++) this.seenFlags |= dv.getUint32(i * PAGE_DESC_SIZE + 12, true) & COMPRESSION_MASK;
+    this.info.compression = compressionName(this.statusCodecBits | this.seenFlags);
+  }
+
+  private noteFlags(flags: number): void {
+    if ((this.seenFlags | flags) !== this.seenFlags) {
+      this.seenFlags |= flags & COMPRESSION_MASK;
+      this.info.compression = compressionName(this.statusCodecBits | this.seenFlags);
+    }
+  }
+
+  async pfnStates(start: number, count: number, out: Uint8Array): Promise<void> {
+    out.fill(PfnState.HOLE, 0, count);
+    const end = Math.min(start + count, this.maxPfn);
+    let p = Math.max(0, start);
+    while (p < end) {
+      const c = Math.floor(p / this.chunkPfns);
+      const cEnd = Math.min(end, (c + 1) * this.chunkPfns);
+      const b1 = (await this.bm1.get(c)).bits;
+      const b2 = (await this.bm2.get(c)).bits;
+      const base = c * this.chunkPfns;
+      while (p < cEnd) {
+        const rel = p - base;
+        const byte = rel >> 3;
+        if ((rel & 7) === 0 && p + 8 <= cEnd && b1[byte] === 0 && b2[byte] === 0) {
+          p += 8;
+          continue;
+        }
+        const bit = 1 << (rel & 7);
+        if (b2[byte]! & bit) out[p - start] = PfnState.PRESENT;
+        else if (b1[byte]! & bit) out[p - start] = PfnState.ABSENT;
+        p++;
+      }
+    }
+  }
+
+  /** Number of set bits of the 2nd bitmap before `pfn`, and whether `pfn`'s bit is set. */
+  private async rankOf(pfn: number): Promise<{ rank: number; set: boolean }> {
+    const c = Math.floor(pfn / this.chunkPfns);
+    const { bits, sub } = await this.bm2.get(c);
+    const rel = pfn - c * this.chunkPfns;
+    const byte = rel >> 3;
+    const blk = byte >> 6;
+    let r = this.rank0[c]! + sub[blk]! + popcountBytes(bits, blk * 64, byte);
+    const b = bits[byte]!;
+    r += POPCOUNT8[b & ((1 << (rel & 7)) - 1)]!;
+    return { rank: r, set: (b & (1 << (rel & 7))) !== 0 };
+  }
+
+  private unmapped(pfn: number): DumpError {
+    if (pfn < 0 || pfn >= this.maxPfn) {
+      return new DumpError('ADDRESS_UNMAPPED', `pfn ${hex(pfn)} is beyond max_mapnr ${hex(this.maxPfn)}`, { file: this.file });
+    }
+    return new DumpError('ADDRESS_UNMAPPED', `pfn ${hex(pfn)} is not in the dump (excluded or not RAM)`, { file: this.file });
+  }
+
+  async readPages(pfn: number, count: number, into: Uint8Array, offset = 0): Promise<void> {
+    const bs = this.bs;
+    if (count <= 0) return;
+    if (into.length < offset + count * bs) throw new RangeError(`readPages: ${count} pages do not fit the buffer`);
+    if (pfn < 0 || pfn + count > this.maxPfn) throw this.unmapped(pfn < 0 || pfn >= this.maxPfn ? pfn : this.maxPfn);
+    let p = pfn;
+    const end = pfn + count;
+    while (p < end) {
+      // A group: pfns within one bitmap chunk, at most READ_GROUP of them.
+      const c = Math.floor(p / this.chunkPfns);
+      const gEnd = Math.min(end, (c + 1) * this.chunkPfns, p + READ_GROUP);
+      const { rank, set } = await this.rankOf(p);
+      if (!set) throw this.unmapped(p);
+      const { bits } = await this.bm2.get(c);
+      const base = c * this.chunkPfns;
+      for (let q = p + 1; q < gEnd; q++) {
+        const rel = q - base;
+        if (!(bits[rel >> 3]! & (1 << (rel & 7)))) throw this.unmapped(q);
+      }
+      const n = gEnd - p;
+      await this.loadDescs(rank, n, p);
+      await this.readGroup(p, n, into, offset + (p - pfn) * bs);
+      p = gEnd;
+    }
+  }
+
+  /** Descriptors of ranks [rank, rank+n) into gOff/gSize/gFlags, checked. */
+  private async loadDescs(rank: number, n: number, firstPfn: number): Promise<void> {
+    const buf = this.groupDesc;
+    const pos = this.descOff + rank * PAGE_DESC_SIZE;
+    const len = n * PAGE_DESC_SIZE;
+    const avail = Math.max(0, Math.min(len, this.src.size - pos));
+    if (avail > 0) await readExact(this.src, buf, 0, avail, pos, 'page descriptors');
+    if (avail < len) {
+      // Only possible for incomplete dumps: lost descriptors read as zeros.
+      buf.fill(0, avail, len);
+    }
+    const dv = new DataView(buf.buffer, buf.byteOffset, len);
+    for (let i = 0; i < n; i++) {
+      const d = this.decodeDesc(dv, i * PAGE_DESC_SIZE, firstPfn + i, pos + i * PAGE_DESC_SIZE);
+      this.gOff[i] = d.offset;
+      this.gSize[i] = d.size;
+      this.gFlags[i] = d.flags;
+    }
+  }
+
+  private readonly tmpDesc: Desc = { offset: 0, size: 0, flags: 0 };
+
+  private at(offset: number): { file: string; offset: number } {
+    return { file: this.file, offset };
+  }
+
+  /** Decode and check the descriptor at `o` of `dv` (pfn `pfn`, at file offset `at`). */
+  private decodeDesc(dv: DataView, o: number, pfn: number, at: number): Desc {
+    const lo = dv.getUint32(o, true);
+    const hi = dv.getUint32(o + 4, true);
+    const size = dv.getUint32(o + 8, true);
+    const flags = dv.getUint32(o + 12, true);
+    if (hi >= 0x20_0000) throw new DumpError('DUMP_CORRUPT', `page descriptor of pfn ${hex(pfn)}: offset is beyond 2^53`, this.at(at));
+    const offset = hi * TWO32 + lo;
+    if (offset === 0) {
+      throw new DumpError(
+        'DUMP_TRUNCATED',
+        `page descriptor of pfn ${hex(pfn)} is empty: the dump is incomplete (cut short while it was written${this.incomplete ? ', status flag 0x8' : ''})`,
+        this.at(at),
+      );
+    }
+    if (codecOfFlags(flags) === undefined) {
+      throw new DumpError('DUMP_CORRUPT', `page descriptor of pfn ${hex(pfn)} has flags 0x${flags.toString(16)}, not one known compression`, this.at(at));
+    }
+    if (flags === 0) {
+      if (size !== this.bs) throw new DumpError('DUMP_CORRUPT', `raw page of pfn ${hex(pfn)} is ${size} bytes, not the block size ${this.bs}`, this.at(at));
+    } else if (size === 0 || size > this.bs) {
+      throw new DumpError('DUMP_CORRUPT', `compressed page of pfn ${hex(pfn)} is ${size} bytes, larger than the block size ${this.bs}`, this.at(at));
+    }
+    if (offset + size > this.src.size) {
+      throw new DumpError('DUMP_TRUNCATED', `data of pfn ${hex(pfn)} at ${hex(offset)} (${size} bytes) runs past the end of the file (${hex(this.src.size)})`, this.at(at));
+    }
+    if (flags !== 0) this.noteFlags(flags);
+    const d = this.tmpDesc;
+    d.offset = offset;
+    d.size = size;
+    d.flags = flags;
+    return d;
+  }
+
+  /** Read and decode the n pages described in gOff/gSize/gFlags into `into` at `dst`. */
+  private async readGroup(firstPfn: number, n: number, into: Uint8Array, dst: number): Promise<void> {
+    const bs = this.bs;
+    let i = 0;
+    while (i < n) {
+      // Same block as the page before (the shared zero page): copy.
+      if (i > 0 && this.gOff[i] === this.gOff[i - 1] && this.gSize[i] === this.gSize[i - 1] && this.gFlags[i] === this.gFlags[i - 1]) {
+        into.copyWithin(dst + i * bs, dst + (i - 1) * bs, dst + i * bs);
+        i++;
+        continue;
+      }
+      // Pages whose stored bytes follow each other: one read.
+      let j = i + 1;
+      let bytes = this.gSize[i]!;
+      while (j < n && this.gOff[j] === this.gOff[j - 1]! + this.gSize[j - 1]! && bytes + this.gSize[j]! <= this.scratch.length) {
+        bytes += this.gSize[j]!;
+        j++;
+      }
+      const start = this.gOff[i]!;
+      let allRaw = true;
+      for (let k = i; k < j; k++) if (this.gFlags[k] !== 0) allRaw = false;
+      if (allRaw) {
+        await readExact(this.src, into, dst + i * bs, bytes, start, `data of pfn ${hex(firstPfn + i)}`);
+      } else {
+        await readExact(this.src, this.scratch, 0, bytes, start, `data of pfn ${hex(firstPfn + i)}`);
+        let at = 0;
+        for (let k = i; k < j; k++) {
+          const size = this.gSize[k]!;
+          const problem = this.decoder.decompress(this.gFlags[k]!, this.scratch.subarray(at, at + size), into, dst + k * bs);
+          if (problem !== undefined) {
+            throw new DumpError('DUMP_CORRUPT', `pfn ${hex(firstPfn + k)}: ${problem}`, { file: this.file, offset: this.gOff[k]! });
+          }
+          at += size;
+        }
+      }
+      i = j;
+    }
+  }
+
+  async readPhys(paddr: number, length: number, into: Uint8Array, offset = 0): Promise<void> {
+    const bs = this.bs;
+    let a = paddr;
+    const end = paddr + length;
+    while (a < end) {
+      const pfn = Math.floor(a / bs);
+      const inPage = a - pfn * bs;
+      const n = Math.min(bs - inPage, end - a);
+      const page = await this.cachedPage(pfn, a);
+      into.set(page.subarray(inPage, inPage + n), offset + (a - paddr));
+      a += n;
+    }
+  }
+
+  private async cachedPage(pfn: number, paddr: number): Promise<Uint8Array> {
+    const hit = this.pages.get(pfn);
+    if (hit) {
+      this.pages.delete(pfn);
+      this.pages.set(pfn, hit);
+      return hit;
+    }
+    if (pfn < 0 || pfn >= this.maxPfn) {
+      throw new DumpError('ADDRESS_UNMAPPED', `physical address ${hex(paddr)} is beyond max_mapnr ${hex(this.maxPfn)}`, { file: this.file });
+    }
+    const { rank, set } = await this.rankOf(pfn);
+    if (!set) throw new DumpError('ADDRESS_UNMAPPED', `physical address ${hex(paddr)} is not in the dump (excluded or not RAM)`, { file: this.file });
+    const b = Math.floor(rank / DESC_BATCH);
+    const batch = await this.descBatch(b);
+    const o = (rank - b * DESC_BATCH) * PAGE_DESC_SIZE;
+    const d = this.decodeDesc(new DataView(batch.buffer, batch.byteOffset, batch.byteLength), o, pfn, this.descOff + rank * PAGE_DESC_SIZE);
+    const { offset, size, flags } = d;
+    let page: Uint8Array;
+    if (this.pages.size >= PAGE_CACHE) {
+      const oldest = this.pages.keys().next().value as number;
+      page = this.pages.get(oldest)!;
+      this.pages.delete(oldest);
+    } else {
+      page = new Uint8Array(this.bs);
+    }
+    if (flags === 0) {
+      await readExact(this.src, page, 0, size, offset, `data of pfn ${hex(pfn)}`);
+    } else {
+      await readExact(this.src, this.scratch, 0, size, offset, `data of pfn ${hex(pfn)}`);
+      const problem = this.decoder.decompress(flags, this.scratch.subarray(0, size), page, 0);
+      if (problem !== undefined) throw new DumpError('DUMP_CORRUPT', `pfn ${hex(pfn)}: ${problem}`, { file: this.file, offset });
+    }
+    this.pages.set(pfn, page);
+    return page;
+  }
+
+  /** Descriptor batch `b` (DESC_BATCH entries from rank b*DESC_BATCH), cached. */
+  private async descBatch(b: number): Promise<Uint8Array> {
+    const hit = this.descCache.get(b);
+    if (hit) {
+      this.descCache.delete(b);
+      this.descCache.set(b, hit);
+      return hit;
+    }
+    let buf: Uint8Array;
+    if (this.descCache.size >= DESC_CACHE) {
+      const oldest = this.descCache.keys().next().value as number;
+      buf = this.descCache.get(oldest)!;
+      this.descCache.delete(oldest);
+    } else {
+      buf = new Uint8Array(DESC_BATCH * PAGE_DESC_SIZE);
+    }
+    const first = b * DESC_BATCH;
+    const n = Math.min(DESC_BATCH, this.descCount - first);
+    const pos = this.descOff + first * PAGE_DESC_SIZE;
+    const avail = Math.max(0, Math.min(n * PAGE_DESC_SIZE, this.src.size - pos));
+    if (avail > 0) await readExact(this.src, buf, 0, avail, pos, 'page descriptors');
+    buf.fill(0, avail);
+    this.descCache.set(b, buf);
+    return buf;
+  }
+
+  close(): Promise<void> {
+    return this.src.close();
+  }
+}
+
+function emptySubHeader(): KdumpSubHeader {
+  return {
+    physBase: 0,
+    dumpLevel: 0,
+    split: 0,
+    startPfn: 0,
+    endPfn: 0,
+    offsetVmcoreinfo: 0,
+    sizeVmcoreinfo: 0,
+    offsetNote: 0,
+    sizeNote: 0,
+    offsetEraseinfo: 0,
+    sizeEraseinfo: 0,
+    startPfn64: 0,
+    endPfn64: 0,
+    maxMapnr64: 0,
+  };
+}
+
+function isBlockSize(v: number): boolean {
+  return v >= MIN_BLOCK_SIZE && v <= MAX_BLOCK_SIZE && (v & (v - 1)) === 0;
+}
+
+/** block_size, checked; says when the header looks big-endian or 32-bit instead. */
+function checkBlockSize(dh: DiskDumpHeader, head: Uint8Array, file: string): number {
+  const bs = dh.blockSize;
+  if (isBlockSize(bs)) return bs;
+  const ctx = { file, offset: DH_OFF.blockSize };
+  const dv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  if (isBlockSize(dv.getInt32(DH_OFF.blockSize, false))) {
+    throw new DumpError('DUMP_UNSUPPORTED', 'big-endian kdump file: only little-endian (x86_64) dumps are supported', ctx);
+  }
+  // The 32-bit layout has 2 bytes of padding after utsname and a 8-byte timeval.
+  if (isBlockSize(dv.getInt32(416, true))) {
+    throw new DumpError('DUMP_UNSUPPORTED', 'kdump file of a 32-bit system: only x86_64 dumps are supported', ctx);
+  }
+  if (bs > MAX_BLOCK_SIZE && (bs & (bs - 1)) === 0) {
+    throw new DumpError('DUMP_LIMIT_EXCEEDED', `block_size ${bs} is above the limit of ${MAX_BLOCK_SIZE}`, ctx);
+  }
+  throw new DumpError('DUMP_CORRUPT', `block_size ${bs} is not a power of two in ${MIN_BLOCK_SIZE}..${MAX_BLOCK_SIZE}`, ctx);
+}
+
+/** Set bits of the 2nd bitmap before each chunk, read in one sequential pass. */
+async function buildRankIndex(src: ByteSource, base: number, usedBytes: number, maxPfn: number, chunkBytes: number): Promise<Float64Array> {
+  const nChunks = Math.ceil(usedBytes / chunkBytes);
+  const rank0 = new Float64Array(nChunks + 1);
+  const readSize = Math.max(SCAN_READ, chunkBytes);
+  const buf = new Uint8Array(Math.min(readSize, Math.ceil(usedBytes / chunkBytes) * chunkBytes || chunkBytes));
+  const words = new Uint32Array(buf.buffer, 0, buf.length >> 2);
+  let total = 0;
+  let chunk = 0;
+  for (let pos = 0; pos < usedBytes; pos += buf.length) {
+    const n = Math.min(buf.length, usedBytes - pos);
+    await readExact(src, buf, 0, n, base + pos, '2nd bitmap');
+    buf.fill(0, n);
+    maskTail(buf, pos, n, maxPfn);
+    const chunksHere = Math.ceil(n / chunkBytes);
+    const wordsPerChunk = chunkBytes >> 2;
+    for (let k = 0; k < chunksHere; k++) {
+      rank0[chunk++] = total;
+      const w0 = k * wordsPerChunk;
+      for (let w = w0; w < w0 + wordsPerChunk; w++) {
+        const x = words[w]!;
+        if (x !== 0) total += popcount32(x);
+      }
+    }
+  }
+  rank0[nChunks] = total;
+  return rank0;
+}
+
+/** 'none', one codec name, or 'mixed' for a set of compression bits. */
+function compressionName(bits: number): string {
+  const b = bits & COMPRESSION_MASK;
+  if (b === 0) return 'none';
+  const c = codecOfFlags(b);
+  return c ?? 'mixed';
+}

@@ -1,0 +1,426 @@
+/**
+ * validateDump(): audit a dump's offline-page flagging against the
+ * hypervisor's view (RAM oracle), a kpageflags snapshot, kexec segments
+ * and protected ranges. Streams window by window; each check keeps a count
+ * and the first offending pfn ranges.
+ */
+import type { RangeSet } from '../core/rangeset.js';
+import { formatRange, RangeSetBuilder } from '../core/rangeset.js';
+import { InputError, UsageError } from '../core/errors.js';
+import { PfnState, type DumpReader } from '../formats/types.js';
+import { Decider } from '../classify/decide.js';
+import { Reason } from '../classify/reasons.js';
+import { MemMapFlagSource, type FlagSourceDescription } from '../classify/flagsource.js';
+import { kpfToProps, KPF } from '../classify/kpageflags.js';
+import { Prop, PropWindow } from '../kernel/props.js';
+import { SECTION_IS_ONLINE, SECTION_MARKED_PRESENT, SECTION_TAINT_ZONE_DEVICE } from '../kernel/memmap.js';
+import type { RamOracle } from '../ram/oracle.js';
+import { findModel } from '../ram/models.js';
+import { openInput } from './input.js';
+import { protectedRanges } from './filter.js';
+import { WINDOW } from './window.js';
+import { openKpfTable, type KpfTable } from './flags.js';
+import { CHECKS, type CheckId, type Severity } from './checks.js';
+
+export interface KexecSegment {
+  mem: number;
+  memsz: number;
+}
+
+export interface ValidateOptions {
+  input: string;
+  oracle?: RamOracle | undefined;
+  flagsTable?: string | undefined;
+  kexecSegments?: readonly KexecSegment[] | undefined;
+  protect?: RangeSet | undefined;
+  /** Expected balloon size in pages (virtio-balloon num_pages, Xen balloon_low+high, ...). */
+  balloonPages?: number | undefined;
+  /** Ranges listed per finding (default 8). */
+  maxRanges?: number | undefined;
+  onProgress?: ((p: { phase: string; done: number; total: number }) => void) | undefined;
+}
+
+export interface Finding {
+  id: CheckId;
+  title: string;
+  severity: Severity;
+  /** Offending pages (or segments, for kexec). */
+  count: number;
+  /** First offending pfn ranges, [start, end). */
+  ranges: Array<[number, number]>;
+  /** Ranges beyond those listed. */
+  moreRanges: number;
+  why: string;
+  detail?: string | undefined;
+}
+
+export interface CheckRun {
+  id: CheckId;
+  title: string;
+  /** Whether the inputs allowed the check to run, and if not why. */
+  ran: boolean;
+  skipped?: string | undefined;
+  count: number;
+}
+
+export interface ValidateReport {
+  input: { file: string; format: string; maxPfn: number; pageSize: number; osrelease?: string | undefined };
+  classification?: FlagSourceDescription | undefined;
+  oracle?: string | undefined;
+  checks: CheckRun[];
+  findings: Finding[];
+  /** True when an error-severity check failed. */
+  failed: boolean;
+  notes: string[];
+  seconds: number;
+}
+
+class Tally {
+  count = 0;
+  private readonly ranges = new RangeSetBuilder();
+  private listed = 0;
+  private lastEnd = -1;
+  extra = 0;
+  constructor(private readonly max: number) {}
+  add(start: number, end: number): void {
+    this.count += end - start;
+    if (start === this.lastEnd && this.listed > 0 && this.listed <= this.max) {
+      this.ranges.add(start, end);
+    } else if (this.listed < this.max) {
+      this.ranges.add(start, end);
+      this.listed++;
+    } else this.extra++;
+    this.lastEnd = end;
+  }
+  /** Add pfns where mask[i] is set, as runs. */
+  addMask(base: number, mask: Uint8Array, n: number): void {
+    for (let i = 0; i < n; ) {
+      if (!mask[i]) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < n && mask[j]) j++;
+      this.add(base + i, base + j);
+      i = j;
+    }
+  }
+  list(): Array<[number, number]> {
+    return this.ranges.build().toJSON();
+  }
+}
+
+export async function validateDump(opts: ValidateOptions): Promise<ValidateReport> {
+  const t0 = performance.now();
+  const maxRanges = opts.maxRanges ?? 8;
+  const reader = await openInput(opts.input);
+  let kpf: KpfTable | undefined;
+  try {
+    const info = reader.info;
+    const notes: string[] = [];
+    let mm: MemMapFlagSource | undefined;
+    if (info.vmcoreinfo) {
+      try {
+        mm = await MemMapFlagSource.open(reader);
+      } catch (err) {
+        notes.push(`struct page not usable: ${(err as Error).message}`);
+      }
+    } else notes.push('no VMCOREINFO: checks that need struct page cannot run');
+    if (opts.flagsTable) {
+      kpf = await openKpfTable(opts.flagsTable);
+      const coverage = await kpfCoverage(reader, kpf);
+      if (coverage.missingRam > 0) {
+        throw new InputError(
+          `the kpageflags table has ${kpf.entries} entries but the image has RAM up to pfn 0x${(coverage.lastRam + 1).toString(16)} (${coverage.missingRam} RAM pfns not covered)`,
+          { file: opts.flagsTable },
+        );
+      }
+      if (kpf.entries < info.maxPfn) notes.push(`the kpageflags table ends at pfn 0x${kpf.entries.toString(16)}, before max_pfn 0x${info.maxPfn.toString(16)}, over holes only`);
+      if (kpf.entries > info.maxPfn) notes.push(`the kpageflags table covers pfns up to 0x${kpf.entries.toString(16)} (rounded to a section, as the kernel does)`);
+    }
+    const oracle = opts.oracle;
+    const xenPv = oracle ? findModel(oracle, 'xen-pv') : undefined;
+    const virtioMem = oracle ? findModel(oracle, 'virtio-mem') : undefined;
+    const protect = await protectedRanges(mm, opts.protect);
+    const tallies = new Map<CheckId, Tally>();
+    const tally = (id: CheckId): Tally => {
+      let t = tallies.get(id);
+      if (!t) tallies.set(id, (t = new Tally(maxRanges)));
+      return t;
+    };
+    const skipped = new Map<CheckId, string>();
+    const needOracle = 'needs --ram-oracle';
+    const needMemmap = 'needs struct page (VMCOREINFO)';
+    if (!oracle) for (const id of ['offline-backed', 'unbacked-unflagged', 'content-not-ram'] as const) skipped.set(id, needOracle);
+    if (!mm) for (const id of ['offline-backed', 'unbacked-unflagged', 'kpageflags-memmap', 'type-overlap', 'device-in-dump', 'xen-pv-p2m', 'virtio-mem'] as const) skipped.set(id, skipped.get(id) ?? needMemmap);
+    if (!xenPv) skipped.set('xen-pv-p2m', 'needs a xen-pv:FILE oracle');
+    if (!virtioMem) skipped.set('virtio-mem', 'needs a virtio-mem:FILE oracle');
+    if (!kpf || !mm) skipped.set('kpageflags-memmap', !kpf ? 'needs --flags FILE.kpageflags' : needMemmap);
+    if (!opts.kexecSegments) skipped.set('kexec-overlap', 'needs --kexec-segments FILE');
+    if (!protect) skipped.set('protected-excluded', 'no protected ranges (no kernel image found and no --protect)');
+    if (opts.balloonPages === undefined) skipped.set('offline-total', 'needs --balloon-size');
+
+    const maxPfn = info.maxPfn;
+    const states = new Uint8Array(WINDOW);
+    const win = new PropWindow(WINDOW);
+    const d31 = new Decider(31, mm?.freeAreaLength);
+    const d16 = new Decider(16, mm?.freeAreaLength);
+    const r31 = new Uint8Array(WINDOW);
+    const r16 = new Uint8Array(WINDOW);
+    const notRam = new Uint8Array(WINDOW);
+    const p2mInvalid = new Uint8Array(WINDOW);
+    const unplugged = new Uint8Array(WINDOW);
+    const mask = new Uint8Array(WINDOW);
+    const kLo = new Uint32Array(WINDOW);
+    const kHi = new Uint32Array(WINDOW);
+    const page = new Uint8Array(info.pageSize);
+    const zero = Buffer.alloc(info.pageSize);
+    const pageBuf = Buffer.from(page.buffer);
+    let offlinePages = 0;
+
+    for (let w = 0; w < maxPfn; w += WINDOW) {
+      const n = Math.min(WINDOW, maxPfn - w);
+      opts.onProgress?.({ phase: 'validate', done: w, total: maxPfn });
+      await reader.pfnStates(w, n, states);
+      let any = false;
+      for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE) {
+        any = true;
+        break;
+      }
+      if (!any) {
+        d31.decide(states, null, w, n, r31);
+        d16.decide(states, null, w, n, r16);
+        continue;
+      }
+      let pw: PropWindow | null = null;
+      if (mm) {
+        win.reset(w, n);
+        await mm.fill(win);
+        pw = win;
+      }
+      d31.decide(states, pw, w, n, r31);
+      d16.decide(states, pw, w, n, r16);
+      const props = pw?.props;
+      const isOffline = (i: number): boolean => !!props && (props[i]! & (Prop.OFFLINE | Prop.OFFLINE_FALLBACK)) !== 0;
+      const isDevice = (i: number): boolean => {
+        if (props && props[i]! & Prop.DEVICE) return true;
+        if (!mm || mm.memmap.model === 'flatmem') return false;
+        const f = mm.memmap.flagsOf(w + i);
+        return (f & SECTION_TAINT_ZONE_DEVICE) !== 0 || ((f & SECTION_MARKED_PRESENT) !== 0 && (f & SECTION_IS_ONLINE) === 0);
+      };
+      if (props) for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE && isOffline(i)) offlinePages++;
+
+      // Oracle answers (not counted: this is an audit, not a dump run).
+      notRam.fill(0, 0, n);
+      p2mInvalid.fill(0, 0, n);
+      unplugged.fill(0, 0, n);
+      if (oracle) {
+        spans(oracle, w, n, states, notRam);
+        if (xenPv) spans(xenPv, w, n, states, p2mInvalid);
+        if (virtioMem) spans(virtioMem, w, n, states, unplugged);
+      }
+
+      if (oracle && props) {
+        // offline-backed: flagged offline, but the hypervisor backs it.
+        mask.fill(0, 0, n);
+        for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE && isOffline(i) && !notRam[i]) mask[i] = 1;
+        tally('offline-backed').addMask(w, mask, n);
+        // unbacked-unflagged: not RAM, not offline, not device memory.
+        mask.fill(0, 0, n);
+        for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE && notRam[i] && !isOffline(i) && !isDevice(i)) mask[i] = 1;
+        tally('unbacked-unflagged').addMask(w, mask, n);
+      }
+      if (xenPv && props) {
+        // Within RAM sections with a memmap: offline ⇔ P2M invalid.
+        mask.fill(0, 0, n);
+        for (let i = 0; i < n; i++) {
+          if (states[i] === PfnState.HOLE || props[i]! & Prop.NOMEMMAP || isDevice(i)) continue;
+          if (isOffline(i) !== !!p2mInvalid[i]) mask[i] = 1;
+        }
+        tally('xen-pv-p2m').addMask(w, mask, n);
+      }
+      if (virtioMem && props) {
+        // Unplugged ⇒ offline (or the block is not online); plugged ⇒ not offline.
+        mask.fill(0, 0, n);
+        for (let i = 0; i < n; i++) {
+          if (states[i] === PfnState.HOLE || props[i]! & Prop.NOMEMMAP) continue;
+          if (!virtioMem.inDevice(w + i)) continue;
+          if (unplugged[i] ? !isOffline(i) && !isDevice(i) : isOffline(i)) mask[i] = 1;
+        }
+        tally('virtio-mem').addMask(w, mask, n);
+      }
+      if (kpf && props) {
+        const valid = await kpf.read(w, n, kLo, kHi);
+        mask.fill(0, 0, n);
+        for (let i = 0; i < valid; i++) {
+          if (states[i] === PfnState.HOLE) continue;
+          const lo = kLo[i]!;
+          const kp = kpfToProps(lo, kHi[i]!);
+          const p = props[i]!;
+          if (p & Prop.NOMEMMAP) continue;
+          const kOff = (kp & Prop.OFFLINE) !== 0;
+          const mOff = isOffline(i);
+          const kBuddy = (lo & (1 << KPF.BUDDY)) !== 0;
+          const mBuddy = r16[i] === Reason.FREE;
+          const kNopage = (lo & (1 << KPF.NOPAGE)) !== 0;
+          const kSlab = (kp & Prop.SLAB) !== 0;
+          const mSlab = (p & Prop.SLAB) !== 0;
+          if (kOff !== mOff || kBuddy !== mBuddy || kSlab !== mSlab || (kNopage && !isDevice(i) && !(p & Prop.NOMEMMAP))) mask[i] = 1;
+        }
+        tally('kpageflags-memmap').addMask(w, mask, valid);
+      }
+      if (props) {
+        mask.fill(0, 0, n);
+        for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE && props[i]! & Prop.TYPE_OVERLAP) mask[i] = 1;
+        tally('type-overlap').addMask(w, mask, n);
+        // device-in-dump: ZONE_DEVICE sections inside a PT_LOAD.
+        mask.fill(0, 0, n);
+        for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE && isDevice(i)) mask[i] = 1;
+        tally('device-in-dump').addMask(w, mask, n);
+      }
+      if (oracle) {
+        // content-not-ram: unbacked pfns must read as zeros in a /proc/vmcore copy.
+        mask.fill(0, 0, n);
+        for (let i = 0; i < n; i++) {
+          if (!notRam[i] || states[i] !== PfnState.PRESENT) continue;
+          await reader.readPages(w + i, 1, page);
+          if (pageBuf.compare(zero) !== 0) mask[i] = 1;
+        }
+        tally('content-not-ram').addMask(w, mask, n);
+      }
+      if (protect) {
+        mask.fill(0, 0, n);
+        for (const r of protect.within(w, w + n)) {
+          for (let i = r.start - w; i < r.end - w; i++) {
+            const st = states[i];
+            if (st === PfnState.ABSENT || (st === PfnState.PRESENT && r31[i] !== Reason.KEPT)) mask[i] = 1;
+          }
+        }
+        tally('protected-excluded').addMask(w, mask, n);
+      }
+    }
+
+    if (opts.kexecSegments) {
+      // Kexec segments must not cover ballooned (unbacked) or offline pfns.
+      const t = tally('kexec-overlap');
+      await checkKexec(reader, mm, oracle, opts.kexecSegments, t);
+    }
+
+    const findings: Finding[] = [];
+    const checks: CheckRun[] = [];
+    for (const def of CHECKS) {
+      if (def.id === 'offline-total') {
+        if (opts.balloonPages === undefined) {
+          checks.push({ id: def.id, title: def.title, ran: false, skipped: skipped.get(def.id), count: 0 });
+          continue;
+        }
+        const diff = Math.abs(offlinePages - opts.balloonPages);
+        const tolerance = Math.max(512, Math.round(opts.balloonPages * 0.01));
+        const bad = diff > tolerance;
+        checks.push({ id: def.id, title: def.title, ran: true, count: bad ? diff : 0 });
+        if (bad) {
+          findings.push({
+            id: def.id,
+            title: def.title,
+            severity: def.severity,
+            count: diff,
+            ranges: [],
+            moreRanges: 0,
+            why: def.why,
+            detail: `${offlinePages} pages flagged offline, balloon holds ${opts.balloonPages} pages (difference ${diff}, tolerance ${tolerance})`,
+          });
+        }
+        continue;
+      }
+      const skip = skipped.get(def.id);
+      const t = tallies.get(def.id);
+      checks.push({ id: def.id, title: def.title, ran: !skip, skipped: skip, count: skip ? 0 : t?.count ?? 0 });
+      if (skip || !t || t.count === 0) continue;
+      findings.push({ id: def.id, title: def.title, severity: def.severity, count: t.count, ranges: t.list(), moreRanges: t.extra, why: def.why });
+    }
+    return {
+      input: { file: info.file, format: info.format, maxPfn, pageSize: info.pageSize, osrelease: info.vmcoreinfo?.osrelease },
+      classification: mm?.describe(),
+      oracle: oracle?.name,
+      checks,
+      findings,
+      failed: findings.some((f) => f.severity === 'error'),
+      notes: [...notes, ...(offlinePages ? [`${offlinePages} pages flagged offline`] : [])],
+      seconds: (performance.now() - t0) / 1000,
+    };
+  } finally {
+    await kpf?.close();
+    await reader.close();
+  }
+}
+
+/** Mark pfns the oracle calls not RAM (RAM pfns only). */
+function spans(oracle: RamOracle, w: number, n: number, states: Uint8Array, out: Uint8Array): void {
+  for (let i = 0; i < n; ) {
+    if (states[i] === PfnState.HOLE) {
+      i++;
+      continue;
+    }
+    const s = oracle.span(w + i, w + n);
+    const k = Math.max(1, Math.min(s.count, n - i));
+    if (!s.ram) out.fill(1, i, i + k);
+    i += k;
+  }
+}
+
+async function kpfCoverage(reader: DumpReader, kpf: KpfTable): Promise<{ lastRam: number; missingRam: number }> {
+  const states = new Uint8Array(WINDOW);
+  let lastRam = -1;
+  let missing = 0;
+  const max = reader.info.maxPfn;
+  for (let w = Math.floor(kpf.entries / WINDOW) * WINDOW; w < max; w += WINDOW) {
+    const n = Math.min(WINDOW, max - w);
+    await reader.pfnStates(w, n, states);
+    for (let i = 0; i < n; i++) {
+      if (states[i] === PfnState.HOLE) continue;
+      lastRam = w + i;
+      if (w + i >= kpf.entries) missing++;
+    }
+  }
+  return { lastRam, missingRam: missing };
+}
+
+async function checkKexec(reader: DumpReader, mm: MemMapFlagSource | undefined, oracle: RamOracle | undefined, segs: readonly KexecSegment[], t: Tally): Promise<void> {
+  const ps = reader.info.pageSize;
+  const win = new PropWindow(WINDOW);
+  const states = new Uint8Array(WINDOW);
+  for (const s of segs) {
+    const start = Math.floor(s.mem / ps);
+    const end = Math.ceil((s.mem + s.memsz) / ps);
+    if (end <= start) throw new UsageError(`kexec segment at 0x${s.mem.toString(16)} is empty`);
+    for (let w = start; w < end; w += WINDOW) {
+      const n = Math.min(WINDOW, end - w);
+      await reader.pfnStates(w, n, states);
+      let props: Uint16Array | undefined;
+      if (mm) {
+        win.reset(w, n);
+        await mm.fill(win);
+        props = win.props;
+      }
+      for (let i = 0; i < n; ) {
+        const bad = (k: number): boolean =>
+          (!!props && (props[k]! & (Prop.OFFLINE | Prop.OFFLINE_FALLBACK)) !== 0) ||
+          (oracle !== undefined && states[k] !== PfnState.HOLE && !oracle.span(w + k, w + k + 1).ram);
+        if (!bad(i)) {
+          i++;
+          continue;
+        }
+        let j = i + 1;
+        while (j < n && bad(j)) j++;
+        t.add(w + i, w + j);
+        i = j;
+      }
+    }
+  }
+}
+
+export function describeRanges(f: Finding): string {
+  const parts = f.ranges.map(([s, e]) => formatRange(s, e));
+  if (f.moreRanges) parts.push(`… (+${f.moreRanges} more)`);
+  return parts.join(' ');
+}

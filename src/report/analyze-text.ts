@@ -1,0 +1,50 @@
+/** `dumpsieve analyze` for people: classes, predicted sizes per level and codec, cost of reading. */
+import { formatBytes, percent } from '../core/units.js';
+import { ACLASS_NAMES, type AnalyzeReport } from '../pipeline/analyze.js';
+import { table } from './table.js';
+
+function seconds(s: number): string {
+  if (s >= 3600) return `${(s / 3600).toFixed(1)} h`;
+  if (s >= 60) return `${(s / 60).toFixed(1)} min`;
+  if (s >= 1) return `${s.toFixed(1)} s`;
+  return `${(s * 1000).toFixed(1)} ms`;
+}
+
+export function renderAnalyzeReport(r: AnalyzeReport): string {
+  const ps = r.input.pageSize;
+  const out: string[] = [];
+  out.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${r.input.osrelease}` : ''}): ${formatBytes(r.ramPages * ps)} RAM in ${formatBytes(r.input.maxPfn * ps)} of address space`);
+  const d = r.classification.description;
+  out.push(`Page flags: ${r.classification.source === 'none' ? 'none (no usable VMCOREINFO)' : `${r.classification.source}${d ? `, ${d.layout}` : ''}`}`);
+  if (d?.decoder) out.push(`Offline pages: ${d.decoder.offline}`);
+  out.push('');
+  out.push('Page classes');
+  const rows = ACLASS_NAMES.filter((n) => r.classes[n].pages > 0 && n !== 'hole').map((n) => {
+    const c = r.classes[n];
+    return [n.toUpperCase(), c.pages, formatBytes(c.bytes), percent(c.pages, r.ramPages), c.zeroPages !== undefined ? c.zeroPages : '', c.sampled ?? ''];
+  });
+  rows.push(['HOLE', r.classes.hole.pages, formatBytes(r.classes.hole.bytes), '', '', '']);
+  out.push(table(rows, { header: ['class', 'pages', 'bytes', 'of RAM', 'zero (est.)', 'sampled'], indent: '  ' }));
+  if (r.offlineAlsoNotRam) out.push(`  Offline pages the oracle also calls not RAM: ${r.offlineAlsoNotRam.toLocaleString('en-US')}`);
+  out.push('');
+  out.push(`Predicted output size (kdump-compressed per codec, and ELF; ± 95 % interval from ${r.sample.pages.toLocaleString('en-US')} sampled pages)`);
+  const fmt = (p: { bytes: number; error: number }): string => (p.error > 0 ? `${formatBytes(p.bytes)} ±${percent(p.error, p.bytes)}` : formatBytes(p.bytes));
+  out.push(
+    table(
+      r.predictions.map((p) => [`-d ${p.level}`, p.keptPages, fmt(p.kdump.none), fmt(p.kdump.zlib), fmt(p.kdump.lzo), fmt(p.kdump.snappy), fmt(p.kdump.zstd), fmt(p.elf)]),
+      { header: ['level', 'kept pages', 'none', 'zlib (-c)', 'lzo (-l)', 'snappy (-p)', 'zstd (-z)', 'ELF (-E)'], indent: '  ' },
+    ),
+  );
+  out.push('');
+  out.push(`Cost of reading the guest's memory (filters at -d ${r.cost.level}${r.oracle ? `; oracle ${r.oracle.name}` : '; no RAM oracle: unbacked pages unknown'})`);
+  out.push(
+    table(
+      r.cost.strategies.map((s) => [s.name, s.calls, s.pagesRead, formatBytes(s.bytesRead), s.unbackedRead, seconds(s.seconds)]),
+      { header: ['strategy', 'pfn_is_ram calls', 'pages read', 'bytes read', 'unbacked read', 'est. time'], indent: '  ' },
+    ),
+  );
+  const p = r.cost.params;
+  out.push(`  (per call ${(p.callSeconds * 1e6).toFixed(1)} µs, reading ${formatBytes(p.readBytesPerSecond)}/s, per fabricated page ${(p.fabricateSeconds * 1e3).toFixed(1)} ms; change with --cost)`);
+  for (const s of r.cost.strategies) out.push(`  ${s.name}: ${s.describe}`);
+  return `${out.join('\n')}\n`;
+}

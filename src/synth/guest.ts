@@ -1,0 +1,285 @@
+/**
+ * A synthetic guest: options validated, layout placed, plan built, faults
+ * planted. Nothing is written here; image.ts and side-files.ts stream the
+ * outputs from a Guest, and tests use the same Guest to regenerate any
+ * page of the image.
+ */
+import { UsageError } from '../core/errors.js';
+import { ContentGenerator } from './content.js';
+import { DEFAULT_ERA, ERAS, eraByName, type EraDef } from './eras.js';
+import { FAULT_DEFS, faultByName } from './faults.js';
+import { KernelLayout, type DeviceRange, type MemoryModel, type RamRange } from './layout.js';
+import { generateMix, type MixProfile } from './mix.js';
+import { PAGES_PER_SECTION, PAGE_SIZE, PlanBuilder, type Plan, type RunFields } from './plan.js';
+import { Rng } from './rng.js';
+import {
+  FIELDS,
+  SCENARIO_DEFS,
+  ramPosition,
+  scenarioByName,
+  type GuestDraftApi,
+  type KexecSegmentPlan,
+  type ScenarioContext,
+  type VirtioMemPlan,
+} from './scenarios.js';
+import { makePageEncoder, type PageEncoder } from './structpage.js';
+import { buildVmcoreinfo } from './vmcoreinfo.js';
+
+export interface GuestOptions {
+  scenario: string;
+  /** Bytes of guest RAM. */
+  size: number;
+  seed?: number;
+  kernel?: string;
+  faults?: string[];
+  memoryModel?: MemoryModel;
+  physBase?: number;
+}
+
+/** A PT_LOAD of the image. */
+export interface LoadSegment {
+  start: number;
+  end: number;
+}
+
+export interface Guest {
+  scenario: string;
+  era: EraDef;
+  seed: number;
+  size: number;
+  model: MemoryModel;
+  physBase: number;
+  faults: string[];
+  layout: KernelLayout;
+  plan: Plan;
+  /** PT_LOAD segments, ascending, as pfn ranges. */
+  loads: LoadSegment[];
+  /** One past the last pfn of the truth and the kpageflags table. */
+  maxPfn: number;
+  /** The kernel's max_pfn (highest RAM or device pfn + 1). */
+  kernelMaxPfn: number;
+  ram: RamRange[];
+  devices: DeviceRange[];
+  kexec: KexecSegmentPlan[];
+  virtioMem: VirtioMemPlan[];
+  sideFiles: Array<'xen-hvm' | 'xen-pv' | 'virtio-mem' | 'kexec'>;
+  vmcoreinfo: string;
+  encoder: PageEncoder;
+  content: ContentGenerator;
+  /** Render pages [pfn, pfn+count) exactly as the image holds them (zeros where it holds none). */
+  fillPages(pfn: number, count: number, dst: Uint8Array, off: number): void;
+}
+
+const MIX_OWNER = '\u0000mix:';
+const MiB = 2 ** 20;
+
+function usage(msg: string): never {
+  throw new UsageError(msg);
+}
+
+/** Check options and build the guest; throws UsageError on bad arguments. */
+export function buildGuest(o: GuestOptions): Guest {
+  const sc = scenarioByName(o.scenario) ?? usage(`unknown scenario '${o.scenario}' (known: ${SCENARIO_DEFS.map((s) => s.name).join(', ')})`);
+  const eraName = o.kernel ?? DEFAULT_ERA;
+  const era = eraByName(eraName) ?? usage(`unknown kernel era '${eraName}' (known: ${ERAS.map((e) => e.name).join(', ')})`);
+  const model: MemoryModel = o.memoryModel ?? 'sparsemem';
+  if (model !== 'sparsemem' && model !== 'flatmem') usage(`unknown memory model '${String(model)}' (sparsemem or flatmem)`);
+  const seed = o.seed ?? 1;
+  if (!Number.isSafeInteger(seed) || seed < 0 || seed > 0xffff_ffff) usage(`seed ${seed} is not an integer in [0, 2^32)`);
+  const physBase = o.physBase ?? 0;
+  if (!Number.isSafeInteger(physBase) || physBase < 0) usage(`phys_base ${physBase} is not a non-negative integer`);
+  if (physBase % (2 * MiB) !== 0) usage(`phys_base 0x${physBase.toString(16)} is not a multiple of 2 MiB (CONFIG_PHYSICAL_ALIGN)`);
+  if (physBase > 1024 * MiB) usage(`phys_base 0x${physBase.toString(16)} is above 1 GiB`);
+  const size = o.size;
+  if (!Number.isSafeInteger(size) || size <= 0) usage(`size ${size} is not a positive number of bytes`);
+  if (size % PAGE_SIZE !== 0) usage(`size ${size} is not a whole number of 4 KiB pages`);
+  if (size < sc.minSize) usage(`size ${size / MiB} MiB is too small for ${sc.name} (at least ${sc.minSize / MiB} MiB)`);
+  if (size > 2 ** 44) usage(`size ${size} is above 16 TiB`);
+  const why = sc.unsupported(era, model);
+  if (why) usage(`${sc.name} with kernel ${era.name} (${model}): ${why}`);
+  const faults = [...new Set(o.faults ?? [])];
+  for (const name of faults) {
+    const f = faultByName(name) ?? usage(`unknown fault '${name}' (known: ${FAULT_DEFS.map((x) => x.name).join(', ')})`);
+    if (!f.hosts.includes(sc.name)) usage(`fault ${name} cannot be planted in ${sc.name} (hosts: ${f.hosts.join(', ')})`);
+    const no = f.unsupported?.(era, model);
+    if (no) usage(`fault ${name}: ${no}`);
+  }
+
+  const rng = new Rng(seed, 0x5eed);
+  const ctx: ScenarioContext = { era, size, seed, model, rng };
+  const draft = sc.draft(ctx);
+  const ram = [...draft.ram].sort((a, b) => a.start - b.start);
+
+  // The kernel image: 2 MiB pages, bigger for bigger guests (a real one is 20-60 MiB).
+  const imageSize = Math.min(32, Math.max(2, 2 * Math.round(size / 2 ** 30))) * MiB;
+  const nodename = `dumpsieve-${sc.name}`;
+  // Reserve the crash kernel at the top of the range that holds the kernel, as
+  // reserve_crashkernel() does below 4 GiB; it is System RAM but not in /proc/vmcore.
+  const layout = new KernelLayout({ era, model, physBase, ram, devices: draft.devices, imageSize, nodename });
+  const kernelMaxPfn = layout.maxPfn;
+  const maxPfn = model === 'sparsemem' ? Math.ceil(kernelMaxPfn / PAGES_PER_SECTION) * PAGES_PER_SECTION : kernelMaxPfn;
+
+  const plan = new PlanBuilder(maxPfn, FIELDS.hole);
+  const profiles = new Map<string, MixProfile>();
+  const mixFields = (p: MixProfile): RunFields => {
+    profiles.set(p.name, p);
+    return { cls: 'free', ram: true, load: true, memmap: 'free', content: 'data', owner: MIX_OWNER + p.name };
+  };
+  for (const r of ram) plan.paint(r.start, r.end - r.start, mixFields(draft.profile));
+  const home = ram.find((r) => r.start <= layout.kbase && layout.kbase < r.end)!;
+
+  const api: GuestDraftApi = {
+    ctx,
+    layout,
+    plan,
+    afterMeta: layout.metaEnd,
+    paintMix: (start, count, p) => plan.paint(start, count, mixFields(p)),
+    paint: (start, count, f) => plan.paint(start, count, f),
+  };
+  draft.populate?.(api);
+
+  // The kernel image and the stub's metadata.
+  plan.paint(layout.kbase, layout.imagePages, FIELDS.kernelImage);
+  for (const m of layout.metaSpans()) {
+    plan.paint(m.start, m.count, { cls: m.zero ? 'zero' : 'meta', ram: true, load: true, memmap: 'reserved', content: m.zero ? 'zero' : 'meta', owner: m.what });
+  }
+  plan.paint(layout.zeroPage, 1, { cls: 'zero', ram: true, load: true, memmap: 'reserved', content: 'zero', owner: 'empty_zero_page', variant: 'zero-page' });
+
+  // Crash kernel reservation: the top of the kernel's range, 2 MiB-aligned, 1/16 of the guest up to 256 MiB.
+  const usedTop = Math.max(layout.metaEnd, ...draft.kexec.map((k) => (k.mem + k.memsz) / PAGE_SIZE));
+  const ckPages = Math.min(256 * 256, Math.max(512, Math.floor(size / 16 / (2 * MiB)) * 512));
+  const ckEnd = Math.floor(Math.min(home.end, 0x10_0000) / 512) * 512;
+  const ckStart = ckEnd - ckPages;
+  if (ckStart >= usedTop + 1024) plan.paint(ckStart, ckPages, FIELDS.crashkernel);
+
+  // Generate the mixes.
+  const where = ramPosition(ram);
+  let mixIndex = 0;
+  plan.expand((r) => {
+    if (!r.owner?.startsWith(MIX_OWNER)) return undefined;
+    const p = profiles.get(r.owner.slice(MIX_OWNER.length))!;
+    return generateMix(p, r.start, r.start + r.count, rng.fork(0x1000 + mixIndex++), where, FIELDS.kernel);
+  });
+  draft.finish?.(api);
+
+  // Faults.
+  for (const name of faults) {
+    const f = faultByName(name)!;
+    const ok = f.apply({ era, scenario: sc.name, plan, rng: rng.fork(0xfa17) });
+    if (!ok) usage(`fault ${name}: ${sc.name} with kernel ${era.name} has no pages it could act on`);
+  }
+
+  // Struct pages exist exactly for present sections (or every pfn below max_pfn with FLATMEM).
+  fixStructPagePresence(plan, layout);
+  const finished = plan.finish();
+
+  const loads = computeLoads(finished, ram, draft.devices);
+  const vmcoreinfo = buildVmcoreinfo({ era, layout, seed });
+  const content = new ContentGenerator(seed);
+  const encoder = makePageEncoder(finished, era, layout, seed);
+
+  const guest: Guest = {
+    scenario: sc.name,
+    era,
+    seed,
+    size,
+    model,
+    physBase,
+    faults,
+    layout,
+    plan: finished,
+    loads,
+    maxPfn,
+    kernelMaxPfn,
+    ram,
+    devices: draft.devices,
+    kexec: draft.kexec,
+    virtioMem: draft.virtioMem,
+    sideFiles: draft.sideFiles,
+    vmcoreinfo,
+    encoder,
+    content,
+    fillPages: (pfn, count, dst, off) => fillPages(guest, pfn, count, dst, off),
+  };
+  return guest;
+}
+
+/** Split runs so that pfns without a struct page say 'none' and the others never do. */
+function fixStructPagePresence(plan: PlanBuilder, layout: KernelLayout): void {
+  const present: Array<[number, number]> = [];
+  if (layout.model === 'flatmem') present.push([0, layout.maxPfn]);
+  else {
+    for (const s of layout.sections) {
+      const a = s.nr * PAGES_PER_SECTION;
+      const last = present[present.length - 1];
+      if (last && last[1] === a) last[1] = a + PAGES_PER_SECTION;
+      else present.push([a, a + PAGES_PER_SECTION]);
+    }
+  }
+  // Pfns with a struct page whose run says 'none' become reserved (holes inside a section).
+  for (const [a, b] of present) {
+    plan.paint(a, Math.min(b, plan.maxPfn) - a, (old) => (old.memmap === 'none' ? { ...old, memmap: 'reserved' } : old));
+  }
+  // Pfns without one must say 'none'.
+  let at = 0;
+  const gaps: Array<[number, number]> = [];
+  for (const [a, b] of present) {
+    if (a > at) gaps.push([at, a]);
+    at = Math.max(at, b);
+  }
+  if (at < plan.maxPfn) gaps.push([at, plan.maxPfn]);
+  for (const [a, b] of gaps) {
+    plan.paint(a, b - a, (old) => {
+      if (old.load) throw new Error(`pfn range at 0x${a.toString(16)} is in the image but has no struct page`);
+      return { ...old, memmap: 'none' };
+    });
+  }
+}
+
+/** PT_LOADs: maximal spans of load=true pfns, cut where one System RAM (or device) resource ends. */
+function computeLoads(plan: Plan, ram: readonly RamRange[], devices: readonly DeviceRange[]): LoadSegment[] {
+  const spans: LoadSegment[] = [];
+  for (const r of plan.runs) {
+    if (!r.load) continue;
+    const last = spans[spans.length - 1];
+    if (last && last.end === r.start) last.end = r.start + r.count;
+    else spans.push({ start: r.start, end: r.start + r.count });
+  }
+  const cuts = [...new Set([...ram, ...devices].flatMap((r) => [r.start, r.end]))].sort((a, b) => a - b);
+  const out: LoadSegment[] = [];
+  for (const sp of spans) {
+    let s = sp.start;
+    for (const c of cuts) {
+      if (c > s && c < sp.end) {
+        out.push({ start: s, end: c });
+        s = c;
+      }
+    }
+    out.push({ start: s, end: sp.end });
+  }
+  return out;
+}
+
+function fillPages(g: Guest, pfn: number, count: number, dst: Uint8Array, off: number): void {
+  const plan = g.plan;
+  const end = pfn + count;
+  let i = plan.indexOf(pfn);
+  while (i < plan.runs.length) {
+    const r = plan.runs[i]!;
+    if (r.start >= end) break;
+    const s = Math.max(pfn, r.start);
+    const e = Math.min(end, r.start + r.count);
+    const o = off + (s - pfn) * PAGE_SIZE;
+    switch (r.content) {
+      case 'data':
+        g.content.fillRun(s, e - s, r.cls, dst, o);
+        break;
+      case 'meta':
+        g.layout.fillMeta(s, e - s, dst, o, g.encoder.structPages);
+        break;
+      default:
+        dst.fill(0, o, o + (e - s) * PAGE_SIZE);
+    }
+    i++;
+  }
+}

@@ -1,0 +1,160 @@
+/**
+ * Streams a guest as an x86_64 ELF /proc/vmcore-style image: ELF64 core,
+ * one PT_NOTE (NT_PRSTATUS per CPU and the VMCOREINFO note), one PT_LOAD
+ * per RAM resource with p_vaddr = PAGE_OFFSET + p_paddr and page-aligned
+ * file offsets. Pages are generated into a few reused 2 MiB buffers; pages
+ * that are all zero are never written (sparse holes, with the final length
+ * set at the end).
+ */
+import { EHDR_SIZE, PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE, encodeEhdr, encodePhdr, encodePrstatusNote, encodeVmcoreinfoNote } from '../formats/elf/elf.js';
+import type { PositionalSink } from '../io/sink.js';
+import type { Guest } from './guest.js';
+import { PAGE_OFFSET } from './layout.js';
+import { PAGE_SIZE } from './plan.js';
+
+/** Pages generated per buffer (2 MiB, one section's struct pages). */
+const CHUNK_PAGES = 512;
+const BUFFERS = 3;
+const CPUS = 2;
+
+export interface ImageStats {
+  /** Length of the image file. */
+  fileSize: number;
+  /** Bytes actually written (non-zero pages and headers). */
+  written: number;
+  /** Pages in PT_LOADs. */
+  loadPages: number;
+  /** Pages left as holes because they are all zero. */
+  zeroPages: number;
+}
+
+export function imageNotes(g: Guest): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (let cpu = 0; cpu < CPUS; cpu++) parts.push(encodePrstatusNote(cpu === 0 ? 1 : 0));
+  parts.push(encodeVmcoreinfoNote(g.vmcoreinfo));
+  return Buffer.concat(parts);
+}
+
+/** File offset of each PT_LOAD's data, and the header bytes. */
+export function imageLayout(g: Guest): { header: Uint8Array; offsets: number[]; fileSize: number } {
+  const notes = imageNotes(g);
+  const phnum = 1 + g.loads.length;
+  const notesAt = EHDR_SIZE + phnum * PHDR_SIZE;
+  let off = Math.ceil((notesAt + notes.length) / PAGE_SIZE) * PAGE_SIZE;
+  const offsets: number[] = [];
+  for (const l of g.loads) {
+    offsets.push(off);
+    off += (l.end - l.start) * PAGE_SIZE;
+  }
+  const header = new Uint8Array(notesAt + notes.length);
+  header.set(encodeEhdr({ phnum }), 0);
+  encodePhdr(header, EHDR_SIZE, {
+    type: PT_NOTE,
+    flags: 0,
+    offset: notesAt,
+    vaddr: 0n,
+    paddr: 0,
+    filesz: notes.length,
+    memsz: notes.length,
+    align: 0,
+  });
+  g.loads.forEach((l, i) => {
+    const paddr = l.start * PAGE_SIZE;
+    const size = (l.end - l.start) * PAGE_SIZE;
+    encodePhdr(header, EHDR_SIZE + (i + 1) * PHDR_SIZE, {
+      type: PT_LOAD,
+      flags: PF_R | PF_W | PF_X,
+      offset: offsets[i]!,
+      vaddr: PAGE_OFFSET + BigInt(paddr),
+      paddr,
+      filesz: size,
+      memsz: size,
+      align: 0,
+    });
+  });
+  header.set(notes, notesAt);
+  return { header, offsets, fileSize: off };
+}
+
+export async function writeImage(g: Guest, sink: PositionalSink, onProgress?: (done: number, total: number) => void): Promise<ImageStats> {
+  const { header, offsets, fileSize } = imageLayout(g);
+  await sink.write(header, 0);
+  let written = header.length;
+  let zeroPages = 0;
+  const totalPages = g.loads.reduce((a, l) => a + l.end - l.start, 0);
+  const totalBytes = totalPages * PAGE_SIZE;
+  let donePages = 0;
+
+  const buffers = Array.from({ length: BUFFERS }, () => new Uint8Array(CHUNK_PAGES * PAGE_SIZE));
+  const inflight: Array<Promise<void> | undefined> = new Array(BUFFERS).fill(undefined);
+  const nonzero = new Uint8Array(CHUNK_PAGES);
+  const zeroPage = Buffer.alloc(PAGE_SIZE);
+  let slot = 0;
+  const plan = g.plan;
+
+  for (let li = 0; li < g.loads.length; li++) {
+    const l = g.loads[li]!;
+    const base = offsets[li]!;
+    // Chunks aligned to 512 pfns so that struct-page chunks fill one buffer.
+    let p = l.start;
+    while (p < l.end) {
+      const chunkEnd = Math.min(l.end, (Math.floor(p / CHUNK_PAGES) + 1) * CHUNK_PAGES);
+      const n = chunkEnd - p;
+      await inflight[slot];
+      const buf = buffers[slot]!;
+      nonzero.fill(0, 0, n);
+      let i = plan.indexOf(p);
+      while (i < plan.runs.length) {
+        const r = plan.runs[i]!;
+        if (r.start >= chunkEnd) break;
+        const s = Math.max(p, r.start);
+        const e = Math.min(chunkEnd, r.start + r.count);
+        const o = (s - p) * PAGE_SIZE;
+        if (r.content === 'data') {
+          g.content.fillRun(s, e - s, r.cls, buf, o);
+          nonzero.fill(1, s - p, e - p);
+        } else if (r.content === 'meta') {
+          g.layout.fillMeta(s, e - s, buf, o, g.encoder.structPages);
+          for (let q = s; q < e; q++) {
+            const at = (q - p) * PAGE_SIZE;
+            if (zeroPage.compare(buf, at, at + PAGE_SIZE) === 0) {
+              throw new Error(`metadata page 0x${q.toString(16)} (${r.owner ?? ''}) came out all zero but the plan says it holds data`);
+            }
+          }
+          nonzero.fill(1, s - p, e - p);
+        } else if (r.content === 'none') {
+          throw new Error(`pfn 0x${s.toString(16)} is in PT_LOAD ${li} but the plan says it is not in the image`);
+        }
+        i++;
+      }
+      // Write each span of non-zero pages.
+      const writes: Array<Promise<void>> = [];
+      let k = 0;
+      while (k < n) {
+        if (!nonzero[k]) {
+          zeroPages++;
+          k++;
+          continue;
+        }
+        let m = k;
+        while (m < n && nonzero[m]) m++;
+        const bytes = buf.subarray(k * PAGE_SIZE, m * PAGE_SIZE);
+        writes.push(sink.write(bytes, base + (p - l.start + k) * PAGE_SIZE));
+        written += bytes.length;
+        k = m;
+      }
+      if (writes.length) {
+        const done = Promise.all(writes).then(() => undefined);
+        done.catch(() => undefined); // awaited below; keep an early failure from counting as unhandled
+        inflight[slot] = done;
+      } else inflight[slot] = undefined;
+      slot = (slot + 1) % BUFFERS;
+      donePages += n;
+      onProgress?.(donePages * PAGE_SIZE, totalBytes);
+      p = chunkEnd;
+    }
+  }
+  await Promise.all(inflight);
+  await sink.setLength(fileSize);
+  return { fileSize, written, loadPages: totalPages, zeroPages };
+}

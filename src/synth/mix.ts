@@ -1,0 +1,130 @@
+/**
+ * Filling RAM with a realistic mix of page classes: a sequence of runs
+ * whose classes are drawn by weight and whose lengths are log-uniform
+ * within per-class bounds (many short runs, a few long ones). Compound
+ * classes (THP, hugetlb) and 2 MiB balloon pages start on 512-pfn
+ * boundaries and last a multiple of 512 pfns; the generator pads with a
+ * short run of another class to reach the boundary.
+ */
+import type { Rng } from './rng.js';
+import { HUGE_PAGES, sameFields, type PlanRun, type RunFields } from './plan.js';
+
+export interface MixEntry {
+  fields: RunFields;
+  /** Share of the region's pages this entry should take (before position scaling). */
+  share: number;
+  min: number;
+  max: number;
+  /** Start on a 512-pfn boundary and last a multiple of 512 pfns. */
+  aligned?: boolean;
+  /** Multiplier of the entry's weight at a position (0..1 of the way through the guest's RAM). */
+  at?: (where: number) => number;
+}
+
+export interface MixProfile {
+  name: string;
+  entries: MixEntry[];
+}
+
+/** Expected length of Rng.logLength(min, max). */
+function meanLength(min: number, max: number): number {
+  if (max <= min) return min;
+  return (max + 1 - min) / (Math.log(max + 1) - Math.log(min));
+}
+
+/**
+ * Runs tiling [start, end). Classes are scheduled by deficit: each entry
+ * accrues its share of every emitted page, and the next run goes to the
+ * entry furthest behind its share (with random jitter), so that even a
+ * small region gets every class in about its proportion while lengths and
+ * order stay random. `where(pfn)` tells how far through the guest's RAM a
+ * pfn is (for position-dependent shares); `filler` pads and closes when no
+ * entry fits.
+ */
+export function generateMix(
+  profile: MixProfile,
+  start: number,
+  end: number,
+  rng: Rng,
+  where: (pfn: number) => number,
+  filler: RunFields,
+): PlanRun[] {
+  const out: PlanRun[] = [];
+  const entries = profile.entries.filter((e) => e.share > 0);
+  const mean = entries.map((e) => meanLength(e.aligned ? Math.max(e.min, HUGE_PAGES) : e.min, e.max));
+  const small = entries.map((e, i) => (e.aligned ? -1 : i)).filter((i) => i >= 0);
+  const got = new Array<number>(entries.length).fill(0);
+  const target = new Array<number>(entries.length).fill(0);
+  const share = new Array<number>(entries.length).fill(0);
+  const weights = new Array<number>(entries.length).fill(0);
+  const push = (i: number, s: number, n: number): void => {
+    const fields = i >= 0 ? entries[i]!.fields : filler;
+    if (i >= 0) got[i]! += n;
+    const last = out[out.length - 1];
+    if (last && last.start + last.count === s && sameFields(last, fields)) last.count += n;
+    else out.push({ start: s, count: n, ...fields });
+  };
+  /** A small (unaligned) entry for padding, the one furthest behind. */
+  const behindSmall = (): number => {
+    let best = -1;
+    let bestV = -Infinity;
+    for (const i of small) {
+      const v = (target[i]! - got[i]!) / mean[i]! + rng.float();
+      if (v > bestV) {
+        bestV = v;
+        best = i;
+      }
+    }
+    return best;
+  };
+  let p = start;
+  while (p < end) {
+    const left = end - p;
+    const w = where(p);
+    let total = 0;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i]!;
+      share[i] = e.share * (e.at ? e.at(w) : 1);
+      total += share[i]!;
+    }
+    for (let i = 0; i < entries.length; i++) share[i] = total > 0 ? share[i]! / total : 0;
+    // A lottery weighted by share per expected run length, tilted towards
+    // entries behind their share (in runs owed) so that small regions get
+    // every class in about its proportion.
+    for (let i = 0; i < entries.length; i++) {
+      const owed = (target[i]! - got[i]!) / mean[i]!;
+      weights[i] = share[i]! <= 0 ? 0 : (share[i]! / mean[i]!) * Math.exp(Math.max(-3, Math.min(3, owed)));
+    }
+    const pick = total > 0 ? rng.pick(weights) : -1;
+    const before = p;
+    if (pick < 0) {
+      push(-1, p, left);
+      p = end;
+    } else if (entries[pick]!.aligned) {
+      const e = entries[pick]!;
+      const pad = (HUGE_PAGES - (p % HUGE_PAGES)) % HUGE_PAGES;
+      if (pad + HUGE_PAGES > left) {
+        // No room for an aligned run: close with small runs.
+        push(behindSmall(), p, left);
+        p = end;
+      } else {
+        if (pad > 0) {
+          push(behindSmall(), p, pad);
+          p += pad;
+        }
+        const maxUnits = Math.floor((end - p) / HUGE_PAGES);
+        const units = Math.min(maxUnits, Math.max(1, Math.floor(rng.logLength(Math.max(e.min, HUGE_PAGES), e.max) / HUGE_PAGES)));
+        push(pick, p, units * HUGE_PAGES);
+        p += units * HUGE_PAGES;
+      }
+    } else {
+      const e = entries[pick]!;
+      const n = Math.min(left, rng.logLength(e.min, e.max));
+      push(pick, p, n);
+      p += n;
+    }
+    const n = p - before;
+    for (let i = 0; i < entries.length; i++) target[i]! += share[i]! * n;
+  }
+  return out;
+}

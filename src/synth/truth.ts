@@ -1,0 +1,322 @@
+/**
+ * The truth manifest of a synthetic guest (docs/formats/truth.md): the
+ * true state of every pfn from 0 to max-pfn, as runs, written from the
+ * generator's plan. A text file:
+ *
+ *   dumpsieve-truth 1
+ *   scenario xen-hvm-balloon
+ *   ...header lines (key value)...
+ *   runs N
+ *   START COUNT CLASS BACKING IMAGE MEMMAP CONTENT [owner=…] [fault=…] [kpf=…] [variant=…]
+ *   ...N run lines, contiguous from pfn 0...
+ *   end
+ *
+ * The reader streams the runs and checks every line (sorted, contiguous,
+ * bounded, known words) and reports InputError with the file and line.
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { InputError, ioError } from '../core/errors.js';
+import type { PositionalSink } from '../io/sink.js';
+import { MEMMAP_STATES, PAGE_CLASSES, type Content, type KpfOverride, type MemmapState, type PageClass, type Variant } from './plan.js';
+
+export const TRUTH_MAGIC = 'dumpsieve-truth';
+export const TRUTH_VERSION = 1;
+const MAX_PFN = 2 ** 40;
+const MAX_LINE = 4096;
+
+export interface TruthHeader {
+  scenario: string;
+  kernel: string;
+  osrelease: string;
+  seed: number;
+  size: number;
+  memoryModel: 'sparsemem' | 'flatmem';
+  physBase: number;
+  pageSize: number;
+  faults: string[];
+  /** One past the last pfn described (also the kpageflags table's entry count). */
+  maxPfn: number;
+  /** The guest kernel's max_pfn. */
+  kernelMaxPfn: number;
+  /** PT_LOAD segments of the image as pfn ranges. */
+  loads: Array<{ start: number; end: number }>;
+  runs: number;
+}
+
+export interface TruthRun {
+  start: number;
+  count: number;
+  cls: PageClass;
+  /** Backed by RAM in the hypervisor's view. */
+  ram: boolean;
+  /** In a PT_LOAD of the image. */
+  load: boolean;
+  memmap: MemmapState;
+  content: Content;
+  owner?: string | undefined;
+  fault?: string | undefined;
+  kpf?: KpfOverride | undefined;
+  variant?: Variant | undefined;
+}
+
+const CONTENTS: readonly Content[] = ['zero', 'data', 'meta', 'none'];
+const KPFS: readonly KpfOverride[] = ['clear-offline', 'clear-buddy'];
+const VARIANTS: readonly Variant[] = ['adversarial', 'reported', 'zero-page'];
+const hx = (n: number): string => `0x${n.toString(16)}`;
+
+export function formatTruthHeader(h: Omit<TruthHeader, 'runs'>, runs: number): string {
+  const L = [`${TRUTH_MAGIC} ${TRUTH_VERSION}`];
+  L.push('# The true state of every pfn of a synthetic guest, as runs (docs/formats/truth.md).');
+  L.push(`scenario ${h.scenario}`);
+  L.push(`kernel ${h.kernel}`);
+  L.push(`osrelease ${h.osrelease}`);
+  L.push(`seed ${h.seed}`);
+  L.push(`size ${h.size}`);
+  L.push(`memory-model ${h.memoryModel}`);
+  L.push(`phys-base ${hx(h.physBase)}`);
+  L.push(`page-size ${h.pageSize}`);
+  L.push(`faults ${h.faults.length ? h.faults.join(',') : '-'}`);
+  L.push(`max-pfn ${hx(h.maxPfn)}`);
+  L.push(`kernel-max-pfn ${hx(h.kernelMaxPfn)}`);
+  for (const l of h.loads) L.push(`pt-load ${hx(l.start)} ${hx(l.end)}`);
+  L.push(`runs ${runs}`);
+  L.push('# START COUNT CLASS BACKING(ram|noram) IMAGE(load|noload) MEMMAP CONTENT(zero|data|meta|none) [owner= fault= kpf= variant=]');
+  return `${L.join('\n')}\n`;
+}
+
+export function formatTruthRun(r: TruthRun): string {
+  let s = `${hx(r.start)} ${hx(r.count)} ${r.cls} ${r.ram ? 'ram' : 'noram'} ${r.load ? 'load' : 'noload'} ${r.memmap} ${r.content}`;
+  if (r.owner !== undefined) s += ` owner=${r.owner}`;
+  if (r.fault !== undefined) s += ` fault=${r.fault}`;
+  if (r.kpf !== undefined) s += ` kpf=${r.kpf}`;
+  if (r.variant !== undefined) s += ` variant=${r.variant}`;
+  return s;
+}
+
+/** Write a truth manifest to a sink, in 1 MiB pieces. */
+export async function writeTruth(sink: PositionalSink, header: Omit<TruthHeader, 'runs'>, runs: readonly TruthRun[]): Promise<number> {
+  let pos = 0;
+  let pending: string[] = [formatTruthHeader(header, runs.length)];
+  let pendingLen = pending[0]!.length;
+  const flush = async (): Promise<void> => {
+    if (pending.length === 0) return;
+    const b = Buffer.from(pending.join(''), 'utf8');
+    await sink.write(b, pos);
+    pos += b.length;
+    pending = [];
+    pendingLen = 0;
+  };
+  for (const r of runs) {
+    const line = `${formatTruthRun(r)}\n`;
+    pending.push(line);
+    pendingLen += line.length;
+    if (pendingLen >= 1 << 20) await flush();
+  }
+  pending.push('end\n');
+  await flush();
+  await sink.setLength(pos);
+  return pos;
+}
+
+// ---------------------------------------------------------------------------
+// Reader
+
+export interface TruthReader {
+  readonly header: TruthHeader;
+  /** The runs, in order, each checked; call once. */
+  runs(): AsyncGenerator<TruthRun>;
+  close(): void;
+}
+
+function parseNum(s: string | undefined, what: string, file: string, line: number, max = MAX_PFN): number {
+  if (s === undefined) throw new InputError(`missing ${what}`, { file, line });
+  let v: number;
+  if (/^0x[0-9a-f]{1,14}$/.test(s)) v = Number.parseInt(s.slice(2), 16);
+  else if (/^\d{1,16}$/.test(s)) v = Number(s);
+  else throw new InputError(`${what} '${s.slice(0, 40)}' is not a number`, { file, line });
+  if (!Number.isSafeInteger(v) || v > max) throw new InputError(`${what} ${s} is above the limit`, { file, line });
+  return v;
+}
+
+/** Open a truth manifest: the header is read and checked at once, the runs stream. */
+export async function openTruth(file: string): Promise<TruthReader> {
+  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 });
+  const opened = new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve());
+    stream.once('error', (err) => reject(ioError(err, file, 'cannot read truth manifest')));
+  });
+  await opened;
+  const rl = createInterface({ input: stream, crlfDelay: Infinity });
+  const it = rl[Symbol.asyncIterator]();
+  let lineNo = 0;
+  const next = async (): Promise<string | undefined> => {
+    for (;;) {
+      let r: IteratorResult<string>;
+      try {
+        r = await it.next();
+      } catch (err) {
+        throw ioError(err, file, 'cannot read truth manifest');
+      }
+      if (r.done) return undefined;
+      lineNo++;
+      const t = r.value;
+      if (t.length > MAX_LINE) throw new InputError(`line is longer than ${MAX_LINE} characters`, { file, line: lineNo });
+      if (t.trim() === '' || t.startsWith('#')) continue;
+      return t.trim();
+    }
+  };
+  const close = (): void => {
+    rl.close();
+    stream.destroy();
+  };
+  try {
+    const first = await next();
+    if (first !== `${TRUTH_MAGIC} ${TRUTH_VERSION}`) {
+      if (first?.startsWith(`${TRUTH_MAGIC} `)) throw new InputError(`truth manifest version '${first.slice(TRUTH_MAGIC.length + 1)}' is not supported (this build reads ${TRUTH_VERSION})`, { file, line: lineNo });
+      throw new InputError(`not a truth manifest (first line must be '${TRUTH_MAGIC} ${TRUTH_VERSION}')`, { file, line: lineNo || 1 });
+    }
+    const seen = new Map<string, string>();
+    const loads: Array<{ start: number; end: number }> = [];
+    let runs: number | undefined;
+    for (;;) {
+      const t = await next();
+      if (t === undefined) throw new InputError("truth manifest ends before its 'runs N' line", { file, line: lineNo });
+      const sp = t.indexOf(' ');
+      const key = sp < 0 ? t : t.slice(0, sp);
+      const val = sp < 0 ? '' : t.slice(sp + 1).trim();
+      if (key === 'pt-load') {
+        const [a, b, extra] = val.split(/\s+/);
+        if (extra !== undefined) throw new InputError("expected 'pt-load START END'", { file, line: lineNo });
+        const start = parseNum(a, 'pt-load start', file, lineNo);
+        const end = parseNum(b, 'pt-load end', file, lineNo);
+        const prev = loads[loads.length - 1];
+        if (end <= start || (prev && start < prev.end)) throw new InputError(`pt-load ${a} ${b} is empty, or overlaps or precedes the previous one`, { file, line: lineNo });
+        loads.push({ start, end });
+        continue;
+      }
+      if (key === 'runs') {
+        runs = parseNum(val, 'run count', file, lineNo, 2 ** 32);
+        break;
+      }
+      if (!HEADER_KEYS.includes(key)) throw new InputError(`unknown header key '${key.slice(0, 40)}'`, { file, line: lineNo });
+      if (seen.has(key)) throw new InputError(`header key '${key}' given twice`, { file, line: lineNo });
+      if (val === '') throw new InputError(`header key '${key}' has no value`, { file, line: lineNo });
+      seen.set(key, val);
+    }
+    for (const k of HEADER_KEYS) if (!seen.has(k)) throw new InputError(`header lacks '${k}'`, { file, line: lineNo });
+    const hl = lineNo;
+    const model = seen.get('memory-model')!;
+    if (model !== 'sparsemem' && model !== 'flatmem') throw new InputError(`memory-model '${model}' is not sparsemem or flatmem`, { file, line: hl });
+    const pageSize = parseNum(seen.get('page-size'), 'page-size', file, hl);
+    if (pageSize !== 4096) throw new InputError(`page-size ${pageSize} is not 4096`, { file, line: hl });
+    const faultsText = seen.get('faults')!;
+    const header: TruthHeader = {
+      scenario: seen.get('scenario')!,
+      kernel: seen.get('kernel')!,
+      osrelease: seen.get('osrelease')!,
+      seed: parseNum(seen.get('seed'), 'seed', file, hl, 0xffff_ffff),
+      size: parseNum(seen.get('size'), 'size', file, hl, 2 ** 52),
+      memoryModel: model,
+      physBase: parseNum(seen.get('phys-base'), 'phys-base', file, hl, 2 ** 52),
+      pageSize,
+      faults: faultsText === '-' ? [] : faultsText.split(','),
+      maxPfn: parseNum(seen.get('max-pfn'), 'max-pfn', file, hl),
+      kernelMaxPfn: parseNum(seen.get('kernel-max-pfn'), 'kernel-max-pfn', file, hl),
+      loads,
+      runs,
+    };
+    for (const l of loads) if (l.end > header.maxPfn) throw new InputError(`pt-load ending at ${hx(l.end)} is beyond max-pfn ${hx(header.maxPfn)}`, { file, line: hl });
+
+    async function* gen(): AsyncGenerator<TruthRun> {
+      let at = 0;
+      let n = 0;
+      try {
+        for (;;) {
+          const t = await next();
+          if (t === undefined) throw new InputError(`truth manifest is truncated: ${n} of ${header.runs} runs and no 'end' line`, { file, line: lineNo });
+          if (t === 'end') {
+            if (n !== header.runs) throw new InputError(`'end' after ${n} runs, header says ${header.runs}`, { file, line: lineNo });
+            if (at !== header.maxPfn) throw new InputError(`runs cover pfns up to ${hx(at)}, not max-pfn ${hx(header.maxPfn)}`, { file, line: lineNo });
+            if ((await next()) !== undefined) throw new InputError("text after the 'end' line", { file, line: lineNo });
+            return;
+          }
+          if (n === header.runs) throw new InputError(`more runs than the ${header.runs} the header announces`, { file, line: lineNo });
+          const r = parseRun(t, file, lineNo);
+          if (r.start !== at) {
+            throw new InputError(
+              r.start < at ? `run at ${hx(r.start)} overlaps or precedes the previous run (ends at ${hx(at)})` : `gap: pfns ${hx(at)}..${hx(r.start)} are not described`,
+              { file, line: lineNo },
+            );
+          }
+          if (r.start + r.count > header.maxPfn) throw new InputError(`run ${hx(r.start)}+${hx(r.count)} goes past max-pfn ${hx(header.maxPfn)}`, { file, line: lineNo });
+          at = r.start + r.count;
+          n++;
+          yield r;
+        }
+      } finally {
+        close();
+      }
+    }
+    return { header, runs: gen, close };
+  } catch (err) {
+    close();
+    throw err;
+  }
+}
+
+const HEADER_KEYS = ['scenario', 'kernel', 'osrelease', 'seed', 'size', 'memory-model', 'phys-base', 'page-size', 'faults', 'max-pfn', 'kernel-max-pfn'];
+
+function parseRun(t: string, file: string, line: number): TruthRun {
+  const f = t.split(' ');
+  if (f.length < 7) throw new InputError(`run line has ${f.length} fields, expected at least 7 (START COUNT CLASS BACKING IMAGE MEMMAP CONTENT)`, { file, line });
+  const start = parseNum(f[0], 'start', file, line);
+  const count = parseNum(f[1], 'count', file, line);
+  if (count === 0) throw new InputError('run has count 0', { file, line });
+  const cls = f[2] as PageClass;
+  if (!PAGE_CLASSES.includes(cls)) throw new InputError(`unknown class '${f[2]!.slice(0, 40)}'`, { file, line });
+  if (f[3] !== 'ram' && f[3] !== 'noram') throw new InputError(`backing '${f[3]!.slice(0, 40)}' is not ram or noram`, { file, line });
+  if (f[4] !== 'load' && f[4] !== 'noload') throw new InputError(`image '${f[4]!.slice(0, 40)}' is not load or noload`, { file, line });
+  const memmap = f[5] as MemmapState;
+  if (!MEMMAP_STATES.includes(memmap)) throw new InputError(`unknown memmap state '${f[5]!.slice(0, 40)}'`, { file, line });
+  const content = f[6] as Content;
+  if (!CONTENTS.includes(content)) throw new InputError(`unknown content '${f[6]!.slice(0, 40)}'`, { file, line });
+  const load = f[4] === 'load';
+  if ((content === 'none') === load) throw new InputError(`content '${content}' contradicts image '${f[4]}'`, { file, line });
+  const r: TruthRun = { start, count, cls, ram: f[3] === 'ram', load, memmap, content };
+  for (let i = 7; i < f.length; i++) {
+    const eq = f[i]!.indexOf('=');
+    const k = eq < 0 ? f[i]! : f[i]!.slice(0, eq);
+    const v = eq < 0 ? '' : f[i]!.slice(eq + 1);
+    if (v === '') throw new InputError(`attribute '${k.slice(0, 40)}' has no value`, { file, line });
+    switch (k) {
+      case 'owner':
+        if (r.owner !== undefined) throw new InputError('owner given twice', { file, line });
+        r.owner = v;
+        break;
+      case 'fault':
+        if (r.fault !== undefined) throw new InputError('fault given twice', { file, line });
+        r.fault = v;
+        break;
+      case 'kpf':
+        if (!KPFS.includes(v as KpfOverride)) throw new InputError(`kpf '${v.slice(0, 40)}' is not one of ${KPFS.join(', ')}`, { file, line });
+        r.kpf = v as KpfOverride;
+        break;
+      case 'variant':
+        if (!VARIANTS.includes(v as Variant)) throw new InputError(`variant '${v.slice(0, 40)}' is not one of ${VARIANTS.join(', ')}`, { file, line });
+        r.variant = v as Variant;
+        break;
+      default:
+        throw new InputError(`unknown attribute '${k.slice(0, 40)}'`, { file, line });
+    }
+  }
+  return r;
+}
+
+/** Read a whole truth manifest (for small guests and tests). */
+export async function readTruth(file: string): Promise<{ header: TruthHeader; runs: TruthRun[] }> {
+  const t = await openTruth(file);
+  const runs: TruthRun[] = [];
+  for await (const r of t.runs()) runs.push(r);
+  return { header: t.header, runs };
+}

@@ -1,0 +1,244 @@
+/**
+ * A dumb kdump-compressed file builder for fixtures, independent of the
+ * production writer and codecs module: header fields written by hand at
+ * their C offsets (diskdump_mod.h, LP64), pages compressed by calling the
+ * libraries directly, every size overridable to make hostile files.
+ */
+import { createRequire } from 'node:module';
+import { deflateSync } from 'node:zlib';
+import { compressSync as snappyCompress } from 'snappy';
+import { compress as zstdCompress } from 'zstd-napi';
+import { noteBytes, taggedPage } from './elf-builder.js';
+
+const require = createRequire(import.meta.url);
+const lzo = require('lzo') as { compress(b: Buffer): Buffer };
+
+export type BuilderCodec = 'none' | 'zlib' | 'lzo' | 'snappy' | 'zstd';
+export const FLAG: Record<BuilderCodec, number> = { none: 0, zlib: 1, lzo: 2, snappy: 4, zstd: 0x20 };
+
+export interface KdumpPageSpec {
+  pfn: number;
+  /** Page content; default taggedPage(pfn). */
+  data?: Uint8Array;
+  /** Default: the file's codec. */
+  codec?: BuilderCodec;
+  /** Point the descriptor at the shared zero page (written first in the data area). */
+  sharedZero?: boolean;
+  /** Store these bytes instead of the (compressed) page; `flags` then says how. */
+  stored?: Uint8Array;
+  /** Descriptor overrides (after layout). */
+  desc?: { offset?: number; size?: number; flags?: number };
+}
+
+export interface KdumpSpec {
+  signature?: string;
+  headerVersion?: number;
+  blockSize?: number;
+  maxPfn: number;
+  /** 1st-bitmap (RAM) ranges [start, end); default: the dumped pfns. */
+  ram?: Array<[number, number]>;
+  pages: KdumpPageSpec[];
+  codec?: BuilderCodec;
+  utsname?: Partial<Record<'sysname' | 'nodename' | 'release' | 'version' | 'machine' | 'domainname', string>>;
+  /** Raw ELF notes copied after the sub header (header_version >= 4). */
+  notes?: Uint8Array;
+  /**
+   * VMCOREINFO text. v>=4: made into the notes when `notes` is not given
+   * (offset_vmcoreinfo points at the note's descriptor); v3: a blob after
+   * the sub header.
+   */
+  vmcoreinfo?: string;
+  status?: number;
+  dumpLevel?: number;
+  split?: number;
+  nrCpus?: number;
+  physBase?: number;
+  timestamp?: number;
+  /** One bitmap only (dumped), as old diskdump files. */
+  singleBitmap?: boolean;
+  /** Raw field overrides, written last. */
+  header?: Partial<{
+    blockSize: number;
+    subHdrSize: number;
+    bitmapBlocks: number;
+    maxMapnr: number;
+    maxMapnr64: number;
+    offsetNote: number;
+    sizeNote: number;
+    offsetVmcoreinfo: number;
+    sizeVmcoreinfo: number;
+  }>;
+  truncateTo?: number;
+}
+
+export function compressWith(codec: BuilderCodec, page: Uint8Array): Uint8Array {
+  const b = Buffer.from(page);
+  switch (codec) {
+    case 'none':
+      return b;
+    case 'zlib':
+      return deflateSync(b);
+    case 'lzo':
+      return lzo.compress(b);
+    case 'snappy':
+      return snappyCompress(b);
+    case 'zstd':
+      return zstdCompress(b);
+  }
+}
+
+function findVmcoreinfoDesc(notes: Uint8Array): { off: number; size: number } | undefined {
+  const b = Buffer.from(notes.buffer, notes.byteOffset, notes.byteLength);
+  let off = 0;
+  while (off + 12 <= b.length) {
+    const namesz = b.readUInt32LE(off);
+    const descsz = b.readUInt32LE(off + 4);
+    const name = b.toString('latin1', off + 12, off + 12 + namesz).replace(/\0+$/, '');
+    const desc = off + 12 + ((namesz + 3) & ~3);
+    if (name === 'VMCOREINFO') return { off: desc, size: descsz };
+    if (namesz === 0 && descsz === 0) break;
+    off = desc + ((descsz + 3) & ~3);
+  }
+  return undefined;
+}
+
+/** The notes a spec puts after the sub header: its own, or a VMCOREINFO note made from `vmcoreinfo`. */
+function notesOf(spec: KdumpSpec, version: number): Uint8Array {
+  if (version < 4) return new Uint8Array(0);
+  if (spec.notes) return spec.notes;
+  if (spec.vmcoreinfo !== undefined) return noteBytes([{ name: 'VMCOREINFO', type: 0, desc: Buffer.from(spec.vmcoreinfo, 'latin1') }]);
+  return new Uint8Array(0);
+}
+
+export function buildKdump(spec: KdumpSpec): Uint8Array {
+  const bs = spec.blockSize ?? 4096;
+  const version = spec.headerVersion ?? 6;
+  const maxPfn = spec.maxPfn;
+  const pages = [...spec.pages].sort((a, b) => a.pfn - b.pfn);
+  const notes = notesOf(spec, version);
+  const blob = version === 3 && spec.vmcoreinfo !== undefined ? Buffer.from(spec.vmcoreinfo, 'latin1') : new Uint8Array(0);
+  const subHdrBlocks = Math.ceil((104 + notes.length + blob.length) / bs);
+  const bitmapEach = Math.ceil(Math.ceil(maxPfn / 8) / bs) * bs;
+  const bitmapBytes = spec.singleBitmap ? bitmapEach : 2 * bitmapEach;
+  const bm1 = (1 + subHdrBlocks) * bs;
+  const bm2 = spec.singleBitmap ? bm1 : bm1 + bitmapEach;
+  const descOff = bm1 + bitmapBytes;
+  let dataPos = descOff + pages.length * 24;
+
+  // Page data.
+  const anyZero = pages.some((p) => p.sharedZero);
+  const zeroOffset = anyZero ? dataPos : -1;
+  const chunks: Uint8Array[] = [];
+  if (anyZero) {
+    chunks.push(new Uint8Array(bs));
+    dataPos += bs;
+  }
+  const descs: Array<{ offset: number; size: number; flags: number }> = [];
+  for (const p of pages) {
+    if (p.sharedZero) {
+      descs.push({ offset: zeroOffset, size: bs, flags: 0, ...p.desc });
+      continue;
+    }
+    const codec = p.codec ?? spec.codec ?? 'none';
+    const page = p.data ?? taggedPage(p.pfn, 0xa5, bs);
+    let stored: Uint8Array;
+    let flags: number;
+    if (p.stored) {
+      stored = p.stored;
+      flags = p.desc?.flags ?? FLAG[codec];
+    } else {
+      const c = compressWith(codec, page);
+      if (codec !== 'none' && c.length < bs) {
+        stored = c;
+        flags = FLAG[codec];
+      } else {
+        stored = page;
+        flags = 0;
+      }
+    }
+    descs.push({ offset: dataPos, size: stored.length, flags, ...p.desc });
+    chunks.push(stored);
+    dataPos += stored.length;
+  }
+
+  const out = Buffer.alloc(dataPos);
+  // disk_dump_header
+  out.write((spec.signature ?? 'KDUMP   ').padEnd(8, ' '), 0, 'latin1');
+  out.writeInt32LE(version, 8);
+  const uts = { sysname: 'Linux', nodename: 'builder', release: '6.1.0-test', version: '#1 SMP', machine: 'x86_64', domainname: '(none)', ...spec.utsname };
+  [uts.sysname, uts.nodename, uts.release, uts.version, uts.machine, uts.domainname].forEach((s, i) => out.write(s, 12 + i * 65, 'latin1'));
+  out.writeBigInt64LE(BigInt(spec.timestamp ?? 1700000000), 408);
+  out.writeUInt32LE(spec.status ?? (spec.codec ? FLAG[spec.codec] : 0), 424);
+  out.writeInt32LE(spec.header?.blockSize ?? bs, 428);
+  out.writeInt32LE(spec.header?.subHdrSize ?? subHdrBlocks, 432);
+  out.writeUInt32LE(spec.header?.bitmapBlocks ?? bitmapBytes / bs, 436);
+  out.writeUInt32LE(spec.header?.maxMapnr ?? Math.min(maxPfn, 0xffffffff), 440);
+  out.writeInt32LE(spec.nrCpus ?? 1, 460);
+  // kdump_sub_header (fields of later versions stay zero)
+  if (version >= 1) {
+    const s = bs;
+    out.writeBigUInt64LE(BigInt(spec.physBase ?? 0), s);
+    out.writeInt32LE(spec.dumpLevel ?? 0, s + 8);
+    if (version >= 2) out.writeInt32LE(spec.split ?? 0, s + 12);
+    if (version >= 3) {
+      let vOff = 0;
+      let vSize = 0;
+      if (version === 3 && blob.length) {
+        vOff = s + 104;
+        vSize = blob.length;
+        out.set(blob, vOff);
+      } else if (version >= 4) {
+        const d = findVmcoreinfoDesc(notes);
+        if (d) {
+          vOff = s + 104 + d.off;
+          vSize = d.size;
+        }
+      }
+      out.writeBigUInt64LE(BigInt(spec.header?.offsetVmcoreinfo ?? vOff), s + 32);
+      out.writeBigUInt64LE(BigInt(spec.header?.sizeVmcoreinfo ?? vSize), s + 40);
+    }
+    if (version >= 4) {
+      out.writeBigUInt64LE(BigInt(spec.header?.offsetNote ?? (notes.length ? s + 104 : 0)), s + 48);
+      out.writeBigUInt64LE(BigInt(spec.header?.sizeNote ?? notes.length), s + 56);
+      out.set(notes, s + 104);
+    }
+    if (version >= 6) out.writeBigUInt64LE(BigInt(spec.header?.maxMapnr64 ?? maxPfn), s + 96);
+  }
+  // bitmaps
+  const setBit = (base: number, pfn: number): void => {
+    out[base + (pfn >> 3)]! |= 1 << (pfn & 7);
+  };
+  if (!spec.singleBitmap) {
+    if (spec.ram) for (const [a, b] of spec.ram) for (let p = a; p < b; p++) setBit(bm1, p);
+    else for (const p of pages) setBit(bm1, p.pfn);
+  }
+  for (const p of pages) setBit(bm2, p.pfn);
+  // descriptors
+  descs.forEach((d, i) => {
+    const o = descOff + i * 24;
+    out.writeBigInt64LE(BigInt(d.offset), o);
+    out.writeUInt32LE(d.size, o + 8);
+    out.writeUInt32LE(d.flags, o + 12);
+  });
+  // data
+  let pos = descOff + pages.length * 24;
+  for (const c of chunks) {
+    out.set(c, pos);
+    pos += c.length;
+  }
+  return spec.truncateTo !== undefined ? out.subarray(0, spec.truncateTo) : out;
+}
+
+/** Where things are in a file built from `spec` (for tests that aim at offsets). */
+export function kdumpOffsets(spec: KdumpSpec): { bs: number; bm1: number; bm2: number; descOff: number; dataStart: number } {
+  const bs = spec.blockSize ?? 4096;
+  const version = spec.headerVersion ?? 6;
+  const notes = notesOf(spec, version);
+  const blob = version === 3 && spec.vmcoreinfo !== undefined ? Buffer.byteLength(spec.vmcoreinfo, 'latin1') : 0;
+  const sub = Math.ceil((104 + notes.length + blob) / bs);
+  const each = Math.ceil(Math.ceil(spec.maxPfn / 8) / bs) * bs;
+  const bm1 = (1 + sub) * bs;
+  const bm2 = spec.singleBitmap ? bm1 : bm1 + each;
+  const descOff = bm1 + (spec.singleBitmap ? each : 2 * each);
+  return { bs, bm1, bm2, descOff, dataStart: descOff + spec.pages.length * 24 };
+}
