@@ -132,10 +132,13 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     const zeroPage = Buffer.alloc(ps);
     const dataBuf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
 
-    const markZeros = (n: number): number => {
+    // Zero pages of protected ranges stay (an ELF gap there would make
+    // crash stop with "page excluded"); kdump redirects them harmlessly.
+    const protectZeros = format === 'elf' ? protect : undefined;
+    const markZeros = (pfn: number, n: number): number => {
       let z = 0;
       for (let k = 0; k < n; k++) {
-        const isZero = dataBuf.compare(zeroPage, 0, ps, k * ps, (k + 1) * ps) === 0;
+        const isZero = dataBuf.compare(zeroPage, 0, ps, k * ps, (k + 1) * ps) === 0 && !protectZeros?.has(pfn + k);
         zeroMask[k] = isZero ? 1 : 0;
         if (isZero) z++;
       }
@@ -168,7 +171,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
           for (let k = i; k < j; k += CHUNK) {
             const m = Math.min(CHUNK, j - k);
             await reader.readPages(w + k, m, data);
-            markZeros(m);
+            markZeros(w + k, m);
             for (let q = 0; q < m; q++) if (!zeroMask[q]) countRun(w + k + q, 1);
           }
         } else {
@@ -233,7 +236,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
               const m = Math.min(CHUNK, j - k);
               await reader.readPages(w + k, m, data);
               if (zeroOut) {
-                if (markZeros(m) > 0) for (let q = 0; q < m; q++) if (zeroMask[q]) reasons[k + q] = Reason.ZERO;
+                if (markZeros(w + k, m) > 0) for (let q = 0; q < m; q++) if (zeroMask[q]) reasons[k + q] = Reason.ZERO;
                 await out.writePages(w + k, m, data, zeroMask);
               } else {
                 await out.writePages(w + k, m, data);

@@ -32,7 +32,10 @@ export async function openInput(path: string, wrap?: (src: ByteSource) => ByteSo
   try {
     await inflateSparse(path, tmp);
     const inner = await FileSource.open(tmp, path);
-    const reader = await openDumpSource(wrap ? wrap(inner) : inner);
+    const reader = await openDumpSource(wrap ? wrap(inner) : inner).catch(async (err: unknown) => {
+      await inner.close();
+      throw err;
+    });
     const close = reader.close.bind(reader);
     reader.close = async () => {
       await close();

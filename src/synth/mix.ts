@@ -77,6 +77,16 @@ export function generateMix(
     }
     return best;
   };
+  /** Fill [s, s+n) with small runs, each within its entry's length bounds. */
+  const fillSmall = (s: number, n: number): void => {
+    let q = s;
+    while (q < s + n) {
+      const i = behindSmall();
+      const len = i < 0 ? s + n - q : Math.min(s + n - q, rng.logLength(entries[i]!.min, entries[i]!.max));
+      push(i, q, len);
+      q += len;
+    }
+  };
   let p = start;
   while (p < end) {
     const left = end - p;
@@ -93,7 +103,7 @@ export function generateMix(
     // every class in about its proportion.
     for (let i = 0; i < entries.length; i++) {
       const owed = (target[i]! - got[i]!) / mean[i]!;
-      weights[i] = share[i]! <= 0 ? 0 : (share[i]! / mean[i]!) * Math.exp(Math.max(-3, Math.min(3, owed)));
+      weights[i] = share[i]! <= 0 ? 0 : (share[i]! / mean[i]!) * Math.exp(Math.max(-4, Math.min(4, 3 * owed)));
     }
     const pick = total > 0 ? rng.pick(weights) : -1;
     const before = p;
@@ -105,11 +115,11 @@ export function generateMix(
       const pad = (HUGE_PAGES - (p % HUGE_PAGES)) % HUGE_PAGES;
       if (pad + HUGE_PAGES > left) {
         // No room for an aligned run: close with small runs.
-        push(behindSmall(), p, left);
+        fillSmall(p, left);
         p = end;
       } else {
         if (pad > 0) {
-          push(behindSmall(), p, pad);
+          fillSmall(p, pad);
           p += pad;
         }
         const maxUnits = Math.floor((end - p) / HUGE_PAGES);

@@ -7,7 +7,7 @@ import { BufferSource, CountingSource } from '../../src/io/source.js';
 import { openDump, openDumpSource, probeDump } from '../../src/formats/registry.js';
 import { buildElfCore, taggedPage, vmcoreinfoNote } from '../builders/elf-builder.js';
 import { buildKdump } from '../builders/kdump-builder.js';
-import { buildFlat } from '../builders/flat-builder.js';
+import { buildFlat } from './flat/flat-builder.js';
 
 const PS = 4096;
 

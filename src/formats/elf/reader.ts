@@ -260,6 +260,7 @@ export class ElfDumpReader implements DumpReader {
       segments,
       details: {
         phnum,
+        'notes offset': noteRanges[0]?.offset ?? 0,
         'page offset': `0x${pageOffsetOf(segments).toString(16)}`,
         'pt_load segments': segments.length,
         'incomplete (e_flags & 1)': (new DataView(head.buffer).getUint32(48, true) & 1) === 1,

@@ -23,6 +23,9 @@ export const DISKDUMP_SIGNATURE = 'DISKDUMP';
 /** The header_version makedumpfile 1.7.2 writes (makedumpfile.c write_kdump_header). */
 export const KDUMP_HEADER_VERSION = 6;
 export const NEW_UTS_LEN = 65;
+/** block_size bounds readers accept (libkdumpfile try_header: MIN_PAGE_SIZE..MAX_PAGE_SIZE). */
+export const MIN_BLOCK_SIZE = 4096;
+export const MAX_BLOCK_SIZE = 262144;
 
 /** `disk_dump_header.status` and `page_desc.flags` bits (diskdump_mod.h). */
 export const DUMP_DH = {

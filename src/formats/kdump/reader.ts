@@ -25,6 +25,8 @@ import {
   KDUMP_HEADER_VERSION,
   KDUMP_SIGNATURE,
   KDUMP_SUB_HEADER_SIZE,
+  MAX_BLOCK_SIZE,
+  MIN_BLOCK_SIZE,
   KH_OFF,
   NEW_UTS_LEN,
   PAGE_DESC_SIZE,
@@ -37,8 +39,6 @@ import {
 } from './header.js';
 import { COMPRESSION_MASK, PageDecompressor, codecOfFlags } from './codecs/index.js';
 
-export const MIN_BLOCK_SIZE = 4096;
-export const MAX_BLOCK_SIZE = 262144;
 /** Physical address bits of x86_64 (5-level paging): max_mapnr is at most 2^52 / block size. */
 const MAX_PHYS_BITS = 52;
 /** Most rank-index entries (8 bytes each). */
@@ -436,7 +436,30 @@ export class KdumpReader implements DumpReader {
     }
   }
 
-  async pfnStates(start: number, count: number, out: Uint8Array): Promise<void> {
+  /**
+   * Calls run one at a time: they share scratch buffers and caches, and an
+   * await inside one must not let another reuse them.
+   */
+  private queue: Promise<unknown> = Promise.resolve();
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(fn);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  pfnStates(start: number, count: number, out: Uint8Array): Promise<void> {
+    return this.serial(() => this.pfnStatesNow(start, count, out));
+  }
+
+  readPages(pfn: number, count: number, into: Uint8Array, offset = 0): Promise<void> {
+    return this.serial(() => this.readPagesNow(pfn, count, into, offset));
+  }
+
+  readPhys(paddr: number, length: number, into: Uint8Array, offset = 0): Promise<void> {
+    return this.serial(() => this.readPhysNow(paddr, length, into, offset));
+  }
+
+  private async pfnStatesNow(start: number, count: number, out: Uint8Array): Promise<void> {
     out.fill(PfnState.HOLE, 0, count);
     const end = Math.min(start + count, this.maxPfn);
     let p = Math.max(0, start);
@@ -481,7 +504,7 @@ export class KdumpReader implements DumpReader {
     return new DumpError('ADDRESS_UNMAPPED', `pfn ${hex(pfn)} is not in the dump (excluded or not RAM)`, { file: this.file });
   }
 
-  async readPages(pfn: number, count: number, into: Uint8Array, offset = 0): Promise<void> {
+  private async readPagesNow(pfn: number, count: number, into: Uint8Array, offset: number): Promise<void> {
     const bs = this.bs;
     if (count <= 0) return;
     if (into.length < offset + count * bs) throw new RangeError(`readPages: ${count} pages do not fit the buffer`);
@@ -606,7 +629,7 @@ export class KdumpReader implements DumpReader {
     }
   }
 
-  async readPhys(paddr: number, length: number, into: Uint8Array, offset = 0): Promise<void> {
+  private async readPhysNow(paddr: number, length: number, into: Uint8Array, offset: number): Promise<void> {
     const bs = this.bs;
     let a = paddr;
     const end = paddr + length;

@@ -27,6 +27,8 @@ import {
   KDUMP_HEADER_VERSION,
   KDUMP_SIGNATURE,
   KDUMP_SUB_HEADER_SIZE,
+  MAX_BLOCK_SIZE,
+  MIN_BLOCK_SIZE,
   PAGE_DESC_SIZE,
   encodeDiskDumpHeader,
   encodeSubHeader,
@@ -34,8 +36,6 @@ import {
 import { CODEC_FLAG, PageCompressor, allocBatch, type CompressedBatch } from './codecs/index.js';
 import { CompressionPool, allocPoolJob, type PoolJob } from './codecs/pool.js';
 
-export const MIN_BLOCK_SIZE = 4096;
-export const MAX_BLOCK_SIZE = 262144;
 
 /** Pages per compression batch (1 MiB of 4 KiB pages). */
 const JOB_PAGES = 256;

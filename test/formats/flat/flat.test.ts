@@ -7,8 +7,8 @@ import { BufferSource } from '../../../src/io/source.js';
 import { FlatSink } from '../../../src/formats/flat/writer.js';
 import { FlatSource, probeFlat } from '../../../src/formats/flat/reader.js';
 import { KdumpWriter } from '../../../src/formats/kdump/writer.js';
-import { buildFlat, flatHeader, flatRecords, rebuildFlat, type FlatRecord } from '../../builders/flat-builder.js';
-import { MemorySink } from '../../builders/memory-sink.js';
+import { buildFlat, flatHeader, flatRecords, rebuildFlat, type FlatRecord } from './flat-builder.js';
+import { MemorySink } from '../kdump/memory-sink.js';
 import { TEST_VMCOREINFO, driveWriter, type DriveSpec } from '../kdump/drive.js';
 
 /** A stream that collects what is written, optionally slowly (backpressure). */

@@ -189,6 +189,18 @@ describe('KdumpReader on builder files', () => {
     expect(counting.reads.length).toBe(before);
   });
 
+  it('keeps concurrent calls apart (shared scratch buffers and caches)', async () => {
+    const pfns = Array.from({ length: 600 }, (_, i) => i * 5);
+    const r = await open(buildKdump({ maxPfn: 3000, codec: 'zstd', pages: pfns.map((pfn) => ({ pfn })) }), { rankChunkBytes: 64 });
+    const bufs = pfns.map(() => new Uint8Array(PS));
+    const small = pfns.map(() => new Uint8Array(8));
+    await Promise.all(pfns.flatMap((pfn, i) => [r.readPages(pfn, 1, bufs[i]!), r.readPhys(pfn * PS, 8, small[i]!)]));
+    pfns.forEach((pfn, i) => {
+      expect(bufs[i]).toEqual(taggedPage(pfn));
+      expect(new DataView(small[i]!.buffer).getBigUint64(0, true)).toBe(BigInt(pfn));
+    });
+  });
+
   it('refuses readPages of excluded, hole and out-of-range pfns', async () => {
     const r = await open(buildKdump(basicSpec()));
     const buf = new Uint8Array(4 * PS);

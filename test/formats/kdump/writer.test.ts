@@ -9,7 +9,7 @@ import { KdumpWriter } from '../../../src/formats/kdump/writer.js';
 import { KdumpReader } from '../../../src/formats/kdump/reader.js';
 import { PfnState, type Codec } from '../../../src/formats/types.js';
 import { noteBytes, taggedPage } from '../../builders/elf-builder.js';
-import { MemorySink } from '../../builders/memory-sink.js';
+import { MemorySink } from './memory-sink.js';
 import { TEST_VMCOREINFO, driveWriter, pageContent, planFor, type DriveSpec } from './drive.js';
 
 const require = createRequire(import.meta.url);

@@ -2,7 +2,7 @@
  * An in-memory PositionalSink for tests: keeps every byte written, the
  * write calls in order, and whether it was committed or aborted.
  */
-import type { PositionalSink } from '../../src/io/sink.js';
+import type { PositionalSink } from '../../../src/io/sink.js';
 
 export class MemorySink implements PositionalSink {
   readonly name: string;

@@ -1,0 +1,119 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PassThrough } from 'node:stream';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { main } from '../../src/cli/main.js';
+import { buildElfCore, taggedPage } from '../builders/elf-builder.js';
+import { makeGuest, tempDir, type TempDir } from '../helpers/guests.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(...argv: string[]): Promise<Run> {
+  const out = new PassThrough();
+  const err = new PassThrough();
+  const o: Buffer[] = [];
+  const e: Buffer[] = [];
+  out.on('data', (b: Buffer) => o.push(b));
+  err.on('data', (b: Buffer) => e.push(b));
+  const code = await main(argv, { stdout: out, stderr: err, stderrIsTTY: false });
+  return { code, stdout: Buffer.concat(o).toString(), stderr: Buffer.concat(e).toString() };
+}
+
+let dir: TempDir;
+let image: string;
+beforeAll(async () => {
+  dir = await tempDir('dumpsieve-cli-');
+  image = await makeGuest(dir, 'guest.vmcore', { scenario: 'virtio-balloon', size: 64 << 20, seed: 5, kernel: '6.1' });
+});
+afterAll(() => dir.remove());
+
+/** Files in the temp folder other than the inputs (leftovers of a failed run). */
+async function leftovers(): Promise<string[]> {
+  return (await readdir(dir.path)).filter((f) => !f.startsWith('guest.vmcore') && !f.startsWith('bad'));
+}
+
+describe('bad input: one line naming file, offset and problem; exit 1; nothing left behind', () => {
+  it('a file that is not ELF', async () => {
+    const bad = dir.file('bad-notelf');
+    await writeFile(bad, Buffer.from('PK\x03\x04 this is a zip file, not a vmcore'.padEnd(200, '.')));
+    const r = await cli('filter', '-d', '31', bad, dir.file('out1'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(`dumpsieve: ${bad}: offset 0x0: not a dump dumpsieve reads (ELF core, kdump-compressed, flattened): the first bytes are 50 4b 03 04 20 74 68 69 73 20 69 73 20 61 20 7a ("PK.. this is a z")\n`);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('a truncated ELF header', async () => {
+    const bad = dir.file('bad-trunc');
+    await writeFile(bad, (await readFile(image)).subarray(0, 40));
+    const r = await cli('filter', bad, dir.file('out2'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`^dumpsieve: ${bad}: offset 0x0: ELF header needs 64 bytes, file has 40\\n$`));
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('a PT_LOAD past the end of the file', async () => {
+    const bad = dir.file('bad-cut');
+    const full = await readFile(image);
+    await writeFile(bad, full.subarray(0, full.length >> 1));
+    const r = await cli('filter', '-c', '-d', '31', bad, dir.file('out3'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^dumpsieve: .*bad-cut: offset 0x[0-9a-f]+: program header \d+: PT_LOAD data \[0x[0-9a-f]+, 0x[0-9a-f]+\) extends past end of file \(0x[0-9a-f]+\)\n$/);
+    expect(r.stderr.split('\n').length).toBe(2);
+    expect(await leftovers()).toEqual([]);
+  });
+
+  it('no VMCOREINFO with -d above 1 (and -d 1 still works)', async () => {
+    const bad = dir.file('bad-novmcoreinfo');
+    const pages = new Uint8Array(4 * 4096);
+    for (let i = 0; i < 4; i++) pages.set(taggedPage(0x100 + i), i * 4096);
+    await writeFile(bad, buildElfCore({ notes: [{ name: 'CORE', type: 1, desc: new Uint8Array(336) }], segments: [{ paddr: 0x100000, data: pages }] }));
+    const r = await cli('filter', '-d', '31', bad, dir.file('out4'));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      `dumpsieve: ${bad}: offset 0xb0: dump level 31 needs struct page data, but the image has no VMCOREINFO note (use -d 0 or 1, or --flags FILE.kpageflags)\n`,
+    );
+    expect(await leftovers()).toEqual([]);
+    const ok = await cli('filter', '-q', '-d', '1', bad, dir.file('out4b'));
+    expect(ok.code).toBe(0);
+    expect(await leftovers()).toEqual(['out4b']);
+  });
+});
+
+describe('usage errors: exit 2', () => {
+  it('unknown option, -E with compression, existing output without -f', async () => {
+    expect((await cli('filter', '--bogus', image, dir.file('x'))).code).toBe(2);
+    const e = await cli('filter', '-E', '-c', image, dir.file('x'));
+    expect(e.code).toBe(2);
+    expect(e.stderr).toBe('dumpsieve: -E (ELF) cannot be combined with -c: ELF pages are not compressed\n');
+    await writeFile(dir.file('exists'), 'x');
+    const f = await cli('filter', image, dir.file('exists'));
+    expect(f.code).toBe(2);
+    expect(f.stderr).toMatch(/exists \(use -f to overwrite\)/);
+    expect((await cli('filter', '-d', '32', image, dir.file('y'))).stderr).toBe('dumpsieve: dump level 32 is not in 0..31\n');
+  });
+});
+
+describe('filter reports', () => {
+  it('prints the makedumpfile-style report on stderr, and JSON on stdout with --json', async () => {
+    const r = await cli('filter', '-c', '-d', '31', image, dir.file('rep.kdump'));
+    expect(r.code).toBe(0);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/Offline pages\s+:\s+[\d,]+/);
+    expect(r.stderr).toMatch(/\(The number of pages is reduced to \d+%\.\)/);
+    const j = await cli('filter', '-f', '--json', '-c', '-d', '31', image, dir.file('rep.kdump'));
+    const rep = JSON.parse(j.stdout) as { pages: { excluded: Record<string, number>; kept: number; ram: number; excludedTotal: number } };
+    expect(rep.pages.excluded.offline).toBeGreaterThan(0);
+    expect(rep.pages.kept + rep.pages.excludedTotal).toBe(rep.pages.ram);
+    expect(j.stderr).toBe('');
+  });
+
+  it('info describes the memory model and page-type era', async () => {
+    const r = await cli('info', image);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Memory model: SPARSEMEM_EXTREME \+ VMEMMAP/);
+    expect(r.stdout).toMatch(/offline\s+0xfffffeff/);
+  });
+});
