@@ -48,6 +48,8 @@ export interface FilterOptions {
   protect?: RangeSet | undefined;
   /** Write a per-page exclusion-reason map here. */
   reasonsFile?: string | undefined;
+  /** Compression worker threads (kdump output); default: the writer's choice by codec and CPUs. */
+  threads?: number | undefined;
   /** Stream for flattened output without a path (default process.stdout). */
   stdout?: Writable | undefined;
   onProgress?: ((p: Progress) => void) | undefined;
@@ -185,7 +187,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
 
     // ---- write ----
     const sink = await openSink(opts);
-    const out: DumpWriter = format === 'elf' ? new ElfDumpWriter(sink) : new KdumpWriter(sink, codec);
+    const out: DumpWriter = format === 'elf' ? new ElfDumpWriter(sink) : new KdumpWriter(sink, codec, opts.threads === undefined ? {} : { threads: opts.threads });
     writer = out;
     const plan: OutputPlan = {
       pageSize: ps,

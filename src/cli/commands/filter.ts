@@ -31,6 +31,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
           protect: { type: 'string', array: true, describe: 'Physical ranges never to exclude: START-END or START+SIZE, comma-separated' },
           reasons: { type: 'string', describe: 'Write the per-page exclusion-reason map to this file' },
+          'num-threads': { type: 'number', describe: 'Compression worker threads (default: by codec and CPUs; 0 compresses on the main thread)' },
           ...oracleOptions,
           ...outputOptions,
         }),
@@ -58,6 +59,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           oracle: await buildOracle(args.ramOracle as string[] | undefined, args.ramOracleApi),
           protect: parseProtect(args.protect as string[] | undefined),
           reasonsFile: args.reasons as string | undefined,
+          threads: args.numThreads as number | undefined,
           stdout: io.stdout,
           onProgress: (e) => bar.update(e),
         });

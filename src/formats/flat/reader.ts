@@ -16,8 +16,15 @@ import { DumpError, hex } from '../../core/errors.js';
 import { readExact, type ByteSource } from '../../io/source.js';
 import { FLAT_HEADER_SIZE, FLAT_RECORD_HEADER_SIZE, FLAT_SIGNATURE, FLAT_SIGNATURE_SIZE, FLAT_TYPE } from './writer.js';
 
-/** Most runs (discontiguous series of records) accepted. */
+/** Most runs (discontiguous series of records) accepted: the map then takes about 52 MiB. */
 export const MAX_FLAT_RUNS = 1 << 20;
+/** Most records accepted (makedumpfile's 64 KiB records: 16 TiB of dump). */
+export const MAX_FLAT_RECORDS = 1 << 28;
+
+export interface FlatSourceOptions {
+  maxRuns?: number;
+  maxRecords?: number;
+}
 /** Largest rebuilt file accepted (2^52 bytes). */
 export const MAX_FLAT_PLAIN_SIZE = 2 ** 52;
 /** Bytes read per header lookup (small records are then found without more reads). */
@@ -93,8 +100,10 @@ export class FlatSource implements ByteSource {
   }
 
   /** Scan `inner` (a flattened file) and map it. */
-  static async open(inner: ByteSource): Promise<FlatSource> {
+  static async open(inner: ByteSource, opts: FlatSourceOptions = {}): Promise<FlatSource> {
     const file = inner.name;
+    const maxRuns = opts.maxRuns ?? MAX_FLAT_RUNS;
+    const maxRecords = opts.maxRecords ?? MAX_FLAT_RECORDS;
     if (inner.size < FLAT_HEADER_SIZE) {
       throw new DumpError('DUMP_TRUNCATED', `flattened-format header needs ${FLAT_HEADER_SIZE} bytes, the file has ${inner.size}`, { file, offset: 0 });
     }
@@ -150,6 +159,9 @@ export class FlatSource implements ByteSource {
       if (offset + size > MAX_FLAT_PLAIN_SIZE) {
         throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened record ends at ${hex(offset + size)}, beyond the limit of ${hex(MAX_FLAT_PLAIN_SIZE)}`, ctx);
       }
+      if (records >= maxRecords) {
+        throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened file has more than ${maxRecords} records`, ctx);
+      }
       records++;
       plainSize = Math.max(plainSize, offset + size);
       // Continue the last run if this record follows it in both files and
@@ -164,8 +176,8 @@ export class FlatSource implements ByteSource {
       ) {
         runs.len[r] = runs.len[r]! + size;
       } else {
-        if (runs.n >= MAX_FLAT_RUNS) {
-          throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened file has more than ${MAX_FLAT_RUNS} discontiguous record runs`, ctx);
+        if (runs.n >= maxRuns) {
+          throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened file has more than ${maxRuns} discontiguous record runs`, ctx);
         }
         runs.push(offset, dataAt, size);
       }
@@ -264,18 +276,22 @@ function paint(runs: Runs): { start: Float64Array; end: Float64Array; run: Int32
       break;
     }
   }
-  const starts: number[] = [];
-  const ends: number[] = [];
-  const ids: number[] = [];
+  // At most one extent per run without overlaps, two per run with them.
+  const cap = overlap ? 2 * n : n;
+  const starts = new Float64Array(cap);
+  const ends = new Float64Array(cap);
+  const ids = new Int32Array(cap);
+  let count = 0;
   const push = (s: number, e: number, r: number): void => {
-    const last = ids.length - 1;
+    const last = count - 1;
     if (last >= 0 && ids[last] === r && ends[last] === s) {
       ends[last] = e;
       return;
     }
-    starts.push(s);
-    ends.push(e);
-    ids.push(r);
+    starts[count] = s;
+    ends[count] = e;
+    ids[count] = r;
+    count++;
   };
   if (!overlap) {
     for (let k = 0; k < n; k++) {
@@ -329,5 +345,5 @@ function paint(runs: Runs): { start: Float64Array; end: Float64Array; run: Int32
       push(x, y, top);
     }
   }
-  return { start: Float64Array.from(starts), end: Float64Array.from(ends), run: Int32Array.from(ids) };
+  return { start: starts.slice(0, count), end: ends.slice(0, count), run: ids.slice(0, count) };
 }

@@ -319,6 +319,17 @@ describe('FlatSource on hostile files', () => {
     expect(noEnd.message).toMatch(/without its end marker/);
   });
 
+  it('more records or runs than the limits', async () => {
+    // Ten contiguous equal records: one run.
+    const recs = Array.from({ length: 10 }, (_, i) => rec(i * 8));
+    const flat = buildFlat(recs);
+    expect((await FlatSource.open(new BufferSource(flat, 'f'), { maxRuns: 1 })).runCount).toBe(1);
+    expect(await errorOf(FlatSource.open(new BufferSource(flat, 'f'), { maxRecords: 9 }))).toMatchObject({ code: 'DUMP_LIMIT_EXCEEDED', offset: 4096 + 9 * 24 });
+    // Every other record backwards: each one a run of its own.
+    const scattered = buildFlat(Array.from({ length: 10 }, (_, i) => rec((9 - i) * 8)));
+    expect(await errorOf(FlatSource.open(new BufferSource(scattered, 'f'), { maxRuns: 4 }))).toMatchObject({ code: 'DUMP_LIMIT_EXCEEDED', offset: 4096 + 4 * 24 });
+  });
+
   it('half an end marker', async () => {
     const b = Buffer.from(buildFlat([rec(-1n, 5n)]));
     expect(await errorOf(FlatSource.open(new BufferSource(b, 'f')))).toMatchObject({ code: 'DUMP_CORRUPT', offset: 4096 });
