@@ -262,18 +262,18 @@ export class KernelLayout {
    */
   metaSpans(): Array<{ start: number; count: number; zero: boolean; what: string }> {
     const out: Array<{ start: number; count: number; zero: boolean; what: string }> = [];
-    out.push({ start: this.pgd, count: 3, zero: false, what: 'page tables' });
+    out.push({ start: this.pgd, count: 3, zero: false, what: 'page-tables' });
     out.push({ start: this.uts, count: 1, zero: false, what: 'init_uts_ns' });
     let p = this.kbase + this.imagePages;
-    out.push({ start: p, count: this.directPuds.length, zero: false, what: 'direct-map PUD' });
+    out.push({ start: p, count: this.directPuds.length, zero: false, what: 'direct-map-pud' });
     p += this.directPuds.length;
     if (this.model === 'sparsemem') {
-      out.push({ start: p, count: 1 + this.vmemmapPmds.size, zero: false, what: 'vmemmap page tables' });
+      out.push({ start: p, count: 1 + this.vmemmapPmds.size, zero: false, what: 'vmemmap-page-tables' });
       p += 1 + this.vmemmapPmds.size;
       const rootPages = (NR_SECTION_ROOTS * 8) / PAGE_SIZE;
       // Root pointers sit in the page holding root index / 512.
       const usedRootPages = new Set([...this.sectionArrays.keys()].map((r) => Math.floor(r / 512)));
-      for (let i = 0; i < rootPages; i++) out.push({ start: p + i, count: 1, zero: !usedRootPages.has(i), what: 'mem_section roots' });
+      for (let i = 0; i < rootPages; i++) out.push({ start: p + i, count: 1, zero: !usedRootPages.has(i), what: 'mem_section-roots' });
       p += rootPages;
       out.push({ start: p, count: this.sectionArrays.size + this.usagePages, zero: false, what: 'mem_section' });
       p += this.sectionArrays.size + this.usagePages;

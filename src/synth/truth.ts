@@ -85,7 +85,10 @@ export function formatTruthHeader(h: Omit<TruthHeader, 'runs'>, runs: number): s
   return `${L.join('\n')}\n`;
 }
 
+const TOKEN = /^[^\s=]+$/;
+
 export function formatTruthRun(r: TruthRun): string {
+  for (const v of [r.owner, r.fault]) if (v !== undefined && !TOKEN.test(v)) throw new Error(`truth attribute value '${v}' has a space or '='`);
   let s = `${hx(r.start)} ${hx(r.count)} ${r.cls} ${r.ram ? 'ram' : 'noram'} ${r.load ? 'load' : 'noload'} ${r.memmap} ${r.content}`;
   if (r.owner !== undefined) s += ` owner=${r.owner}`;
   if (r.fault !== undefined) s += ` fault=${r.fault}`;

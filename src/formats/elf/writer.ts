@@ -7,7 +7,6 @@
  * Layout: Ehdr | Phdr[phnum] | [Shdr 0 when PN_XNUM] | notes | page data
  * (page data starts page-aligned so the file stays sparse-friendly).
  */
-import { DumpError } from '../../core/errors.js';
 import type { PositionalSink } from '../../io/sink.js';
 import type { BitmapWindow, DumpWriter, OutputPlan, WriteSummary } from '../types.js';
 import {
@@ -120,7 +119,7 @@ export class ElfDumpWriter implements DumpWriter {
     if (this.runPfn < 0 || this.runEnd === this.runPfn) return;
     const plan = this.requirePlan();
     if (1 + this.runs + 1 > this.phnum) {
-      throw new DumpError('IO', `internal: more PT_LOAD runs than planned (${plan.keptRuns})`, { file: this.sink.name });
+      throw new Error(`ElfDumpWriter: more PT_LOAD runs than planned (${plan.keptRuns})`);
     }
     const ps = plan.pageSize;
     const paddr = this.runPfn * ps;
@@ -154,7 +153,7 @@ export class ElfDumpWriter implements DumpWriter {
     await this.flushPhdrs();
     await this.flushData();
     if (this.runs !== plan.keptRuns) {
-      throw new DumpError('IO', `internal: wrote ${this.runs} PT_LOAD runs, planned ${plan.keptRuns}`, { file: this.sink.name });
+      throw new Error(`ElfDumpWriter: wrote ${this.runs} PT_LOAD runs, planned ${plan.keptRuns}`);
     }
     await this.sink.setLength(this.dataPos);
     await this.sink.commit();
