@@ -15,7 +15,7 @@
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { InputError, UsageError } from '../core/errors.js';
+import { DumpError, InputError, UsageError } from '../core/errors.js';
 import { ALL_RAM, type RamOracle } from './oracle.js';
 import { ChainOracle, RangesModel, VirtioMemModel, XenHvmModel, XenPvModel } from './models.js';
 import { readBackedRanges, readVirtioMem, readXenHvmMemTypes, readXenPvP2m } from './files.js';
@@ -24,6 +24,16 @@ export const ORACLE_KINDS = ['none', 'ranges', 'xen-hvm', 'xen-pv', 'virtio-mem'
 export type OracleApi = 'list' | 'legacy';
 
 export async function oracleFromSpec(spec: string): Promise<RamOracle> {
+  try {
+    return await modelFromSpec(spec);
+  } catch (err) {
+    // A side file that cannot be read is a bad argument (exit 2), like a malformed one.
+    if (err instanceof DumpError && err.code === 'IO') throw new InputError(err.detail, { file: err.file, cause: err });
+    throw err;
+  }
+}
+
+async function modelFromSpec(spec: string): Promise<RamOracle> {
   const colon = spec.indexOf(':');
   const kind = colon < 0 ? spec : spec.slice(0, colon);
   const arg = colon < 0 ? '' : spec.slice(colon + 1);

@@ -45,7 +45,7 @@ export interface EraDef {
   description: string;
   /** OSRELEASE and init_uts_ns.name.release. */
   osrelease: string;
-  /** The kernel's major.minor, for feature checks. */
+  /** The kernel's version as major * 100 + minor (4.19 → 419), for feature checks. */
   version: number;
   pg: PageFlagBits;
   encoding: PageTypeEncoding;
@@ -125,7 +125,7 @@ export const ERAS: readonly EraDef[] = [
     name: '4.19',
     description: 'Linux 4.19: PG_balloon (virtio-balloon only, not exported), KPF_BALLOON, compound_dtor',
     osrelease: '4.19.0',
-    version: 4.19,
+    version: 419,
     pg: PG_4_19,
     encoding: 'bits-f0',
     types: { untyped: 0xffffffff, buddy: F0(0x80), offline: F0(0x100), table: F0(0x400) },
@@ -148,7 +148,7 @@ export const ERAS: readonly EraDef[] = [
     name: '5.10',
     description: 'Linux 5.10: PG_offline page type (-257, exported with CONFIG_HUGETLB_PAGE), compound_dtor',
     osrelease: '5.10.0',
-    version: 5.1,
+    version: 510,
     pg: PG_5_10,
     encoding: 'bits-f0',
     types: { untyped: 0xffffffff, buddy: F0(0x80), offline: F0(0x100), table: F0(0x400) },
@@ -171,7 +171,7 @@ export const ERAS: readonly EraDef[] = [
     name: '5.10-nohugetlb',
     description: 'Linux 5.10 built without CONFIG_HUGETLB_PAGE: no PAGE_OFFLINE_MAPCOUNT_VALUE, no hugetlb, THP dtor 2',
     osrelease: '5.10.0',
-    version: 5.1,
+    version: 510,
     pg: PG_5_10,
     encoding: 'bits-f0',
     types: { untyped: 0xffffffff, buddy: F0(0x80), offline: F0(0x100), table: F0(0x400) },
@@ -193,7 +193,7 @@ export const ERAS: readonly EraDef[] = [
     name: '6.1',
     description: 'Linux 6.1: as 5.10 plus SECTION_TAINT_ZONE_DEVICE, page-table type 0x200',
     osrelease: '6.1.0',
-    version: 6.1,
+    version: 601,
     pg: PG_5_10,
     encoding: 'bits-f0',
     types: { untyped: 0xffffffff, buddy: F0(0x80), offline: F0(0x100), table: F0(0x200) },
@@ -216,7 +216,7 @@ export const ERAS: readonly EraDef[] = [
     name: '6.6',
     description: 'Linux 6.6: folio order in page[1].flags, PG_hugetlb/PG_large_rmappable in _flags_1, PG_head bit 6',
     osrelease: '6.6.0',
-    version: 6.6,
+    version: 606,
     pg: PG_6_6,
     encoding: 'bits-f0',
     types: { untyped: 0xffffffff, buddy: F0(0x80), offline: F0(0x100), table: F0(0x200) },
@@ -239,7 +239,7 @@ export const ERAS: readonly EraDef[] = [
     name: '6.11',
     description: 'Linux 6.11: page types in bits 24-30 under base 0x80000000, slab and hugetlb are page types',
     osrelease: '6.11.0',
-    version: 6.11,
+    version: 611,
     pg: PG_6_11,
     encoding: 'bits-80',
     types: {
@@ -268,7 +268,7 @@ export const ERAS: readonly EraDef[] = [
     name: '6.12',
     description: 'Linux 6.12: one page type per page, PGTY_x << 24 (buddy 0xf0, offline 0xf1, hugetlb 0xf4, slab 0xf5)',
     osrelease: '6.12.0',
-    version: 6.12,
+    version: 612,
     pg: PG_6_12,
     encoding: 'pgty',
     types: {

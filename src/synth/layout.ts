@@ -158,7 +158,7 @@ export class KernelLayout {
     this.pmdKernel = this.kbase + 2;
     this.uts = this.kbase + 3;
     this.zeroPage = this.kbase + 4;
-    this.usageSize = o.era.version < 5 ? 32 : 40;
+    this.usageSize = o.era.version < 500 ? 32 : 40;
 
     // Sections and their flags.
     if (o.model === 'sparsemem') {

@@ -207,7 +207,7 @@ export function ramPosition(ram: readonly RamRange[]): (pfn: number) => number {
 // Scenarios
 
 const needs5x = (era: EraDef): string | undefined =>
-  era.version < 5 ? `needs a kernel era of 5.x or later (this driver does not mark PageOffline in ${era.name})` : undefined;
+  era.version < 500 ? `needs a kernel era of 5.x or later (this driver does not mark PageOffline in ${era.name})` : undefined;
 
 const plain: ScenarioDef = {
   name: 'plain',
@@ -403,7 +403,7 @@ const hvBalloon: ScenarioDef = {
     const base = hotplugBase(boot, 2 * SECTION, SECTION);
     const ram: RamRange[] = [...boot, { start: base, end: base + SECTION, kind: 'hotplug' }, { start: base + SECTION, end: base + 2 * SECTION, kind: 'hotplug' }];
     const covered = alignDown(Math.floor(SECTION * 0.4), P_2M);
-    const markNever = era.marks.hvBalloon || era.version >= 6.11;
+    const markNever = era.marks.hvBalloon || era.version >= 611;
     return {
       ram,
       devices: [],

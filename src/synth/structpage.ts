@@ -164,7 +164,7 @@ export function makePageEncoder(plan: Plan, era: EraDef, layout: KernelLayout, s
         const bal = ptrLo(seed, 0xba1, 0);
         // Hot-added memory is initialised PG_reserved before 6.11 and stays so when never onlined
         // (hv_balloon only adds PageOffline); virtio-mem's fake-offline pages get PG_dirty.
-        const flags = r.cls === 'never-onlined' && era.version < 6.11 ? F.reserved : r.cls === 'unplugged' ? b(pg.dirty) : 0;
+        const flags = r.cls === 'never-onlined' && era.version < 611 ? F.reserved : r.cls === 'unplugged' ? b(pg.dirty) : 0;
         for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
           if (flags) dv.setUint32(o, flags, true);
           dv.setUint32(o + 48, T.offline, true);
@@ -339,7 +339,7 @@ export function makePageEncoder(plan: Plan, era: EraDef, layout: KernelLayout, s
         break;
       case 'offline':
         l = b(KPF.OFFLINE);
-        if (r.cls === 'never-onlined' && era.version < 6.11) h = b(KPF.HI_RESERVED);
+        if (r.cls === 'never-onlined' && era.version < 611) h = b(KPF.HI_RESERVED);
         if (r.cls === 'unplugged') l = (l | b(KPF.DIRTY)) >>> 0;
         break;
       case 'cache':

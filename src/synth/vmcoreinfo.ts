@@ -55,15 +55,15 @@ export function buildVmcoreinfo({ era, layout, seed }: VmcoreinfoInput): string 
   add('SYMBOL(node_online_map)', hex(layout.nodeOnlineMap));
   add('SYMBOL(swapper_pg_dir)', hex(layout.initTopPgt));
   add('SYMBOL(_stext)', hex(layout.initTopPgt));
-  if (v >= 6.9) add('NUMBER(VMALLOC_START)', `0x${hex(VMALLOC_START)}`);
+  if (v >= 609) add('NUMBER(VMALLOC_START)', `0x${hex(VMALLOC_START)}`);
   if (!sparse) add('SYMBOL(mem_map)', hex(layout.memMapSymbol));
   if (sparse) {
-    if (v >= 6.9) add('SYMBOL(vmemmap)', hex(VMEMMAP_START));
+    if (v >= 609) add('SYMBOL(vmemmap)', hex(VMEMMAP_START));
     add('SYMBOL(mem_section)', hex(layout.memSectionSymbol!));
     add('LENGTH(mem_section)', NR_SECTION_ROOTS);
     add('SIZE(mem_section)', MEM_SECTION_SIZE);
     add('OFFSET(mem_section.section_mem_map)', 0);
-    if (v >= 5) {
+    if (v >= 500) {
       add('NUMBER(SECTION_SIZE_BITS)', SECTION_SIZE_BITS);
       add('NUMBER(MAX_PHYSMEM_BITS)', MAX_PHYSMEM_BITS);
     }
@@ -99,7 +99,7 @@ export function buildVmcoreinfo({ era, layout, seed }: VmcoreinfoInput): string 
   add('OFFSET(free_area.free_list)', 0);
   add('OFFSET(list_head.next)', 0);
   add('OFFSET(list_head.prev)', 8);
-  if (v < 6.9) {
+  if (v < 609) {
     add('OFFSET(vmap_area.va_start)', 0);
     add('OFFSET(vmap_area.list)', 40);
   }
@@ -129,7 +129,7 @@ export function buildVmcoreinfo({ era, layout, seed }: VmcoreinfoInput): string 
   add('NUMBER(pgtable_l5_enabled)', 0);
   add('KERNELOFFSET', 0);
   add('NUMBER(KERNEL_IMAGE_SIZE)', 1073741824);
-  if (v >= 5) add('NUMBER(sme_mask)', 0);
+  if (v >= 500) add('NUMBER(sme_mask)', 0);
   // crash_save_vmcoreinfo() at panic time.
   add('CRASHTIME', 1_700_000_000 + (seed % 100_000_000));
   return `${L.join('\n')}\n`;

@@ -53,12 +53,26 @@ class MemMapWalker {
     return BigInt(`0x${this.vi.get(`SYMBOL(${name})`)}`);
   }
 
+  private readonly pages = new Map<bigint, number>();
+  private readonly sections = new Map<number, bigint | undefined>();
+
   async readVirt(va: bigint, len: number): Promise<Buffer> {
-    return this.img.read(await translate(this.img, this.pgd, va), len);
+    const vp = va >> 12n;
+    let pp = this.pages.get(vp);
+    if (pp === undefined) {
+      pp = (await translate(this.img, this.pgd, vp << 12n)) / 4096;
+      this.pages.set(vp, pp);
+    }
+    return this.img.read(pp * 4096 + Number(va & 0xfffn), len);
   }
 
   /** mem_section entry of section nr, or undefined if the root or entry is absent. */
   async section(nr: number): Promise<bigint | undefined> {
+    if (!this.sections.has(nr)) this.sections.set(nr, await this.readSection(nr));
+    return this.sections.get(nr);
+  }
+
+  private async readSection(nr: number): Promise<bigint | undefined> {
     const root = await this.readVirt(this.sym('mem_section') + BigInt(Math.floor(nr / 256) * 8), 8);
     const rp = root.readBigUInt64LE(0);
     if (rp === 0n) return undefined;
@@ -214,11 +228,18 @@ interface Image {
   kernel: string;
 }
 
-async function make(scenario: string, kernel: string, extra: Partial<Parameters<typeof synthesize>[0]> = {}, size = 64 * MiB): Promise<Image> {
-  const name = `${scenario}-${kernel}-${extra.memoryModel ?? 's'}-${extra.physBase ?? 0}-${(extra.faults ?? []).join('+')}-${extra.seed ?? 1}`;
-  const out = join(dir, `${name}.vmcore`);
-  await synthesize({ scenario, out, size, kernel, ...extra });
-  return { out, scenario, kernel };
+const made = new Map<string, Promise<Image>>();
+
+/** Generate (once per argument set) an image in the suite's folder. */
+function make(scenario: string, kernel: string, extra: Partial<Parameters<typeof synthesize>[0]> = {}, size = 64 * MiB): Promise<Image> {
+  const name = `${scenario}-${kernel}-${extra.memoryModel ?? 's'}-${extra.physBase ?? 0}-${(extra.faults ?? []).join('+')}-${extra.seed ?? 1}-${size / MiB}`;
+  let p = made.get(name);
+  if (!p) {
+    const out = join(dir, `${name}.vmcore`);
+    p = synthesize({ scenario, out, size, kernel, ...extra }).then(() => ({ out, scenario, kernel }));
+    made.set(name, p);
+  }
+  return p;
 }
 
 async function checkImage(img: Image): Promise<string[]> {
@@ -331,6 +352,9 @@ describe('synthesize: VMCOREINFO per era', () => {
     expect(vi.get('NUMBER(pgtable_l5_enabled)')).toBe('0');
     expect(vi.get('SYMBOL(swapper_pg_dir)')).toBe(vi.get('SYMBOL(init_top_pgt)'));
     expect(vi.has('SYMBOL(_stext)')).toBe(true);
+    // 6.9 added SYMBOL(vmemmap) and NUMBER(VMALLOC_START).
+    expect(vi.has('SYMBOL(vmemmap)')).toBe(['6.11', '6.12'].includes(kernel));
+    expect(vi.has('NUMBER(VMALLOC_START)')).toBe(['6.11', '6.12'].includes(kernel));
     expect(vi.get('OSRELEASE')).toMatch(new RegExp(`^${kernel.split('-')[0]!.replace('.', '\\.')}\\.`));
   });
 });

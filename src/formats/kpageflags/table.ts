@@ -185,21 +185,27 @@ export class KpageflagsTableWriter {
     const bytes = count * KPF_ENTRY_SIZE;
     if (this.buf.length < bytes) this.buf = new Uint8Array(bytes);
     encodeWords(lo, hi, count, this.buf, at);
-    // Skip all-zero 4 KiB blocks (512 entries) aligned to the file.
-    const base = start * KPF_ENTRY_SIZE;
-    let off = 0;
-    while (off < bytes) {
-      const blockEnd = Math.min(bytes, Math.floor((base + off) / 4096) * 4096 + 4096 - base);
+    // Skip all-zero 4 KiB blocks (512 entries) aligned to the file; write the rest in as few calls as possible.
+    const PER_BLOCK = 4096 / KPF_ENTRY_SIZE;
+    let i = 0;
+    let spanStart = -1;
+    while (i < count) {
+      const blockEnd = Math.min(count, (Math.floor((start + i) / PER_BLOCK) + 1) * PER_BLOCK - start);
       let zero = true;
-      for (let i = off; i < blockEnd; i++) {
-        if (this.buf[i] !== 0) {
+      for (let k = at + i; k < at + blockEnd; k++) {
+        if ((lo[k]! | hi[k]!) !== 0) {
           zero = false;
           break;
         }
       }
-      if (!zero) await this.sink.write(this.buf.subarray(off, blockEnd), base + off);
-      off = blockEnd;
+      if (!zero && spanStart < 0) spanStart = i;
+      if (zero && spanStart >= 0) {
+        await this.sink.write(this.buf.subarray(spanStart * KPF_ENTRY_SIZE, i * KPF_ENTRY_SIZE), (start + spanStart) * KPF_ENTRY_SIZE);
+        spanStart = -1;
+      }
+      i = blockEnd;
     }
+    if (spanStart >= 0) await this.sink.write(this.buf.subarray(spanStart * KPF_ENTRY_SIZE, count * KPF_ENTRY_SIZE), (start + spanStart) * KPF_ENTRY_SIZE);
   }
 
   async commit(): Promise<void> {
