@@ -216,9 +216,7 @@ async function run(
       break;
     }
     if (!any) {
-      classOut.fill(Reason.HOLE, 0, n);
-      classDecider.decide(states, null, w, n, classOut);
-      if (withCombos) for (const d of combos) d.decide(states, null, w, n, comboOut);
+      // Nothing to decide in a window of holes (see WindowClassifier).
       aclass.fill(AClass.HOLE, 0, n);
       return false;
     }

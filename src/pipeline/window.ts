@@ -73,9 +73,9 @@ export class WindowClassifier {
       }
     }
     if (!ram) {
+      // Holes never become exclusions, and a range carried across this
+      // window still ends at the same pfn: nothing to decide.
       reasons.fill(Reason.HOLE, 0, count);
-      // A range carried from the previous window covers holes only.
-      this.decider.decide(states, null, start, count, reasons);
       return false;
     }
     let win: PropWindow | null = null;

@@ -216,24 +216,29 @@ function fixStructPagePresence(plan: PlanBuilder, layout: KernelLayout): void {
       else present.push([a, a + PAGES_PER_SECTION]);
     }
   }
-  // Pfns with a struct page whose run says 'none' become reserved (holes inside a section).
-  for (const [a, b] of present) {
-    plan.paint(a, Math.min(b, plan.maxPfn) - a, (old) => (old.memmap === 'none' ? { ...old, memmap: 'reserved' } : old));
-  }
-  // Pfns without one must say 'none'.
-  let at = 0;
+  // Pfns with a struct page whose run says 'none' become reserved (holes inside a section);
+  // pfns without one must say 'none'. Only runs that need it are repainted.
   const gaps: Array<[number, number]> = [];
+  let at = 0;
   for (const [a, b] of present) {
     if (a > at) gaps.push([at, a]);
     at = Math.max(at, b);
   }
   if (at < plan.maxPfn) gaps.push([at, plan.maxPfn]);
-  for (const [a, b] of gaps) {
-    plan.paint(a, b - a, (old) => {
-      if (old.load) throw new Error(`pfn range at 0x${a.toString(16)} is in the image but has no struct page`);
-      return { ...old, memmap: 'none' };
-    });
+  const fixes: Array<[number, number, 'reserved' | 'none']> = [];
+  const overlapOf = (list: Array<[number, number]>, s: number, e: number): Array<[number, number]> =>
+    list.filter(([a, b]) => a < e && s < b).map(([a, b]) => [Math.max(a, s), Math.min(b, e)] as [number, number]);
+  for (const r of plan.runs) {
+    const e = r.start + r.count;
+    if (r.memmap === 'none') for (const [a, b] of overlapOf(present, r.start, e)) fixes.push([a, b, 'reserved']);
+    else {
+      for (const [a, b] of overlapOf(gaps, r.start, e)) {
+        if (r.load) throw new Error(`pfn range at 0x${a.toString(16)} is in the image but has no struct page`);
+        fixes.push([a, b, 'none']);
+      }
+    }
   }
+  for (const [a, b, m] of fixes) plan.paint(a, b - a, (old) => ({ ...old, memmap: m }));
 }
 
 /** PT_LOADs: maximal spans of load=true pfns, cut where one System RAM (or device) resource ends. */

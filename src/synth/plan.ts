@@ -243,8 +243,9 @@ export class PlanBuilder {
     for (const r of this.runs) {
       const last = merged[merged.length - 1];
       if (last && last.start + last.count === r.start && sameFields(last, r)) last.count += r.count;
-      else merged.push({ ...r });
+      else merged.push(r);
     }
+    this.runs = [];
     return new Plan(merged, this.maxPfn);
   }
 }
