@@ -167,3 +167,74 @@ export function trackSink(sink: PositionalSink): () => void {
   live.add(sink);
   return () => live.delete(sink);
 }
+
+/**
+ * Sequential appends at increasing positions of a positional sink, through
+ * two reused buffers: one fills while the other is being written, so the
+ * caller never waits for the disk unless it is two buffers ahead.
+ */
+export class SequentialWriter {
+  private cur: Uint8Array;
+  private spare: Uint8Array | undefined;
+  private fill = 0;
+  private bufPos: number;
+  private inflight: Promise<void> | undefined;
+  /** The logical end: where the next byte goes. */
+  position: number;
+
+  constructor(
+    private readonly sink: PositionalSink,
+    start: number,
+    bufSize = 4 << 20,
+  ) {
+    this.cur = new Uint8Array(bufSize);
+    this.bufPos = start;
+    this.position = start;
+  }
+
+  async append(bytes: Uint8Array): Promise<void> {
+    if (this.fill + bytes.length > this.cur.length) await this.issue();
+    if (bytes.length >= this.cur.length) {
+      // Larger than a buffer: write it directly (after what is queued).
+      await this.drain();
+      await this.sink.write(bytes, this.position);
+      this.position += bytes.length;
+      this.bufPos = this.position;
+      return;
+    }
+    this.cur.set(bytes, this.fill);
+    this.fill += bytes.length;
+    this.position += bytes.length;
+  }
+
+  async appendZeros(n: number): Promise<void> {
+    if (this.fill + n > this.cur.length) await this.issue();
+    if (n > this.cur.length) throw new RangeError(`SequentialWriter: ${n} zero bytes exceed the buffer`);
+    this.cur.fill(0, this.fill, this.fill + n);
+    this.fill += n;
+    this.position += n;
+  }
+
+  /** Start writing the filled buffer and switch to the other one. */
+  private async issue(): Promise<void> {
+    if (this.fill === 0) return;
+    await this.inflight;
+    const buf = this.cur;
+    const p = this.sink.write(buf.subarray(0, this.fill), this.bufPos);
+    // Awaited by the next issue() or drain(); never left unhandled.
+    p.catch(() => undefined);
+    this.inflight = p;
+    this.bufPos += this.fill;
+    this.fill = 0;
+    this.cur = this.spare ?? new Uint8Array(buf.length);
+    this.spare = buf;
+  }
+
+  /** Write everything appended so far and wait for it. */
+  async drain(): Promise<void> {
+    await this.issue();
+    const p = this.inflight;
+    this.inflight = undefined;
+    await p;
+  }
+}

@@ -103,6 +103,60 @@ export interface FilterReport {
 /** Pages read per batch: 1 MiB of 4 KiB pages. */
 const CHUNK = 256;
 
+/** Maximal runs [i, j) of KEPT in a window's reasons. */
+function* runsOfKept(reasons: Uint8Array, n: number): Generator<[number, number]> {
+  for (let i = 0; i < n; ) {
+    if (reasons[i] !== Reason.KEPT) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && reasons[j] === Reason.KEPT) j++;
+    yield [i, j];
+    i = j;
+  }
+}
+
+interface Chunk {
+  pfn: number;
+  count: number;
+  /** Valid until the next chunk is requested. */
+  data: Buffer;
+}
+
+/**
+ * Reads the kept pages of a window in chunks, one chunk ahead: while the
+ * caller compresses and writes chunk i, chunk i+1 is being read. Two
+ * reused buffers, nothing allocated per chunk.
+ */
+class ChunkReader {
+  private readonly bufs: [Buffer, Buffer];
+  constructor(
+    private readonly reader: DumpReader,
+    bytes: number,
+  ) {
+    this.bufs = [Buffer.alloc(bytes), Buffer.alloc(bytes)];
+  }
+
+  async *read(w: number, reasons: Uint8Array, n: number, max: number): AsyncGenerator<Chunk> {
+    const list: Array<[number, number]> = [];
+    for (const [i, j] of runsOfKept(reasons, n)) for (let k = i; k < j; k += max) list.push([w + k, Math.min(max, j - k)]);
+    let pending: Promise<void> | undefined;
+    const start = (idx: number): Promise<void> => this.reader.readPages(list[idx]![0], list[idx]![1], (idx & 1 ? this.bufs[1] : this.bufs[0]));
+    if (list.length) pending = start(0);
+    try {
+      for (let idx = 0; idx < list.length; idx++) {
+        await pending;
+        pending = idx + 1 < list.length ? start(idx + 1) : undefined;
+        yield { pfn: list[idx]![0], count: list[idx]![1], data: (idx & 1 ? this.bufs[1] : this.bufs[0]) };
+      }
+    } finally {
+      // A consumer that stops early must not leave a read in flight.
+      await pending?.catch(() => undefined);
+    }
+  }
+}
+
 export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
   const t0 = performance.now();
   const level = opts.dumpLevel ?? 0;
@@ -129,18 +183,17 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     const maxPfn = info.maxPfn;
     const ps = info.pageSize;
     const zeroOut = (level & DL.ZERO) !== 0;
-    const data = new Uint8Array(CHUNK * ps);
     const zeroMask = new Uint8Array(CHUNK);
     const zeroPage = Buffer.alloc(ps);
-    const dataBuf = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    const chunks = new ChunkReader(reader, CHUNK * ps);
 
     // Zero pages of protected ranges stay (an ELF gap there would make
     // crash stop with "page excluded"); kdump redirects them harmlessly.
     const protectZeros = format === 'elf' ? protect : undefined;
-    const markZeros = (pfn: number, n: number): number => {
+    const markZeros = (data: Buffer, pfn: number, n: number): number => {
       let z = 0;
       for (let k = 0; k < n; k++) {
-        const isZero = dataBuf.compare(zeroPage, 0, ps, k * ps, (k + 1) * ps) === 0 && !protectZeros?.has(pfn + k);
+        const isZero = data.compare(zeroPage, 0, ps, k * ps, (k + 1) * ps) === 0 && !protectZeros?.has(pfn + k);
         zeroMask[k] = isZero ? 1 : 0;
         if (isZero) z++;
       }
@@ -160,26 +213,16 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
       opts.onProgress?.({ phase: 'plan', done: w, total: maxPfn });
       if (!(await wc.classify(w, n))) continue;
       const reasons = wc.reasons;
-      for (let i = 0; i < n; ) {
-        if (reasons[i] !== Reason.KEPT) {
-          i++;
-          continue;
-        }
-        let j = i + 1;
-        while (j < n && reasons[j] === Reason.KEPT) j++;
+      for (const [i, j] of runsOfKept(reasons, n)) {
         keptPages += j - i;
-        if (format === 'elf' && zeroOut) {
-          // ELF drops zero pages from the file, so runs depend on content.
-          for (let k = i; k < j; k += CHUNK) {
-            const m = Math.min(CHUNK, j - k);
-            await reader.readPages(w + k, m, data);
-            markZeros(w + k, m);
-            for (let q = 0; q < m; q++) if (!zeroMask[q]) countRun(w + k + q, 1);
-          }
-        } else {
-          countRun(w + i, j - i);
+        if (!(format === 'elf' && zeroOut)) countRun(w + i, j - i);
+      }
+      if (format === 'elf' && zeroOut) {
+        // ELF drops zero pages from the file, so runs depend on content.
+        for await (const c of chunks.read(w, reasons, n, CHUNK)) {
+          markZeros(c.data, c.pfn, c.count);
+          for (let q = 0; q < c.count; q++) if (!zeroMask[q]) countRun(c.pfn + q, 1);
         }
-        i = j;
       }
     }
     const planTally = { ...wc.oracleTally };
@@ -227,24 +270,13 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
         }
         await out.bitmaps({ start: w, count: n, ram: ramBits.subarray(0, nb), dumped: dumpBits.subarray(0, nb) });
         if (hasRam) {
-          for (let i = 0; i < n; ) {
-            if (reasons[i] !== Reason.KEPT) {
-              i++;
-              continue;
+          for await (const c of chunks.read(w, reasons, n, CHUNK)) {
+            if (zeroOut) {
+              if (markZeros(c.data, c.pfn, c.count) > 0) for (let q = 0; q < c.count; q++) if (zeroMask[q]) reasons[c.pfn - w + q] = Reason.ZERO;
+              await out.writePages(c.pfn, c.count, c.data, zeroMask);
+            } else {
+              await out.writePages(c.pfn, c.count, c.data);
             }
-            let j = i + 1;
-            while (j < n && reasons[j] === Reason.KEPT) j++;
-            for (let k = i; k < j; k += CHUNK) {
-              const m = Math.min(CHUNK, j - k);
-              await reader.readPages(w + k, m, data);
-              if (zeroOut) {
-                if (markZeros(w + k, m) > 0) for (let q = 0; q < m; q++) if (zeroMask[q]) reasons[k + q] = Reason.ZERO;
-                await out.writePages(w + k, m, data, zeroMask);
-              } else {
-                await out.writePages(w + k, m, data);
-              }
-            }
-            i = j;
           }
         }
         for (let i = 0; i < n; i++) counts[reasons[i]!]!++;

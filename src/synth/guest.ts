@@ -154,11 +154,13 @@ export function buildGuest(o: GuestOptions): Guest {
 
   // Generate the mixes.
   const where = ramPosition(ram);
+  // Runs get longer with the guest (up to 4x at 64 GiB) so a plan stays a few tens of thousands of runs.
+  const lengthScale = Math.min(4, Math.max(1, Math.sqrt(size / 2 ** 32)));
   let mixIndex = 0;
   plan.expand((r) => {
     if (!r.owner?.startsWith(MIX_OWNER)) return undefined;
     const p = profiles.get(r.owner.slice(MIX_OWNER.length))!;
-    return generateMix(p, r.start, r.start + r.count, rng.fork(0x1000 + mixIndex++), where, FIELDS.kernel);
+    return generateMix(p, r.start, r.start + r.count, rng.fork(0x1000 + mixIndex++), where, FIELDS.kernel, lengthScale);
   });
   draft.finish?.(api);
 

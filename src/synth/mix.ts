@@ -33,13 +33,14 @@ function meanLength(min: number, max: number): number {
 }
 
 /**
- * Runs tiling [start, end). Classes are scheduled by deficit: each entry
- * accrues its share of every emitted page, and the next run goes to the
- * entry furthest behind its share (with random jitter), so that even a
- * small region gets every class in about its proportion while lengths and
- * order stay random. `where(pfn)` tells how far through the guest's RAM a
- * pfn is (for position-dependent shares); `filler` pads and closes when no
- * entry fits.
+ * Runs tiling [start, end). Each run's class is drawn by lottery, weighted
+ * by the entry's share of pages over its expected run length; every entry
+ * accrues its share of each emitted page, and the weights lean towards the
+ * entries furthest behind their share, so that even a small region gets
+ * every class in about its proportion while lengths and order stay random.
+ * `lengthScale` stretches the longest runs of each class (for big guests).
+ * `where(pfn)` tells how far through the guest's RAM a pfn is (for
+ * position-dependent shares); `filler` closes a region no entry fits.
  */
 export function generateMix(
   profile: MixProfile,
@@ -48,9 +49,13 @@ export function generateMix(
   rng: Rng,
   where: (pfn: number) => number,
   filler: RunFields,
+  lengthScale = 1,
 ): PlanRun[] {
   const out: PlanRun[] = [];
-  const entries = profile.entries.filter((e) => e.share > 0);
+  // Bigger guests have longer runs of everything (their allocations are bigger, not more numerous).
+  const entries = profile.entries
+    .filter((e) => e.share > 0)
+    .map((e) => (e.max > 1 && lengthScale !== 1 ? { ...e, max: Math.round(e.max * lengthScale) } : e));
   const mean = entries.map((e) => meanLength(e.aligned ? Math.max(e.min, HUGE_PAGES) : e.min, e.max));
   const small = entries.map((e, i) => (e.aligned ? -1 : i)).filter((i) => i >= 0);
   const got = new Array<number>(entries.length).fill(0);

@@ -97,26 +97,28 @@ export function formatTruthRun(r: TruthRun): string {
   return s;
 }
 
-/** Write a truth manifest to a sink, in 1 MiB pieces. */
+/** Write a truth manifest to a sink, through one reused 256 KiB buffer. */
 export async function writeTruth(sink: PositionalSink, header: Omit<TruthHeader, 'runs'>, runs: readonly TruthRun[]): Promise<number> {
+  const buf = Buffer.alloc(256 * 1024);
+  let fill = 0;
   let pos = 0;
-  let pending: string[] = [formatTruthHeader(header, runs.length)];
-  let pendingLen = pending[0]!.length;
   const flush = async (): Promise<void> => {
-    if (pending.length === 0) return;
-    const b = Buffer.from(pending.join(''), 'utf8');
-    await sink.write(b, pos);
-    pos += b.length;
-    pending = [];
-    pendingLen = 0;
+    if (fill === 0) return;
+    await sink.write(buf.subarray(0, fill), pos);
+    pos += fill;
+    fill = 0;
   };
+  const put = async (text: string): Promise<void> => {
+    if (fill + text.length > buf.length) await flush();
+    fill += buf.write(text, fill, 'latin1');
+  };
+  await put(formatTruthHeader(header, runs.length));
   for (const r of runs) {
     const line = `${formatTruthRun(r)}\n`;
-    pending.push(line);
-    pendingLen += line.length;
-    if (pendingLen >= 1 << 20) await flush();
+    if (fill + line.length > buf.length) await flush();
+    fill += buf.write(line, fill, 'latin1');
   }
-  pending.push('end\n');
+  await put('end\n');
   await flush();
   await sink.setLength(pos);
   return pos;

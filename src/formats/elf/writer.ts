@@ -7,7 +7,7 @@
  * Layout: Ehdr | Phdr[phnum] | [Shdr 0 when PN_XNUM] | notes | page data
  * (page data starts page-aligned so the file stays sparse-friendly).
  */
-import type { PositionalSink } from '../../io/sink.js';
+import { SequentialWriter, type PositionalSink } from '../../io/sink.js';
 import type { BitmapWindow, DumpWriter, OutputPlan, WriteSummary } from '../types.js';
 import {
   EHDR_SIZE,
@@ -31,16 +31,13 @@ export class ElfDumpWriter implements DumpWriter {
   private plan: OutputPlan | undefined;
   private phnum = 0;
   private dataStart = 0;
-  private dataPos = 0;
+  /** Page data (write-behind). */
+  private data: SequentialWriter | undefined;
   // Current run.
   private runPfn = -1;
   private runEnd = -1;
   private runOffset = 0;
   private runs = 0;
-  // Buffered page data.
-  private readonly dataBuf = new Uint8Array(DATA_FLUSH);
-  private dataFill = 0;
-  private dataBufPos = 0;
   // Buffered program headers.
   private readonly phBuf = new Uint8Array(PHDR_FLUSH * PHDR_SIZE);
   private phFill = 0;
@@ -56,8 +53,7 @@ export class ElfDumpWriter implements DumpWriter {
     const notesAt = EHDR_SIZE + this.phnum * PHDR_SIZE + (xnum ? SHDR_SIZE : 0);
     const ps = plan.pageSize;
     this.dataStart = Math.ceil((notesAt + plan.notes.length) / ps) * ps;
-    this.dataPos = this.dataStart;
-    this.dataBufPos = this.dataStart;
+    this.data = new SequentialWriter(this.sink, this.dataStart, DATA_FLUSH);
     const shoff = xnum ? EHDR_SIZE + this.phnum * PHDR_SIZE : 0;
     await this.sink.write(encodeEhdr({ phnum: this.phnum, shoff, shnum: xnum ? 1 : 0 }), 0);
     if (xnum) await this.sink.write(encodeXnumShdr(this.phnum), shoff);
@@ -87,32 +83,13 @@ export class ElfDumpWriter implements DumpWriter {
         await this.closeRun();
         this.runPfn = p;
         this.runEnd = p;
-        this.runOffset = this.dataPos;
+        this.runOffset = this.requireData().position;
       }
-      await this.appendData(data.subarray(i * ps, j * ps));
+      await this.requireData().append(data.subarray(i * ps, j * ps));
       this.runEnd += j - i;
       this.pages += j - i;
       i = j;
     }
-  }
-
-  private async appendData(bytes: Uint8Array): Promise<void> {
-    let off = 0;
-    while (off < bytes.length) {
-      const n = Math.min(bytes.length - off, this.dataBuf.length - this.dataFill);
-      this.dataBuf.set(bytes.subarray(off, off + n), this.dataFill);
-      this.dataFill += n;
-      off += n;
-      this.dataPos += n;
-      if (this.dataFill === this.dataBuf.length) await this.flushData();
-    }
-  }
-
-  private async flushData(): Promise<void> {
-    if (this.dataFill === 0) return;
-    await this.sink.write(this.dataBuf.subarray(0, this.dataFill), this.dataBufPos);
-    this.dataBufPos += this.dataFill;
-    this.dataFill = 0;
   }
 
   private async closeRun(): Promise<void> {
@@ -151,17 +128,24 @@ export class ElfDumpWriter implements DumpWriter {
     const plan = this.requirePlan();
     await this.closeRun();
     await this.flushPhdrs();
-    await this.flushData();
+    const data = this.requireData();
+    await data.drain();
+    const end = data.position;
     if (this.runs !== plan.keptRuns) {
       throw new Error(`ElfDumpWriter: wrote ${this.runs} PT_LOAD runs, planned ${plan.keptRuns}`);
     }
-    await this.sink.setLength(this.dataPos);
+    await this.sink.setLength(end);
     await this.sink.commit();
-    return { bytes: this.dataPos, pagesWritten: this.pages, dataBytes: this.dataPos - this.dataStart, segments: this.runs };
+    return { bytes: end, pagesWritten: this.pages, dataBytes: end - this.dataStart, segments: this.runs };
   }
 
   abort(): Promise<void> {
     return this.sink.abort();
+  }
+
+  private requireData(): SequentialWriter {
+    if (!this.data) throw new Error('ElfDumpWriter: begin() was not called');
+    return this.data;
   }
 
   private requirePlan(): OutputPlan {

@@ -19,7 +19,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { DumpError } from '../../core/errors.js';
-import type { PositionalSink } from '../../io/sink.js';
+import { SequentialWriter, type PositionalSink } from '../../io/sink.js';
 import type { BitmapWindow, Codec, DumpWriter, OutputPlan, WriteSummary } from '../types.js';
 import { NT_VMCOREINFO, encodeVmcoreinfoNote, parseNotes } from '../elf/elf.js';
 import {
@@ -142,10 +142,8 @@ export class KdumpWriter implements DumpWriter {
   private descWritten = 0;
 
   // Page data.
-  private dataBuf: Uint8Array | undefined;
-  private dataFill = 0;
-  private dataBufPos = 0;
-  private dataPos = 0;
+  /** Page data, appended after the descriptor table (write-behind). */
+  private data: SequentialWriter | undefined;
   private zeroOffset = -1;
 
   // Bitmaps.
@@ -237,9 +235,7 @@ export class KdumpWriter implements DumpWriter {
     head.set(n.notes, bs + KDUMP_SUB_HEADER_SIZE);
     await this.sink.write(head, 0);
 
-    this.dataBuf = new Uint8Array(Math.max(DATA_FLUSH, bs));
-    this.dataPos = layout.dataStart;
-    this.dataBufPos = layout.dataStart;
+    this.data = new SequentialWriter(this.sink, layout.dataStart, Math.max(DATA_FLUSH, bs));
     // makedumpfile writes the shared zero page first whenever the dump
     // level excludes zero pages (write_kdump_pages_and_bitmap_cyclic).
     if (plan.dumpLevel & 1) await this.appendZeroPage();
@@ -371,12 +367,12 @@ export class KdumpWriter implements DumpWriter {
   private async commit(job: Job, batch: CompressedBatch): Promise<void> {
     const ps = this.requirePlan().pageSize;
     let k = 0;
-    let pos = this.dataPos;
+    let pos = this.data!.position;
     // Data of the batch goes right after what is already there; a zero
     // page made on demand (dump level without bit 1) comes first.
     if (this.zeroOffset < 0 && job.stored < job.count) {
       await this.appendZeroPage();
-      pos = this.dataPos;
+      pos = this.data!.position;
     }
     for (let i = 0; i < job.count; i++) {
       if (job.zero[i] === 1) {
@@ -393,7 +389,7 @@ export class KdumpWriter implements DumpWriter {
     }
     if (this.descFill === DESC_FLUSH) await this.flushDescs();
     await this.appendData(batch.data.subarray(0, batch.length));
-    if (this.dataPos !== pos) throw new Error('KdumpWriter: internal error: data position out of step with descriptors');
+    if (this.data!.position !== pos) throw new Error('KdumpWriter: internal error: data position out of step with descriptors');
   }
 
   private addDesc(offset: number, size: number, flags: number): void {
@@ -419,33 +415,12 @@ export class KdumpWriter implements DumpWriter {
   /** Put the shared zero page at the current data position. */
   private async appendZeroPage(): Promise<void> {
     const ps = this.requirePlan().pageSize;
-    const buf = this.dataBuf!;
-    if (this.dataFill + ps > buf.length) await this.flushData();
-    buf.fill(0, this.dataFill, this.dataFill + ps);
-    this.zeroOffset = this.dataPos;
-    this.dataFill += ps;
-    this.dataPos += ps;
+    this.zeroOffset = this.data!.position;
+    await this.data!.appendZeros(ps);
   }
 
   private async appendData(bytes: Uint8Array): Promise<void> {
-    const buf = this.dataBuf!;
-    if (this.dataFill + bytes.length > buf.length) await this.flushData();
-    if (bytes.length >= buf.length) {
-      await this.sink.write(bytes, this.dataPos);
-      this.dataPos += bytes.length;
-      this.dataBufPos = this.dataPos;
-      return;
-    }
-    buf.set(bytes, this.dataFill);
-    this.dataFill += bytes.length;
-    this.dataPos += bytes.length;
-  }
-
-  private async flushData(): Promise<void> {
-    if (this.dataFill === 0) return;
-    await this.sink.write(this.dataBuf!.subarray(0, this.dataFill), this.dataBufPos);
-    this.dataBufPos += this.dataFill;
-    this.dataFill = 0;
+    await this.data!.append(bytes);
   }
 
   async end(): Promise<WriteSummary> {
@@ -468,14 +443,15 @@ export class KdumpWriter implements DumpWriter {
       }
       await this.flushBitmaps();
       await this.flushDescs();
-      await this.flushData();
+      await this.data!.drain();
+      const end = this.data!.position;
       const layout = this.layout!;
-      await this.sink.setLength(this.dataPos);
+      await this.sink.setLength(end);
       await this.sink.commit();
       return {
-        bytes: this.dataPos,
+        bytes: end,
         pagesWritten: this.pagesIn,
-        dataBytes: this.dataPos - layout.dataStart,
+        dataBytes: end - layout.dataStart,
         pagesCompressed: this.pagesCompressed,
       };
     } catch (err) {
