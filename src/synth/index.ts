@@ -13,9 +13,9 @@ import { ERAS as ERA_DEFS, DEFAULT_ERA } from './eras.js';
 import { FAULT_DEFS } from './faults.js';
 import { buildGuest, type Guest, type GuestOptions } from './guest.js';
 import { writeImage } from './image.js';
-import { PAGE_SIZE, type PageClass } from './plan.js';
+import type { PageClass } from './plan.js';
 import { SCENARIO_DEFS } from './scenarios.js';
-import { textSideFiles, writeGuestKpageflags, writeGuestTruth } from './side-files.js';
+import { sideFileSuffixes, textSideFiles, writeGuestKpageflags, writeGuestTruth } from './side-files.js';
 
 export { buildGuest, type Guest, type GuestOptions } from './guest.js';
 export { openTruth, readTruth, type TruthHeader, type TruthRun, type TruthReader } from './truth.js';
@@ -71,7 +71,7 @@ export const FAULTS: readonly (NamedItem & { hosts: readonly string[] })[] = FAU
 export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
   const g = buildGuest(opts);
   const out = opts.out;
-  const texts = textSideFiles(g);
+  const suffixes = sideFileSuffixes(g);
   const image = await AtomicFileSink.create(out);
   const sinks: Array<{ abort(): Promise<void> }> = [image];
   try {
@@ -79,26 +79,28 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
     sinks.push(truth);
     const kpf = await KpageflagsTableWriter.create(`${out}.kpageflags`, g.maxPfn);
     sinks.push(kpf);
-    const textSinks: Array<[AtomicFileSink, string]> = [];
-    for (const t of texts) {
-      const s = await AtomicFileSink.create(`${out}${t.suffix}`);
+    const textSinks = new Map<string, AtomicFileSink>();
+    for (const suffix of suffixes) {
+      const s = await AtomicFileSink.create(`${out}${suffix}`);
       sinks.push(s);
-      textSinks.push([s, t.text]);
+      textSinks.set(suffix, s);
     }
     const stats = await writeImage(g, image, opts.onProgress);
     await writeGuestTruth(g, truth);
     await writeGuestKpageflags(g, kpf);
-    for (const [s, text] of textSinks) {
-      const b = Buffer.from(text, 'utf8');
+    for (const t of textSideFiles(g)) {
+      const s = textSinks.get(t.suffix)!;
+      const b = Buffer.from(t.text, 'utf8');
       await s.write(b, 0);
       await s.setLength(b.length);
     }
-    await image.commit();
+    // Side files first: the image appears last, when everything beside it is in place.
     await truth.commit();
     await kpf.commit();
-    for (const [s] of textSinks) await s.commit();
+    for (const s of textSinks.values()) await s.commit();
+    await image.commit();
     const files: SynthResult['files'] = { image: out, truth: `${out}.truth`, kpageflags: `${out}.kpageflags` };
-    for (const t of texts) files[t.suffix.slice(1)] = `${out}${t.suffix}`;
+    for (const suffix of suffixes) files[suffix.slice(1)] = `${out}${suffix}`;
     return summary(g, files, stats.fileSize, stats.written, stats.loadPages - stats.zeroPages);
   } catch (err) {
     await Promise.all(sinks.map((s) => s.abort()));
@@ -120,9 +122,4 @@ function summary(g: Guest, files: SynthResult['files'], imageBytes: number, writ
     imageBytes,
     writtenBytes,
   };
-}
-
-/** Bytes of the image's PT_LOAD data (what onProgress counts up to). */
-export function imageDataBytes(g: Guest): number {
-  return g.loads.reduce((a, l) => a + (l.end - l.start) * PAGE_SIZE, 0);
 }

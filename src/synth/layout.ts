@@ -134,7 +134,6 @@ export class KernelLayout {
   /** First pfn after the dynamic (page-granular) metadata, before the struct-page alignment. */
   readonly dynamicEnd: number;
   readonly sections: SectionInfo[] = [];
-  private readonly sectionByNr = new Map<number, SectionInfo>();
   private readonly nodename: string;
 
   constructor(o: LayoutOptions) {
@@ -172,11 +171,7 @@ export class KernelLayout {
       for (const r of o.ram) if (r.kind === 'hotplug') mark(r.start, r.end, o.era.sectionFlags.hotplug);
       for (const d of o.devices) mark(d.start, d.end, o.era.sectionFlags.device);
       const nrs = [...flagsOf.keys()].sort((a, b) => a - b);
-      nrs.forEach((nr, chunk) => {
-        const info = { nr, flags: flagsOf.get(nr)!, chunk };
-        this.sections.push(info);
-        this.sectionByNr.set(nr, info);
-      });
+      nrs.forEach((nr, chunk) => this.sections.push({ nr, flags: flagsOf.get(nr)!, chunk }));
     }
 
     // Dynamic metadata after the image.
@@ -244,17 +239,6 @@ export class KernelLayout {
     return this.sectionRoots === undefined ? undefined : KernelLayout.directMap(this.sectionRoots * PAGE_SIZE);
   }
 
-  /** Flags of the section holding `pfn`, or undefined when it is not present (sparsemem only). */
-  sectionAt(pfn: number): SectionInfo | undefined {
-    return this.sectionByNr.get(Math.floor(pfn / PAGES_PER_SECTION));
-  }
-
-  /** Does `pfn` have a struct page? */
-  hasStructPage(pfn: number): boolean {
-    if (this.model === 'flatmem') return pfn < this.maxPfn;
-    return this.sectionByNr.has(Math.floor(pfn / PAGES_PER_SECTION));
-  }
-
   /**
    * The page-granular metadata as [pfn, count, isZero] spans, in order;
    * the struct-page area is one more span. isZero marks pages left all zero
@@ -280,13 +264,6 @@ export class KernelLayout {
     }
     out.push({ start: this.structStart, count: this.structPages, zero: false, what: this.model === 'sparsemem' ? 'vmemmap' : 'mem_map' });
     return out;
-  }
-
-  /** Is `pfn` a metadata page (rendered by fillMeta)? */
-  isMeta(pfn: number): boolean {
-    if (pfn >= this.pgd && pfn < this.uts + 1) return true;
-    if (pfn >= this.kbase + this.imagePages && pfn < this.dynamicEnd) return true;
-    return pfn >= this.structStart && pfn < this.metaEnd;
   }
 
   /**

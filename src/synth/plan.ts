@@ -232,12 +232,6 @@ export class PlanBuilder {
     return out;
   }
 
-  count(pred: (r: PlanRun) => boolean): number {
-    let n = 0;
-    for (const r of this.runs) if (pred(r)) n += r.count;
-    return n;
-  }
-
   finish(): Plan {
     const merged: PlanRun[] = [];
     for (const r of this.runs) {

@@ -278,7 +278,7 @@ const vmwareBalloon: ScenarioDef = {
 const xenHvmBalloon: ScenarioDef = {
   name: 'xen-hvm-balloon',
   description: 'Xen PVonHVM guest: ballooned pfns PageOffline and HVMMEM_mmio_dm, grant-mapped balloon pages, a "Xen scratch" ZONE_DEVICE range, kexec segments',
-  minSize: 48 * MiB,
+  minSize: 32 * MiB,
   unsupported: () => undefined,
   draft: (ctx) => {
     const era = ctx.era;
@@ -290,8 +290,6 @@ const xenHvmBalloon: ScenarioDef = {
       const at = hotplugBase(ram, SECTION, SECTION);
       devices.push({ start: at, end: at + SECTION, owner: 'xen-scratch' });
     }
-    const where = ramPosition(ram);
-    void where;
     const kexec: KexecSegmentPlan[] = [];
     return {
       ram,
@@ -321,8 +319,8 @@ const xenHvmBalloon: ScenarioDef = {
         }
         // A loaded kexec image (kexec -l): kernel, initrd, purgatory, boot parameters, in populated RAM.
         const pages = ctx.size / PAGE_SIZE;
-        const kernel = alignUp(Math.min(Math.max(pages / 256, 64), 3072), 1);
-        const initrd = alignUp(Math.min(Math.max(pages / 128, 128), 12288), 1);
+        const kernel = Math.ceil(Math.min(Math.max(pages / 256, 64), 3072));
+        const initrd = Math.ceil(Math.min(Math.max(pages / 128, 128), 12288));
         let at = alignUp(g.afterMeta, P_2M);
         const segs: Array<[string, number, number]> = [];
         segs.push(['kernel', at, kernel]);

@@ -150,7 +150,17 @@ export function kexecSegments(g: Guest): KexecSegment[] {
   return g.kexec.map((k) => ({ mem: k.mem, memsz: k.memsz, label: k.label }));
 }
 
-/** Text side files of the guest: suffix → content. */
+/** Suffixes of the text side files this guest gets. */
+export function sideFileSuffixes(g: Guest): string[] {
+  const out = ['.backed'];
+  if (g.sideFiles.includes('xen-hvm')) out.push('.memtypes');
+  if (g.sideFiles.includes('xen-pv')) out.push('.p2m');
+  if (g.sideFiles.includes('virtio-mem')) out.push('.virtio-mem');
+  if (g.sideFiles.includes('kexec')) out.push('.kexec');
+  return out;
+}
+
+/** Text side files of the guest: suffix → content (in the order of sideFileSuffixes). */
 export function textSideFiles(g: Guest): Array<{ suffix: string; text: string }> {
   const c = describe(g);
   const out: Array<{ suffix: string; text: string }> = [{ suffix: '.backed', text: formatBackedRanges(backedRanges(g), c) }];

@@ -117,3 +117,11 @@ describe('filter reports', () => {
     expect(r.stdout).toMatch(/offline\s+0xfffffeff/);
   });
 });
+
+describe('repeatable options do not swallow the positional arguments', () => {
+  it('--ram-oracle and --protect before IN OUT', async () => {
+    const r = await cli('filter', '-q', '-d', '31', '--ram-oracle', `ranges:${image}.backed`, '--protect', '0x1000000+2M', image, dir.file('rep-oracle.kdump'));
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+  });
+});

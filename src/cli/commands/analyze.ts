@@ -24,7 +24,7 @@ export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
         seed: { type: 'number', default: 1, describe: 'Seed of the sample choice' },
         cost: { type: 'string', describe: 'Cost parameters, e.g. call=2us,read=1GiB/s,fabricate=10ms' },
         svg: { type: 'string', describe: 'Write a memory map (SVG) to this file' },
-        protect: { type: 'string', array: true, describe: 'Physical ranges never to exclude' },
+        protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges never to exclude' },
         ...oracleOptions,
         ...outputOptions,
       }),

@@ -29,7 +29,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           F: { type: 'boolean', describe: 'Write the flattened format to standard output (for | ssh ...)' },
           f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite an existing output file' },
           flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
-          protect: { type: 'string', array: true, describe: 'Physical ranges never to exclude: START-END or START+SIZE, comma-separated' },
+          protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges never to exclude: START-END or START+SIZE, comma-separated' },
           reasons: { type: 'string', describe: 'Write the per-page exclusion-reason map to this file' },
           'num-threads': { type: 'number', describe: 'Compression worker threads (default: by codec and CPUs; 0 compresses on the main thread)' },
           ...oracleOptions,

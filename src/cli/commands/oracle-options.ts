@@ -7,6 +7,7 @@ export const oracleOptions = {
   'ram-oracle': {
     type: 'string',
     array: true,
+    nargs: 1,
     describe: 'Which pfns the hypervisor backs: none, ranges:FILE, xen-hvm:FILE, xen-pv:FILE, virtio-mem:FILE, module:./oracle.js (several chain: any "not RAM" wins)',
   },
   'ram-oracle-api': {

@@ -20,7 +20,7 @@ export function synthCommand(io: CliIO, setExit: (code: number) => void) {
           size: { type: 'string', default: '4G', describe: 'Guest RAM (a whole number of 4 KiB pages)' },
           seed: { type: 'number', default: 1, describe: 'Seed of every random choice (same arguments, same bytes)' },
           kernel: { type: 'string', default: DEFAULT_KERNEL, describe: `Kernel era: ${ERAS.map((e) => e.name).join(', ')}` },
-          fault: { type: 'string', array: true, describe: `Plant a problem: ${FAULTS.map((f) => f.name).join(', ')}` },
+          fault: { type: 'string', array: true, nargs: 1, describe: `Plant a problem: ${FAULTS.map((f) => f.name).join(', ')}` },
           'memory-model': { type: 'string', default: 'sparsemem', choices: ['sparsemem', 'flatmem'], describe: 'How mem_map is found' },
           'phys-base': { type: 'string', default: '0', describe: 'Physical offset of the kernel image (e.g. 0x200000)' },
           ...outputOptions,

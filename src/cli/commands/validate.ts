@@ -19,7 +19,7 @@ export function validateCommand(io: CliIO, setExit: (code: number) => void) {
       y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options({
         flags: { type: 'string', describe: 'A /proc/kpageflags snapshot of the same boot, compared with mem_map' },
         'kexec-segments': { type: 'string', describe: 'File of kexec segments (mem, memsz) to check against ballooned pfns' },
-        protect: { type: 'string', array: true, describe: 'Physical ranges that must never be excluded (the kernel image always is)' },
+        protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges that must never be excluded (the kernel image always is)' },
         'balloon-size': { type: 'string', describe: 'Expected balloon size (bytes, e.g. 4G), compared with the offline page count' },
         ...oracleOptions,
         ...outputOptions,
