@@ -113,8 +113,6 @@ export function buildGuest(o: GuestOptions): Guest {
   // The kernel image: 2 MiB pages, bigger for bigger guests (a real one is 20-60 MiB).
   const imageSize = Math.min(32, Math.max(2, 2 * Math.round(size / 2 ** 30))) * MiB;
   const nodename = `dumpsieve-${sc.name}`;
-  // Reserve the crash kernel at the top of the range that holds the kernel, as
-  // reserve_crashkernel() does below 4 GiB; it is System RAM but not in /proc/vmcore.
   const layout = new KernelLayout({ era, model, physBase, ram, devices: draft.devices, imageSize, nodename });
   const kernelMaxPfn = layout.maxPfn;
   const maxPfn = model === 'sparsemem' ? Math.ceil(kernelMaxPfn / PAGES_PER_SECTION) * PAGES_PER_SECTION : kernelMaxPfn;
@@ -133,6 +131,7 @@ export function buildGuest(o: GuestOptions): Guest {
     layout,
     plan,
     afterMeta: layout.metaEnd,
+    homeEnd: home.end,
     paintMix: (start, count, p) => plan.paint(start, count, mixFields(p)),
     paint: (start, count, f) => plan.paint(start, count, f),
   };
@@ -145,7 +144,9 @@ export function buildGuest(o: GuestOptions): Guest {
   }
   plan.paint(layout.zeroPage, 1, { cls: 'zero', ram: true, load: true, memmap: 'reserved', content: 'zero', owner: 'empty_zero_page', variant: 'zero-page' });
 
-  // Crash kernel reservation: the top of the kernel's range, 2 MiB-aligned, 1/16 of the guest up to 256 MiB.
+  // The crash kernel's reservation at the top of the kernel's range below 4 GiB, as reserve_crashkernel()
+  // places it: 2 MiB-aligned, 1/16 of the guest up to 256 MiB (scaled down for small guests, left out when
+  // it does not fit). It is System RAM but not in /proc/vmcore.
   const usedTop = Math.max(layout.metaEnd, ...draft.kexec.map((k) => (k.mem + k.memsz) / PAGE_SIZE));
   const ckPages = Math.min(256 * 256, Math.max(512, Math.floor(size / 16 / (2 * MiB)) * 512));
   const ckEnd = Math.floor(Math.min(home.end, 0x10_0000) / 512) * 512;

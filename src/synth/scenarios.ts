@@ -3,6 +3,7 @@
  * (balloons, hot-added memory, devices, kexec segments). docs/scenarios.md
  * describes each with its sources.
  */
+import { UsageError } from '../core/errors.js';
 import type { EraDef } from './eras.js';
 import type { DeviceRange, KernelLayout, MemoryModel, RamRange } from './layout.js';
 import type { MixEntry, MixProfile } from './mix.js';
@@ -39,8 +40,6 @@ export interface VirtioMemPlan {
   addr: number;
   size: number;
   blockSize: number;
-  /** Plugged device blocks as [addr, size] byte ranges, ascending. */
-  plugged: Array<[number, number]>;
 }
 
 /** What a scenario adds besides RAM: decided with the layout, applied to the plan. */
@@ -65,6 +64,8 @@ export interface GuestDraftApi {
   plan: PlanBuilder;
   /** Lowest free pfn after the kernel's metadata in the boot range that holds it. */
   afterMeta: number;
+  /** End of that boot range. */
+  homeEnd: number;
   /** Paint [start, start+count) with a mix profile (generated later). */
   paintMix(start: number, count: number, profile: MixProfile): void;
   paint(start: number, count: number, fields: RunFields): void;
@@ -329,6 +330,7 @@ const xenHvmBalloon: ScenarioDef = {
         at = alignUp(at + initrd, 1);
         segs.push(['purgatory', at, 4]);
         segs.push(['boot-params', at + 4, 1]);
+        if (at + 5 > g.homeEnd) throw new UsageError(`the guest is too small for its layout: the kexec image needs RAM up to ${((at + 5) * PAGE_SIZE) / MiB} MiB`);
         for (const [label, s, n] of segs) {
           kexec.push({ mem: s * PAGE_SIZE, memsz: n * PAGE_SIZE, label });
           g.paint(s, n, { cls: 'kexec', ram: true, load: true, memmap: 'reserved', content: 'data', owner: `kexec:${label}` });
@@ -463,19 +465,12 @@ const virtioMem: ScenarioDef = {
       states.push(sbs);
     }
     const ram: RamRange[] = [...boot];
-    const plugged: Array<[number, number]> = [];
     states.forEach((sbs, b) => {
       const start = base + b * SECTION;
       if (sbs.some((x) => x)) ram.push({ start, end: start + SECTION, kind: 'hotplug' });
-      sbs.forEach((on, i) => {
-        if (!on) return;
-        const addr = (start + i * P_2M) * PAGE_SIZE;
-        const last = plugged[plugged.length - 1];
-        if (last && last[0] + last[1] === addr) last[1] += 2 * MiB;
-        else plugged.push([addr, 2 * MiB]);
-      });
     });
-    const dev: VirtioMemPlan = { id: 0, addr: base * PAGE_SIZE, size: blocks * SECTION * PAGE_SIZE, blockSize: 2 * MiB, plugged };
+    // The plugged blocks the device reports are derived from the plan (side-files.ts).
+    const dev: VirtioMemPlan = { id: 0, addr: base * PAGE_SIZE, size: blocks * SECTION * PAGE_SIZE, blockSize: 2 * MiB };
     const markOffline = ctx.era.marks.virtioBalloon; // virtio_mem_set_fake_offline() always uses PageOffline
     return {
       ram,

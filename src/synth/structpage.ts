@@ -90,10 +90,12 @@ export function makePageEncoder(plan: Plan, era: EraDef, layout: KernelLayout, s
   const memmapBaseLo = flat ? (layout.structStart * 4096) % TWO32 : 0;
   const memmapBaseHi = flat ? PAGE_OFFSET_HI + Math.floor((layout.structStart * 4096) / TWO32) : VMEMMAP_HI;
 
-  function pageAddr(pfn: number): [number, number] {
+  /** Write the virtual address of pfn's struct page (| low) as a u64 at o. */
+  function setPageAddr(dv: DataView, o: number, pfn: number, low: number): void {
     const off = pfn * STRUCT_PAGE_SIZE + memmapBaseLo;
     const lo = off % TWO32;
-    return [lo, memmapBaseHi + (off - lo) / TWO32];
+    dv.setUint32(o, (lo | low) >>> 0, true);
+    dv.setUint32(o + 4, memmapBaseHi + (off - lo) / TWO32, true);
   }
 
   // Flag words of the states.
@@ -169,9 +171,7 @@ export function makePageEncoder(plan: Plan, era: EraDef, layout: KernelLayout, s
           if (flags) dv.setUint32(o, flags, true);
           dv.setUint32(o + 48, T.offline, true);
           // On the balloon's page list.
-          const [nlo, nhi] = pageAddr(p + 1);
-          dv.setUint32(o + 8, nlo, true);
-          dv.setUint32(o + 12, nhi, true);
+          setPageAddr(dv, o + 8, p + 1, 0);
           if (movable) {
             // __SetPageMovable(page, balloon mapping) and set_page_private(page, balloon device).
             dv.setUint32(o + 24, (bal + 0x100 + 2) >>> 0, true);
@@ -253,9 +253,7 @@ export function makePageEncoder(plan: Plan, era: EraDef, layout: KernelLayout, s
         dv.setUint32(o + 48, headType, true);
         dv.setUint32(o + 40, order, true);
         if (reported) dv.setUint32(o, b(pg.uptodate), true); // PG_reported aliases PG_uptodate
-        const [nlo, nhi] = pageAddr(head + (1 << order));
-        dv.setUint32(o + 8, nlo, true);
-        dv.setUint32(o + 12, nhi, true);
+        setPageAddr(dv, o + 8, head + (1 << order), 0);
       }
       return true;
     });
@@ -277,9 +275,7 @@ export function makePageEncoder(plan: Plan, era: EraDef, layout: KernelLayout, s
         continue;
       }
       // Tail: compound_head = &head | 1, refcount 0.
-      const [hlo, hhi] = pageAddr(head);
-      dv.setUint32(o + 8, (hlo | 1) >>> 0, true);
-      dv.setUint32(o + 12, hhi, true);
+      setPageAddr(dv, o + 8, head, 1);
       dv.setUint32(o + 52, 0, true);
       if (k === 1) {
         if (era.compound === 'tail-fields') {

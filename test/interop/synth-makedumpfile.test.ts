@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readTruth, synthesize } from '../../src/synth/index.js';
 import { mdfView, parseMdfReport, parseVmcoreinfo, predictMakedumpfile, readPhdrs, tempDir, vmcoreinfoText } from '../synth/helpers.js';
 import { havePeers } from './peers.js';
@@ -57,22 +57,16 @@ const label = (c: Case): string =>
   `${c.scenario} ${c.kernel}${c.memoryModel === 'flatmem' ? ' flatmem' : ''}${c.physBase ? ` phys_base 0x${c.physBase.toString(16)}` : ''}${c.faults ? ` faults ${c.faults.join(',')}` : ''}`;
 
 describe.skipIf(!ok)('makedumpfile 1.7.2 filters synthetic images as the truth predicts', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeAll(async () => {
-    ({ dir, cleanup } = await tempDir('synth-mdf'));
-  });
-  afterAll(async () => cleanup());
-
   it.each(cases.map((c) => [label(c), c] as const))('%s', async (_name, c) => {
+    const { dir, cleanup } = await tempDir('synth-mdf');
     const out = join(dir, 'guest.vmcore');
-    await synthesize({ out, size: c.size ?? 64 * MiB, ...c });
     try {
+      await synthesize({ out, size: c.size ?? 64 * MiB, ...c });
       const { header, runs } = await readTruth(`${out}.truth`);
       const { notes } = await readPhdrs(out);
       const view = mdfView(parseVmcoreinfo(vmcoreinfoText(notes)));
       for (const level of [0, 1, 31]) {
-        const dump = join(dir, `out-${level}`);
+        const dump = join(dir, `guest.d${level}.kdump`);
         const r = spawnSync('makedumpfile', ['-d', String(level), '--message-level', '31', out, dump], { encoding: 'utf8', maxBuffer: 64 << 20 });
         const text = `${r.stdout}\n${r.stderr}`;
         expect(r.status, `makedumpfile -d ${level} failed:\n${text.slice(-3000)}`).toBe(0);
@@ -83,7 +77,7 @@ describe.skipIf(!ok)('makedumpfile 1.7.2 filters synthetic images as the truth p
         await rm(dump, { force: true });
       }
     } finally {
-      await Promise.all(['', '.truth', '.kpageflags', '.backed', '.memtypes', '.p2m', '.virtio-mem', '.kexec'].map((s) => rm(`${out}${s}`, { force: true })));
+      await cleanup();
     }
   });
 });

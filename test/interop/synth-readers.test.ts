@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildGuest, readTruth, synthesize, type GuestOptions, type TruthRun } from '../../src/synth/index.js';
 import { tempDir } from '../synth/helpers.js';
 import { havePeers, readWithPeer } from './peers.js';
@@ -25,59 +25,61 @@ const cases: Array<GuestOptions & { name: string }> = [
 ];
 
 describe.skipIf(!ok)('libkdumpfile and drgn read synthetic images page for page', () => {
-  let dir: string;
-  let cleanup: () => Promise<void>;
-  beforeAll(async () => {
-    ({ dir, cleanup } = await tempDir('synth-readers'));
-  });
-  afterAll(async () => cleanup());
-
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_n, c) => {
-    const out = join(dir, `${c.scenario}-${c.kernel}.vmcore`);
-    await synthesize({ ...c, out });
-    const { header, runs } = await readTruth(`${out}.truth`);
-    const guest = buildGuest(c);
-    // Every pfn of each PT_LOAD and two on each side.
-    const ranges: Array<[number, number]> = header.loads.map((l) => [Math.max(0, l.start - 2), l.end + 2]);
-    const runAt = (pfn: number): TruthRun | undefined => runs.find((r) => pfn >= r.start && pfn < r.start + r.count);
-    const loadStarts = new Set(header.loads.map((l) => l.start));
-    const buf = new Uint8Array(4096);
-    const expected = new Map<number, string | undefined>();
-    for (const [a, b] of ranges) {
-      for (let pfn = a; pfn < b; pfn++) {
-        const r = runAt(pfn);
-        if (!r?.load) {
-          expected.set(pfn, undefined);
-          continue;
-        }
-        guest.fillPages(pfn, 1, buf, 0);
-        const sha = createHash('sha1').update(buf).digest('hex');
-        // The generator agrees with the truth about zero pages and stamps data pages with their pfn.
-        if (r.content === 'zero') expect(sha).toBe(ZERO_SHA1);
-        if (r.content === 'data') expect(Buffer.from(buf.buffer, 0, 8).readBigUInt64LE(0)).toBe(BigInt(pfn));
-        expected.set(pfn, sha);
-      }
-    }
-    for (const reader of ['libkdumpfile', 'drgn'] as const) {
-      const got = readWithPeer(reader, out, ranges);
-      const bad: string[] = [];
-      for (const [pfn, want] of expected) {
-        const g = got.pages.get(pfn);
-        if (!g) bad.push(`0x${pfn.toString(16)}: not read`);
-        else if (want === undefined) {
-          // libkdumpfile 0.5.1 reads the missing page just below a PT_LOAD as zeros (find_closest_file_load).
-          const tolerated = reader === 'libkdumpfile' && loadStarts.has(pfn + 1) && g.ok && g.sha1 === ZERO_SHA1;
-          if (g.ok && !tolerated) bad.push(`0x${pfn.toString(16)}: read data outside the PT_LOADs`);
-          if (!g.ok && g.error !== 'absent') bad.push(`0x${pfn.toString(16)}: ${g.error}`);
-        } else if (!g.ok) bad.push(`0x${pfn.toString(16)}: ${g.error}`);
-        else if (g.sha1 !== want) bad.push(`0x${pfn.toString(16)}: sha1 ${g.sha1}, expected ${want}`);
-        if (bad.length > 10) break;
-      }
-      expect(bad, reader).toEqual([]);
-      if (reader === 'libkdumpfile') {
-        expect(got.attrs['arch.name']).toBe('x86_64');
-        expect(got.attrs['linux.uts.release']).toBe(guest.era.osrelease);
-      }
+    const { dir, cleanup } = await tempDir('synth-readers');
+    try {
+      await readAll(c, join(dir, 'guest.vmcore'));
+    } finally {
+      await cleanup();
     }
   });
 });
+
+/** Generate the guest, then read its pages with both readers and compare with the content generator. */
+async function readAll(c: GuestOptions, out: string): Promise<void> {
+  await synthesize({ ...c, out });
+  const { header, runs } = await readTruth(`${out}.truth`);
+  const guest = buildGuest(c);
+  // Every pfn of each PT_LOAD and two on each side.
+  const ranges: Array<[number, number]> = header.loads.map((l) => [Math.max(0, l.start - 2), l.end + 2]);
+  const runAt = (pfn: number): TruthRun | undefined => runs.find((r) => pfn >= r.start && pfn < r.start + r.count);
+  const loadStarts = new Set(header.loads.map((l) => l.start));
+  const buf = new Uint8Array(4096);
+  const expected = new Map<number, string | undefined>();
+  for (const [a, b] of ranges) {
+    for (let pfn = a; pfn < b; pfn++) {
+      const r = runAt(pfn);
+      if (!r?.load) {
+        expected.set(pfn, undefined);
+        continue;
+      }
+      guest.fillPages(pfn, 1, buf, 0);
+      const sha = createHash('sha1').update(buf).digest('hex');
+      // The generator agrees with the truth about zero pages and stamps data pages with their pfn.
+      if (r.content === 'zero') expect(sha).toBe(ZERO_SHA1);
+      if (r.content === 'data') expect(Buffer.from(buf.buffer, 0, 8).readBigUInt64LE(0)).toBe(BigInt(pfn));
+      expected.set(pfn, sha);
+    }
+  }
+  for (const reader of ['libkdumpfile', 'drgn'] as const) {
+    const got = readWithPeer(reader, out, ranges);
+    const bad: string[] = [];
+    for (const [pfn, want] of expected) {
+      const g = got.pages.get(pfn);
+      if (!g) bad.push(`0x${pfn.toString(16)}: not read`);
+      else if (want === undefined) {
+        // libkdumpfile 0.5.1 reads the missing page just below a PT_LOAD as zeros (find_closest_file_load).
+        const tolerated = reader === 'libkdumpfile' && loadStarts.has(pfn + 1) && g.ok && g.sha1 === ZERO_SHA1;
+        if (g.ok && !tolerated) bad.push(`0x${pfn.toString(16)}: read data outside the PT_LOADs`);
+        if (!g.ok && g.error !== 'absent') bad.push(`0x${pfn.toString(16)}: ${g.error}`);
+      } else if (!g.ok) bad.push(`0x${pfn.toString(16)}: ${g.error}`);
+      else if (g.sha1 !== want) bad.push(`0x${pfn.toString(16)}: sha1 ${g.sha1}, expected ${want}`);
+      if (bad.length > 10) break;
+    }
+    expect(bad, reader).toEqual([]);
+    if (reader === 'libkdumpfile') {
+      expect(got.attrs['arch.name']).toBe('x86_64');
+      expect(got.attrs['linux.uts.release']).toBe(guest.era.osrelease);
+    }
+  }
+}
