@@ -6,41 +6,11 @@
  * set on every page of a free block, compound tails carry their folio's
  * LRU/ANON bits. Each pfn is therefore decided on its own (no ranges).
  */
+import { KPF_BITS } from '../formats/kpageflags/table.js';
 import { Prop, type PropWindow } from '../kernel/props.js';
 
-export const KPF = {
-  LOCKED: 0,
-  REFERENCED: 2,
-  UPTODATE: 3,
-  DIRTY: 4,
-  LRU: 5,
-  ACTIVE: 6,
-  SLAB: 7,
-  WRITEBACK: 8,
-  RECLAIM: 9,
-  BUDDY: 10,
-  MMAP: 11,
-  ANON: 12,
-  SWAPCACHE: 13,
-  SWAPBACKED: 14,
-  COMPOUND_HEAD: 15,
-  COMPOUND_TAIL: 16,
-  HUGE: 17,
-  UNEVICTABLE: 18,
-  HWPOISON: 19,
-  NOPAGE: 20,
-  KSM: 21,
-  THP: 22,
-  /** KPF_OFFLINE since 5.1; KPF_BALLOON (same bit) 3.18–5.0. */
-  OFFLINE: 23,
-  ZERO_PAGE: 24,
-  IDLE: 25,
-  PGTABLE: 26,
-  // High word ("kernel hacking" bits, always present in the table).
-  RESERVED: 32,
-  MLOCKED: 33,
-  PRIVATE: 35,
-} as const;
+/** KPF_* bit numbers (include/uapi/linux/kernel-page-flags.h). */
+export const KPF = KPF_BITS;
 
 const bit = (b: number): number => (1 << b) >>> 0;
 const HI = (b: number): number => (1 << (b - 32)) >>> 0;

@@ -63,7 +63,11 @@ export class XenHvmModel implements RamOracle {
   ) {
     this.table = new RunTable(runs.map((r) => ({ start: r.start, end: r.end, value: HVM_VALUE[r.type] })));
   }
-  /** Pfns the table does not list: the hypercall is answered as RAM (ram_rw). */
+  /**
+   * Pfns the table does not list answer as RAM here; readers of the
+   * memory-type file (chain.ts) fill its gaps with mmio_dm first, as the
+   * format says (Xen answers mmio_dm for pfns without RAM).
+   */
   span(pfn: number, limit: number): RamSpan {
     const { value, end } = this.table.lookup(pfn, limit, HVM_VALUE.ram_rw);
     return span(value !== HVM_VALUE.mmio_dm, pfn, end);
