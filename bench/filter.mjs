@@ -7,38 +7,22 @@
 // Writes the image sparse into a temp folder (or DIR), runs each
 // configuration as its own process under /usr/bin/time -v (peak RSS,
 // wall and CPU time), prints a table and deletes everything.
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { arg, cli, synth, timed } from './lib.mjs';
 
-const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'bin', 'dumpsieve.js');
-const arg = (name, def) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1] : def;
-};
 const size = arg('--size', '8G');
 const scenario = arg('--scenario', 'xen-hvm-balloon');
 const kernel = arg('--kernel', '5.10');
 const levels = arg('--levels', '31').split(',');
 const dir = arg('--keep') ?? mkdtempSync(join(tmpdir(), 'dumpsieve-bench-'));
 
-function timed(cmd, args) {
-  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 26 });
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed:\n${r.stderr.slice(-2000)}`);
-  const get = (re) => Number((re.exec(r.stderr) ?? [])[1]);
-  const wall = /Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);
-  const seconds = wall ? Number(wall[1] ?? 0) * 3600 + Number(wall[2]) * 60 + Number(wall[3]) : NaN;
-  return { rssMiB: get(/Maximum resident set size \(kbytes\): (\d+)/) / 1024, seconds, user: get(/User time \(seconds\): ([\d.]+)/), sys: get(/System time \(seconds\): ([\d.]+)/), stdout: r.stdout };
-}
-
 try {
   const image = join(dir, 'guest.vmcore');
   console.log(`synth ${scenario} ${size} (kernel ${kernel}) -> ${image}`);
-  const s = timed(process.execPath, [cli, 'synth', '-q', '--json', scenario, image, '--size', size, '--kernel', kernel]);
-  const info = JSON.parse(s.stdout);
+  const { info, run: s } = synth(scenario, image, size, kernel);
   const dataBytes = info.dataPages * 4096;
   console.log(`  ${(info.imageBytes / 2 ** 30).toFixed(2)} GiB file, ${(dataBytes / 2 ** 30).toFixed(2)} GiB non-zero data, ${s.seconds.toFixed(1)} s, peak RSS ${s.rssMiB.toFixed(0)} MiB`);
   const rows = [];

@@ -68,7 +68,7 @@ export interface AnalyzeOptions {
   flagsTable?: string | undefined;
   oracle?: RamOracle | undefined;
   protect?: RangeSet | undefined;
-  /** Pages to sample for content statistics (default 4096; 0: every keepable page). */
+  /** Pages to sample for content statistics (default 16384; 0: every keepable page). */
   sample?: number | undefined;
   seed?: number | undefined;
   /** Dump level the cost table's filter strategies use (default 31). */
@@ -122,16 +122,21 @@ export interface AnalyzeReport {
   seconds: number;
 }
 
-/** FNV-1a style mix of (seed, pfn) to 32 bits: a deterministic sample choice. */
-function sampleHash(seed: number, pfn: number): number {
-  let h = (0x811c9dc5 ^ seed) >>> 0;
-  h = Math.imul(h ^ (pfn & 0xffff), 0x01000193) >>> 0;
-  h = Math.imul(h ^ ((pfn >>> 16) & 0xffff), 0x01000193) >>> 0;
-  h = Math.imul(h ^ Math.floor(pfn / 0x1_0000_0000), 0x01000193) >>> 0;
-  h ^= h >>> 15;
-  h = Math.imul(h, 0x2c1b3c6d) >>> 0;
-  h ^= h >>> 12;
+/** murmur3's 32-bit finaliser: every input bit reaches every output bit. */
+function fmix32(x: number): number {
+  let h = x >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return h >>> 0;
+}
+
+/** A uniform 32-bit hash of (seed, pfn): the deterministic sample choice. */
+function sampleHash(seed: number, pfn: number): number {
+  const hi = Math.floor(pfn / 0x1_0000_0000);
+  return fmix32((pfn >>> 0) ^ fmix32(seed ^ Math.imul(hi + 1, 0x9e3779b9)));
 }
 
 interface Accum {
@@ -148,7 +153,7 @@ export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> 
   const t0 = performance.now();
   const costLevel = opts.costLevel ?? 31;
   if (!Number.isInteger(costLevel) || costLevel < 0 || costLevel > 31) throw new UsageError(`dump level ${costLevel} is not in 0..31`);
-  const sampleTarget = opts.sample ?? 4096;
+  const sampleTarget = opts.sample ?? 16384;
   if (!Number.isInteger(sampleTarget) || sampleTarget < 0) throw new UsageError(`sample size ${sampleTarget} is not a whole number`);
   const seed = opts.seed ?? 1;
   const reader = await openInput(opts.input);
@@ -335,11 +340,16 @@ async function run(
 
   // ---- pass 2: sample content of keepable pages ----
   const population = SAMPLED.reduce((s, c) => s + classPages[c]!, 0);
+  const strata = SAMPLED.filter((c) => classPages[c]! > 0).length;
   const threshold = new Float64Array(ACLASS_COUNT);
   for (const c of SAMPLED) {
     const n = classPages[c]!;
     if (n === 0) continue;
-    const want = sampleTarget === 0 ? n : Math.min(n, Math.max(64, Math.round((sampleTarget * n) / Math.max(1, population))));
+    // Half the budget in proportion to class size, half shared equally:
+    // small classes (often all that a high dump level keeps) still get
+    // enough pages for a tight estimate.
+    const share = (sampleTarget / 2) * (n / Math.max(1, population)) + sampleTarget / 2 / strata;
+    const want = sampleTarget === 0 ? n : Math.min(n, Math.max(64, Math.round(share)));
     threshold[c] = want >= n ? 2 ** 32 : (want / n) * 2 ** 32;
   }
   const codecs = ALL_CODECS;

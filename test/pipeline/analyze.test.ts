@@ -116,19 +116,19 @@ describe.each(SCENARIOS)('analyze $scenario ($kernel)', ({ scenario, kernel, ora
 });
 
 describe('sampling', () => {
-  it('a 4096-page sample of a 256 MiB guest predicts zlib and zstd sizes within 5 %, inside its stated error', async () => {
+  it('the default sample of a 256 MiB guest predicts compressed sizes within 5 %, inside twice its stated 95 % error', async () => {
     const image = await makeGuest(dir, 'sample.vmcore', { scenario: 'xen-hvm-balloon', size: 256 << 20, seed: 41, kernel: '6.1' });
-    const r = await analyzeDump({ input: image, sample: 4096 });
-    expect(r.sample.pages).toBeGreaterThan(3000);
-    expect(r.sample.pages).toBeLessThan(8000);
-    for (const codec of ['zlib', 'zstd'] as Codec[]) {
+    const r = await analyzeDump({ input: image });
+    expect(r.sample.pages).toBeGreaterThan(12000);
+    expect(r.sample.pages).toBeLessThan(24000);
+    for (const codec of ['zlib', 'lzo', 'snappy', 'zstd'] as Codec[]) {
       const out = dir.file(`sample-${codec}`);
       await filterDump({ input: image, output: out, dumpLevel: 31, codec });
       const real = (await stat(out)).size;
       const p = r.predictions[31]!.kdump[codec];
       expect(Math.abs(p.bytes - real) / real).toBeLessThan(0.05);
       expect(p.error).toBeGreaterThan(0);
-      expect(Math.abs(p.bytes - real)).toBeLessThan(3 * p.error + 0.01 * real);
+      expect(Math.abs(p.bytes - real)).toBeLessThan(2 * p.error);
     }
   }, 120_000);
 });

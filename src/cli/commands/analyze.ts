@@ -20,7 +20,7 @@ export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
       y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options({
         flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
         d: { alias: 'dump-level', type: 'number', default: 31, describe: 'Dump level of the filter strategies in the cost table' },
-        sample: { type: 'number', default: 4096, describe: 'Pages sampled for zero-page and compression estimates (0: all)' },
+        sample: { type: 'number', default: 16384, describe: 'Pages sampled for zero-page and compression estimates (0: all)' },
         seed: { type: 'number', default: 1, describe: 'Seed of the sample choice' },
         cost: { type: 'string', describe: 'Cost parameters, e.g. call=2us,read=1GiB/s,fabricate=10ms' },
         svg: { type: 'string', describe: 'Write a memory map (SVG) to this file' },
