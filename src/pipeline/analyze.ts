@@ -63,6 +63,28 @@ const SAMPLED: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PR
 
 export const ALL_CODECS: readonly Codec[] = ['none', 'zlib', 'lzo', 'snappy', 'zstd'];
 
+/** Memory-map cells per window (of 128 pfns: 512 KiB with 4 KiB pages). */
+const MAP_CELLS = 256;
+const MAP_CELL_PFNS = WINDOW / MAP_CELLS;
+
+/** The most frequent RAM class of each cell of a histogram; a hole only where a cell has no RAM. */
+function dominantCells(hist: Uint32Array): number[] {
+  const out: number[] = [];
+  for (let cell = 0; cell < MAP_CELLS; cell++) {
+    let best: number = AClass.HOLE;
+    let bestN = 0;
+    for (let k = 1; k < ACLASS_COUNT; k++) {
+      const v = hist[cell * ACLASS_COUNT + k]!;
+      if (v > bestN) {
+        best = k;
+        bestN = v;
+      }
+    }
+    out.push(best);
+  }
+  return out;
+}
+
 export interface AnalyzeOptions {
   input: string;
   flagsTable?: string | undefined;
@@ -74,8 +96,6 @@ export interface AnalyzeOptions {
   /** Dump level the cost table's filter strategies use (default 31). */
   costLevel?: number | undefined;
   costs?: Partial<CostParams> | undefined;
-  /** Memory-map resolution: buckets the pfn axis is folded into. */
-  mapBuckets?: number | undefined;
   onProgress?: ((p: { phase: string; done: number; total: number }) => void) | undefined;
 }
 
@@ -117,8 +137,12 @@ export interface AnalyzeReport {
   sample: { pages: number; requested: number; seed: number; confidence: 0.95; note: string };
   oracle?: { name: string } | undefined;
   cost: { level: number; params: CostParams; strategies: StrategyCost[] };
-  /** Folded memory map: dominant class per bucket of `bucketPfns` pfns. */
-  map: { bucketPfns: number; buckets: number[] };
+  /**
+   * Memory map: for each window that holds RAM (windowPfns pfns from
+   * `start`), the most frequent class of each of its cells of cellPfns
+   * pfns (a hole only where a cell has no RAM).
+   */
+  map: { windowPfns: number; cellPfns: number; windows: Array<{ start: number; cells: number[] }> };
   seconds: number;
 }
 
@@ -208,9 +232,8 @@ async function run(
   let ramCalls = 0;
   let ramNotRam = 0;
 
-  const nb = Math.max(1, Math.min(opts.mapBuckets ?? 32768, maxPfn || 1));
-  const bucketPfns = Math.max(1, Math.ceil(maxPfn / nb));
-  const bucketCounts = new Uint32Array(Math.ceil(maxPfn / bucketPfns) * ACLASS_COUNT);
+  const cellHist = new Uint32Array(MAP_CELLS * ACLASS_COUNT);
+  const mapWindows: Array<{ start: number; cells: number[] }> = [];
 
   /** Classify a window into aclass[] / notRam[]; returns false for an all-hole window. */
   const classifyWindow = async (w: number, n: number, withCombos: boolean): Promise<boolean> => {
@@ -267,7 +290,9 @@ async function run(
       for (let i = 0; i < n; i++) {
         if (!notRam[i]) continue;
         const c = aclass[i]!;
-        if (c === AClass.OFFLINE || c === AClass.OFFLINE_FALLBACK) offlineAlsoNotRam++;
+        if (c === AClass.OFFLINE || c === AClass.OFFLINE_FALLBACK) {
+          if (withCombos) offlineAlsoNotRam++; // counted in the first pass only
+        }
         else if (c === AClass.KERNEL) aclass[i] = AClass.NOT_RAM;
       }
     }
@@ -327,15 +352,16 @@ async function run(
         i = j;
       }
     }
+    if (any) cellHist.fill(0);
     for (let i = 0; i < n; i++) {
       const c = aclass[i]!;
       classPages[c]!++;
       if (any) {
         if (notRam[i]) ramNotRam++;
-        const b = Math.floor((w + i) / bucketPfns);
-        bucketCounts[b * ACLASS_COUNT + c]!++;
+        cellHist[Math.floor(i / MAP_CELL_PFNS) * ACLASS_COUNT + c]!++;
       }
     }
+    if (any) mapWindows.push({ start: w, cells: dominantCells(cellHist) });
   }
 
   // ---- pass 2: sample content of keepable pages ----
@@ -502,20 +528,6 @@ async function run(
     hasOracle: !!oracle,
     pageSize: ps,
   });
-  const buckets: number[] = [];
-  for (let b = 0; b * ACLASS_COUNT < bucketCounts.length; b++) {
-    // The most frequent RAM class of the bucket; a hole only where there is no RAM.
-    let best: number = AClass.HOLE;
-    let bestN = 0;
-    for (let k = 1; k < ACLASS_COUNT; k++) {
-      const v = bucketCounts[b * ACLASS_COUNT + k]!;
-      if (v > bestN) {
-        best = k;
-        bestN = v;
-      }
-    }
-    buckets.push(best);
-  }
   const sampled = accums.reduce((s, a) => s + a.n, 0);
   return {
     input: { file: info.file, format: info.format, bytes: info.fileSize, pageSize: ps, maxPfn, osrelease: info.vmcoreinfo?.osrelease },
@@ -533,7 +545,7 @@ async function run(
     },
     oracle: oracle ? { name: oracle.name } : undefined,
     cost: { level: costLevel, params, strategies },
-    map: { bucketPfns, buckets },
+    map: { windowPfns: WINDOW, cellPfns: MAP_CELL_PFNS, windows: mapWindows },
     seconds: (performance.now() - t0) / 1000,
   };
 }

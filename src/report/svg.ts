@@ -43,18 +43,60 @@ function esc(s: string): string {
   return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 
-export function renderMemoryMapSvg(r: AnalyzeReport, opts: { columns?: number } = {}): string {
-  const buckets = r.map.buckets;
-  const cols = opts.columns ?? Math.min(256, Math.max(1, buckets.length));
-  const rows = Math.max(1, Math.ceil(buckets.length / cols));
+type Line = { kind: 'row'; start: number; cells: number[] } | { kind: 'gap'; pfns: number };
+
+/** Most frequent value in cells[from, to), holes losing to any class. */
+function mode(cells: readonly number[], from: number, to: number): number {
+  const n = new Map<number, number>();
+  for (let i = from; i < to; i++) n.set(cells[i]!, (n.get(cells[i]!) ?? 0) + 1);
+  let best = 0;
+  let bestN = 0;
+  for (const [k, v] of n) if (k !== 0 && v > bestN) [best, bestN] = [k, v];
+  return best;
+}
+
+/**
+ * Rows of the map: one per window holding RAM (or k consecutive ones
+ * folded together when there are many), with a gap line wherever the
+ * address space skips windows without RAM.
+ */
+function layout(r: AnalyzeReport, maxRows: number): { lines: Line[]; rowPfns: number; cols: number } {
+  const { windowPfns, windows } = r.map;
+  const k = Math.max(1, Math.ceil(windows.length / maxRows));
+  const cols = windows[0]?.cells.length ?? 256;
+  const lines: Line[] = [];
+  let next = 0;
+  for (let g = 0; g < windows.length; g += k) {
+    const group = windows.slice(g, g + k);
+    const start = group[0]!.start;
+    if (start > next) lines.push({ kind: 'gap', pfns: start - next });
+    const fine = group.flatMap((w) => w.cells);
+    const cells: number[] = [];
+    for (let c = 0; c < cols; c++) cells.push(mode(fine, c * group.length, (c + 1) * group.length));
+    lines.push({ kind: 'row', start, cells });
+    next = group[group.length - 1]!.start + windowPfns;
+  }
+  if (r.input.maxPfn > next) lines.push({ kind: 'gap', pfns: r.input.maxPfn - next });
+  return { lines, rowPfns: k * windowPfns, cols };
+}
+
+export function renderMemoryMapSvg(r: AnalyzeReport, opts: { maxRows?: number } = {}): string {
+  const ps = r.input.pageSize;
+  const { lines, rowPfns, cols } = layout(r, opts.maxRows ?? 160);
   const cellW = Math.max(1, Math.floor(768 / cols));
-  const cellH = Math.max(2, Math.min(12, Math.floor(512 / rows)));
+  const dataRows = lines.filter((l) => l.kind === 'row').length;
+  const cellH = Math.max(3, Math.min(14, Math.floor(560 / Math.max(1, dataRows))));
+  const gapH = 14;
   const left = 120;
   const top = 56;
   const mapW = cols * cellW;
-  const mapH = rows * cellH;
-  const ps = r.input.pageSize;
-  const rowBytes = cols * r.map.bucketPfns * ps;
+  const yOf: number[] = [];
+  let y = top;
+  for (const l of lines) {
+    yOf.push(y);
+    y += l.kind === 'row' ? cellH : gapH;
+  }
+  const mapH = y - top;
   const present = ACLASS_NAMES.filter((n) => r.classes[n].pages > 0);
   const legendTop = top + mapH + 32;
   const height = legendTop + present.length * 20 + 24;
@@ -70,38 +112,51 @@ export function renderMemoryMapSvg(r: AnalyzeReport, opts: { columns?: number } 
   );
   out.push(
     `<text x="${left}" y="40" fill="#555">${esc(
-      `${formatBytes(r.input.maxPfn * ps)} of physical address space, ${formatBytes(r.ramPages * ps)} RAM; each row ${formatBytes(rowBytes)}, each cell ${formatBytes(r.map.bucketPfns * ps)}`,
+      `${formatBytes(r.ramPages * ps)} RAM in ${formatBytes(r.input.maxPfn * ps)} of physical address space; each row ${formatBytes(rowPfns * ps)}, each cell ${formatBytes((rowPfns / cols) * ps)}`,
     )}</text>`,
   );
   out.push(`<g id="map" shape-rendering="crispEdges">`);
-  for (let row = 0; row < rows; row++) {
+  lines.forEach((l, li) => {
+    const ly = yOf[li]!;
+    if (l.kind === 'gap') {
+      out.push(`<rect x="${left}" y="${ly}" width="${mapW}" height="${gapH}" fill="${CLASS_COLORS.hole}" stroke="#bbb" stroke-dasharray="4 3"/>`);
+      out.push(`<text x="${left + mapW / 2}" y="${ly + gapH - 3}" text-anchor="middle" fill="#777" font-size="10">${esc(`no RAM for ${formatBytes(l.pfns * ps)}`)}</text>`);
+      return;
+    }
     let c = 0;
     while (c < cols) {
-      const i = row * cols + c;
-      if (i >= buckets.length) break;
-      const k = buckets[i]!;
+      const k = l.cells[c]!;
       let e = c + 1;
-      while (e < cols && row * cols + e < buckets.length && buckets[row * cols + e] === k) e++;
+      while (e < cols && l.cells[e] === k) e++;
       const name = ACLASS_NAMES[k]!;
-      out.push(`<rect x="${left + c * cellW}" y="${top + row * cellH}" width="${(e - c) * cellW}" height="${cellH}" fill="${CLASS_COLORS[name]}"><title>${name}</title></rect>`);
+      out.push(`<rect x="${left + c * cellW}" y="${ly}" width="${(e - c) * cellW}" height="${cellH}" fill="${CLASS_COLORS[name]}"><title>${name}</title></rect>`);
       c = e;
     }
-  }
+  });
   out.push(`</g>`);
   out.push(`<rect x="${left}" y="${top}" width="${mapW}" height="${mapH}" fill="none" stroke="#888"/>`);
-  const labelEvery = Math.max(1, Math.ceil(rows / Math.max(1, Math.floor(mapH / 28))));
-  for (let row = 0; row < rows; row += labelEvery) {
-    const addr = row * rowBytes;
-    out.push(`<text x="${left - 8}" y="${top + row * cellH + Math.min(cellH, 10)}" text-anchor="end" fill="#555" font-family="monospace" font-size="11">0x${addr.toString(16)}</text>`);
-  }
+  // Address labels: after every gap, and on data rows at least 28 px apart.
+  let lastLabel = -Infinity;
+  let afterGap = true;
+  lines.forEach((l, li) => {
+    if (l.kind === 'gap') {
+      afterGap = true;
+      return;
+    }
+    const ly = yOf[li]!;
+    if (!afterGap && ly - lastLabel < 28) return;
+    afterGap = false;
+    lastLabel = ly;
+    out.push(
+      `<text x="${left - 8}" y="${ly + Math.min(cellH, 10)}" text-anchor="end" fill="#555" font-family="monospace" font-size="11">0x${(l.start * ps).toString(16)}</text>`,
+    );
+  });
   out.push(`<g id="legend">`);
   present.forEach((name, i) => {
-    const y = legendTop + i * 20;
+    const ly = legendTop + i * 20;
     const st = r.classes[name];
-    out.push(`<rect x="${left}" y="${y - 11}" width="14" height="14" fill="${CLASS_COLORS[name]}" stroke="#666"/>`);
-    out.push(
-      `<text x="${left + 22}" y="${y}">${esc(`${LABELS[name]}: ${st.pages.toLocaleString('en-US')} pages (${formatBytes(st.bytes)})`)}</text>`,
-    );
+    out.push(`<rect x="${left}" y="${ly - 11}" width="14" height="14" fill="${CLASS_COLORS[name]}" stroke="#666"/>`);
+    out.push(`<text x="${left + 22}" y="${ly}">${esc(`${LABELS[name]}: ${st.pages.toLocaleString('en-US')} pages (${formatBytes(st.bytes)})`)}</text>`);
   });
   out.push(`</g>`);
   out.push(`</svg>`);
