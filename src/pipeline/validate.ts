@@ -21,11 +21,12 @@ import { protectedRanges } from './filter.js';
 import { WINDOW } from './window.js';
 import { openKpfTable, type KpfTable } from './flags.js';
 import { CHECKS, type CheckId, type Severity } from './checks.js';
+import type { KexecSegment } from '../formats/kexec-segments.js';
 
-export interface KexecSegment {
-  mem: number;
-  memsz: number;
-}
+/** Pages read per batch by the content check. */
+const CONTENT_CHUNK = 256;
+
+export type { KexecSegment };
 
 export interface ValidateOptions {
   input: string;
@@ -173,9 +174,9 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
     const mask = new Uint8Array(WINDOW);
     const kLo = new Uint32Array(WINDOW);
     const kHi = new Uint32Array(WINDOW);
-    const page = new Uint8Array(info.pageSize);
+    const chunk = new Uint8Array(CONTENT_CHUNK * info.pageSize);
+    const chunkBuf = Buffer.from(chunk.buffer);
     const zero = Buffer.alloc(info.pageSize);
-    const pageBuf = Buffer.from(page.buffer);
     let offlinePages = 0;
     let unbackedFree = 0;
 
@@ -288,10 +289,17 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
       if (oracle) {
         // content-not-ram: unbacked pfns must read as zeros in a /proc/vmcore copy.
         mask.fill(0, 0, n);
-        for (let i = 0; i < n; i++) {
-          if (!notRam[i] || states[i] !== PfnState.PRESENT) continue;
-          await reader.readPages(w + i, 1, page);
-          if (pageBuf.compare(zero) !== 0) mask[i] = 1;
+        const ps = info.pageSize;
+        for (let i = 0; i < n; ) {
+          if (!notRam[i] || states[i] !== PfnState.PRESENT) {
+            i++;
+            continue;
+          }
+          let j = i + 1;
+          while (j < n && j - i < CONTENT_CHUNK && notRam[j] && states[j] === PfnState.PRESENT) j++;
+          await reader.readPages(w + i, j - i, chunk);
+          for (let k = i; k < j; k++) if (chunkBuf.compare(zero, 0, ps, (k - i) * ps, (k - i + 1) * ps) !== 0) mask[k] = 1;
+          i = j;
         }
         tally('content-not-ram').addMask(w, mask, n);
       }

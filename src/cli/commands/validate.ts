@@ -3,7 +3,7 @@ import type { Argv } from 'yargs';
 import { EXIT } from '../../core/errors.js';
 import { parseSize } from '../../core/units.js';
 import { validateDump } from '../../pipeline/validate.js';
-import { readKexecSegments } from '../../pipeline/kexec.js';
+import { readKexecSegments } from '../../formats/kexec-segments.js';
 import { renderValidateReport } from '../../report/validate-text.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
