@@ -47,7 +47,7 @@ try {
   console.log('tool           level  output     seconds  user+sys  MB/s(input)  peak RSS  output size');
   for (const r of rows) {
     console.log(
-      `${r.tool.padEnd(14)} ${String(r.level).padStart(5)}  ${r.label.padEnd(9)} ${r.seconds.toFixed(2).padStart(7)}  ${(r.user + r.sys).toFixed(2).padStart(8)}  ${(input / 2 ** 20 / r.seconds).toFixed(0).padStart(11)}  ${r.rssMiB.toFixed(0).padStart(5)} MiB  ${(r.bytes / 2 ** 20).toFixed(1)} MiB`,
+      `${r.tool.padEnd(14)} ${String(r.level).padStart(5)}  ${r.label.padEnd(9)} ${r.seconds.toFixed(2).padStart(7)}  ${r.cpu.toFixed(2).padStart(8)}  ${(input / 2 ** 20 / r.seconds).toFixed(0).padStart(11)}  ${r.rssMiB.toFixed(0).padStart(5)} MiB  ${(r.bytes / 2 ** 20).toFixed(1)} MiB`,
     );
   }
   const worst = Math.max(...rows.filter((r) => r.tool === 'dumpsieve').map((r) => r.rssMiB));

@@ -49,8 +49,8 @@ const TWO32 = 0x1_0000_0000;
 export interface KdumpWriterOptions {
   /**
    * Compression worker threads; 0 compresses on the calling thread.
-   * Default: for zlib and zstd one per available CPU but one (at most 4,
-   * none on a single CPU); for lzo and snappy none. The slow codecs gain from
+   * Default: for zlib and zstd one per available CPU (at most 4, none on
+   * a single CPU); for lzo and snappy none. The slow codecs gain from
    * workers (2 CPUs: zlib ~85 → ~135 MB/s, zstd ~345 → ~425 MB/s of
    * input); lzo and snappy compress faster (~550 MB/s) than batches
    * travel to workers and back.
@@ -170,8 +170,7 @@ export class KdumpWriter implements DumpWriter {
     this.flag = CODEC_FLAG[codec];
     const cpus = availableParallelism();
     const slow = codec === 'zlib' || codec === 'zstd';
-    // The calling thread reads, classifies and writes: leave it a CPU.
-    this.threads = opts.threads ?? (slow && cpus > 1 ? Math.min(4, cpus - 1) : 0);
+    this.threads = opts.threads ?? (slow && cpus > 1 ? Math.min(4, cpus) : 0);
   }
 
   async begin(plan: OutputPlan): Promise<void> {

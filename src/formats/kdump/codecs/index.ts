@@ -159,7 +159,7 @@ function makeCompressOne(codec: Codec, ps: number): (page: Buffer) => Uint8Array
     case 'none':
       return (page) => page;
     case 'zlib':
-      return (page) => deflateSync(page, { level: ZLIB_LEVEL });
+      return (page) => deflateSync(page, { level: ZLIB_LEVEL, chunkSize: ps });
     case 'lzo': {
       const m = lzo();
       return (page) => m.compress(page);

@@ -22,7 +22,7 @@ const zlib = require('node:zlib');
 const { codec, pageSize: ps, flag, modules, zlibLevel, zstdLevel } = workerData;
 let one;
 if (codec === 'zlib') {
-  one = (page) => zlib.deflateSync(page, { level: zlibLevel });
+  one = (page) => zlib.deflateSync(page, { level: zlibLevel, chunkSize: ps });
 } else if (codec === 'lzo') {
   const lzo = require(modules.lzo);
   one = (page) => lzo.compress(page);
@@ -128,7 +128,9 @@ export class CompressionPool {
     this.workers = [];
     this.load = [];
     for (let i = 0; i < threads; i++) {
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData });
+      // Small heaps: the worker's garbage is page-sized buffers, collected
+      // sooner with a small young generation, which keeps RSS low.
+      const w = new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
       w.unref();
       w.on('message', (m: Reply) => this.onReply(i, m));
       w.on('error', (err) => this.fail(new Error(`compression worker ${i} failed: ${err.message}`)));
