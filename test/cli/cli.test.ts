@@ -125,3 +125,76 @@ describe('repeatable options do not swallow the positional arguments', () => {
     expect(r.code).toBe(0);
   });
 });
+
+describe('synth arguments: exit 2, nothing written', () => {
+  const cases: Array<[string, string[], RegExp]> = [
+    ['unknown scenario', ['synth', 'nosuch', 'S1'], /unknown scenario 'nosuch'/],
+    ['size not a whole number of pages', ['synth', 'plain', 'S2', '--size', '100001'], /not a whole number of .*pages|multiple of 4096/],
+    ['a fault the scenario cannot host', ['synth', 'plain', 'S3', '--size', '64M', '--fault', 'kexec-over-balloon'], /kexec-over-balloon/],
+    ['an unknown era', ['synth', 'plain', 'S4', '--kernel', '3.10'], /3\.10/],
+  ];
+  for (const [name, argv, re] of cases) {
+    it(name, async () => {
+      const out = dir.file(argv[2]!);
+      const r = await cli(...argv.map((a) => (a === argv[2] ? out : a)));
+      expect(r.code).toBe(2);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr.trim().split('\n').length).toBe(1);
+      expect((await readdir(dir.path)).filter((f) => f.startsWith(argv[2]!))).toEqual([]);
+    });
+  }
+});
+
+describe('oracle arguments: exit 2, file and line named', () => {
+  it('an unknown model, a malformed file', async () => {
+    const a = await cli('filter', '--ram-oracle', 'hyperv:x', image, dir.file('o1'));
+    expect(a.code).toBe(2);
+    expect(a.stderr).toBe("dumpsieve: unknown --ram-oracle model 'hyperv' (known: none, ranges, xen-hvm, xen-pv, virtio-mem, module)\n");
+    const bad = dir.file('bad-memtypes');
+    await writeFile(bad, 'dumpsieve-xen-hvm-memtypes 1\n0x100 0x10 ram_rw\n0x0 0x10 ram_rw\n');
+    const b = await cli('analyze', '--ram-oracle', `xen-hvm:${bad}`, image);
+    expect(b.code).toBe(2);
+    expect(b.stderr).toMatch(new RegExp(`^dumpsieve: ${bad}: line 3: run at 0x0 overlaps or precedes the previous run`));
+    const c = await cli('validate', '--ram-oracle', `ranges:${dir.file('missing-file')}`, image);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/missing-file: cannot read/);
+  });
+});
+
+describe('page-flag tables and protected ranges in filter', () => {
+  it('--flags classifies like mem_map, and works on an image without VMCOREINFO', async () => {
+    const viaMemmap = await cli('filter', '-q', '--json', '-d', '31', image, dir.file('m.kdump'));
+    const viaTable = await cli('filter', '-q', '--json', '-d', '31', '--flags', `${image}.kpageflags`, image, dir.file('t.kdump'));
+    const a = JSON.parse(viaMemmap.stdout) as { pages: { excluded: Record<string, number>; kept: number } };
+    const b = JSON.parse(viaTable.stdout) as { pages: { excluded: Record<string, number>; kept: number }; classification: { source: string } };
+    expect(b.classification.source).toBe('kpageflags');
+    expect(b.pages.excluded.offline).toBe(a.pages.excluded.offline);
+    expect(b.pages.excluded.free).toBe(a.pages.excluded.free);
+    expect(b.pages.kept).toBe(a.pages.kept);
+    // Hide the VMCOREINFO note (rename it): mem_map is gone, the table still works.
+    const img = await readFile(image);
+    const at = img.indexOf(Buffer.from('VMCOREINFO\0'));
+    img.write('VMCOREINFX', at, 'latin1');
+    const blind = dir.file('bad-blind.vmcore');
+    await writeFile(blind, img);
+    const none = await cli('filter', '-d', '31', blind, dir.file('x.kdump'));
+    expect(none.code).toBe(1);
+    const withTable = await cli('filter', '-q', '--json', '-d', '31', '--flags', `${image}.kpageflags`, blind, dir.file('y.kdump'));
+    expect(withTable.code).toBe(0);
+    expect(JSON.parse(withTable.stdout).pages.excluded.offline).toBe(a.pages.excluded.offline);
+  });
+
+  it('--protect keeps pages any rule would drop, and the report counts them', async () => {
+    const map = dir.file('p.reasons');
+    const r0 = await cli('filter', '-q', '--json', '-d', '31', '--reasons', map, image, dir.file('p0.kdump'));
+    const before = JSON.parse(r0.stdout) as { pages: { excluded: Record<string, number> } };
+    const text = await readFile(map, 'latin1');
+    const off = /^0x([0-9a-f]+) 0x([0-9a-f]+) offline$/m.exec(text)!;
+    const start = Number.parseInt(off[1]!, 16);
+    const end = Number.parseInt(off[2]!, 16);
+    const r1 = await cli('filter', '-q', '--json', '-d', '31', '--protect', `0x${(start * 4096).toString(16)}-0x${(end * 4096).toString(16)}`, image, dir.file('p1.kdump'));
+    const after = JSON.parse(r1.stdout) as { pages: { excluded: Record<string, number>; protectedKept: Record<string, number> } };
+    expect(after.pages.protectedKept.offline).toBe(end - start);
+    expect(after.pages.excluded.offline).toBe(before.pages.excluded.offline! - (end - start));
+  });
+});
