@@ -6,6 +6,7 @@
  * binary search, so a set of a million ranges costs O(log n) per query and
  * callers can work on runs instead of single pfns.
  */
+import { lastAtOrBelow } from './intervals.js';
 
 export interface Range {
   start: number;
@@ -77,18 +78,9 @@ export class RangeSet implements Iterable<Range> {
 
   /** Index of the last range with start <= x, or -1. */
   private floorIndex(x: number): number {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    let ans = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! <= x) {
-        ans = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return ans;
+    return lastAtOrBelow(this.starts, x);
   }
+
 
   has(x: number): boolean {
     const i = this.floorIndex(x);

@@ -11,6 +11,7 @@
  * carry a 95 % error bound from the sample variance.
  */
 import type { RangeSet } from '../core/rangeset.js';
+import { fmix32 } from '../core/hash.js';
 import { UsageError } from '../core/errors.js';
 import { PfnState, type Codec, type DumpReader } from '../formats/types.js';
 import { PageCompressor, allocBatch } from '../formats/kdump/codecs/index.js';
@@ -22,6 +23,7 @@ import type { RamOracle } from '../ram/oracle.js';
 import { chooseFlagSource, protectedRanges } from './filter.js';
 import { openInput } from './input.js';
 import { WINDOW } from './window.js';
+import { anyRam, markNotRam } from './scan.js';
 import { DEFAULT_COSTS, type CostParams, type StrategyCost, costStrategies } from './cost.js';
 
 /** What each RAM page is, for analysis. */
@@ -146,17 +148,6 @@ export interface AnalyzeReport {
   seconds: number;
 }
 
-/** murmur3's 32-bit finaliser: every input bit reaches every output bit. */
-function fmix32(x: number): number {
-  let h = x >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
-
 /** A uniform 32-bit hash of (seed, pfn): the deterministic sample choice. */
 function sampleHash(seed: number, pfn: number): number {
   const hi = Math.floor(pfn / 0x1_0000_0000);
@@ -238,12 +229,7 @@ async function run(
   /** Classify a window into aclass[] / notRam[]; returns false for an all-hole window. */
   const classifyWindow = async (w: number, n: number, withCombos: boolean): Promise<boolean> => {
     await reader.pfnStates(w, n, states);
-    let any = false;
-    for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE) {
-      any = true;
-      break;
-    }
-    if (!any) {
+    if (!anyRam(states, n)) {
       // Nothing to decide in a window of holes (see WindowClassifier).
       aclass.fill(AClass.HOLE, 0, n);
       return false;
@@ -276,17 +262,7 @@ async function run(
     }
     if (oracle) {
       // Uncounted model look-ups: the cost table counts questions per strategy.
-      for (let i = 0; i < n; ) {
-        const c = aclass[i]!;
-        if (c === AClass.HOLE || c === AClass.ABSENT) {
-          i++;
-          continue;
-        }
-        const s = oracle.span(w + i, w + n);
-        const k = Math.max(1, Math.min(s.count, n - i));
-        if (!s.ram) notRam.fill(1, i, i + k);
-        i += k;
-      }
+      markNotRam(oracle, w, n, states, notRam);
       for (let i = 0; i < n; i++) {
         if (!notRam[i]) continue;
         const c = aclass[i]!;
@@ -357,7 +333,7 @@ async function run(
       const c = aclass[i]!;
       classPages[c]!++;
       if (any) {
-        if (notRam[i]) ramNotRam++;
+        if (notRam[i] && c !== AClass.ABSENT) ramNotRam++;
         cellHist[Math.floor(i / MAP_CELL_PFNS) * ACLASS_COUNT + c]!++;
       }
     }

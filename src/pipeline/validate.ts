@@ -19,6 +19,7 @@ import { findModel } from '../ram/models.js';
 import { openInput } from './input.js';
 import { protectedRanges } from './filter.js';
 import { WINDOW } from './window.js';
+import { anyRam, markNotRam } from './scan.js';
 import { openKpfTable, type KpfTable } from './flags.js';
 import { CHECKS, type CheckId, type Severity } from './checks.js';
 import type { KexecSegment } from '../formats/kexec-segments.js';
@@ -184,12 +185,7 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
       const n = Math.min(WINDOW, maxPfn - w);
       opts.onProgress?.({ phase: 'validate', done: w, total: maxPfn });
       await reader.pfnStates(w, n, states);
-      let any = false;
-      for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE) {
-        any = true;
-        break;
-      }
-      if (!any) continue;
+      if (!anyRam(states, n)) continue;
       let pw: PropWindow | null = null;
       if (mm) {
         win.reset(w, n);
@@ -213,9 +209,9 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
       p2mInvalid.fill(0, 0, n);
       unplugged.fill(0, 0, n);
       if (oracle) {
-        spans(oracle, w, n, states, notRam);
-        if (xenPv) spans(xenPv, w, n, states, p2mInvalid);
-        if (virtioMem) spans(virtioMem, w, n, states, unplugged);
+        markNotRam(oracle, w, n, states, notRam);
+        if (xenPv) markNotRam(xenPv, w, n, states, p2mInvalid);
+        if (virtioMem) markNotRam(virtioMem, w, n, states, unplugged);
       }
 
       if (oracle && props) {
@@ -370,20 +366,6 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
   } finally {
     await kpf?.close();
     await reader.close();
-  }
-}
-
-/** Mark pfns the oracle calls not RAM (RAM pfns only). */
-function spans(oracle: RamOracle, w: number, n: number, states: Uint8Array, out: Uint8Array): void {
-  for (let i = 0; i < n; ) {
-    if (states[i] === PfnState.HOLE) {
-      i++;
-      continue;
-    }
-    const s = oracle.span(w + i, w + n);
-    const k = Math.max(1, Math.min(s.count, n - i));
-    if (!s.ram) out.fill(1, i, i + k);
-    i += k;
   }
 }
 

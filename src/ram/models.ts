@@ -11,6 +11,7 @@
  * - Xen PV P2M: INVALID_P2M_ENTRY means the pfn has no machine frame.
  * - ranges: a list of backed ranges; everything else is not RAM.
  */
+import { lastAtOrBelow } from '../core/intervals.js';
 import type { RamOracle, RamSpan } from './oracle.js';
 
 /** A sorted, disjoint table of pfn runs with a small value per run. */
@@ -31,16 +32,7 @@ export class RunTable {
 
   /** The value at pfn (or `outside`) and where it stops holding, capped at limit. */
   lookup(pfn: number, limit: number, outside: number): { value: number; end: number } {
-    let lo = 0;
-    let hi = this.starts.length - 1;
-    let i = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.starts[mid]! <= pfn) {
-        i = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
+    const i = lastAtOrBelow(this.starts, pfn);
     if (i >= 0 && pfn < this.ends[i]!) return { value: this.values[i]!, end: Math.min(limit, this.ends[i]!) };
     const next = i + 1 < this.starts.length ? this.starts[i + 1]! : Number.POSITIVE_INFINITY;
     return { value: outside, end: Math.min(limit, next) };

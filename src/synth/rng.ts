@@ -6,18 +6,11 @@
  * 32-bit integer arithmetic only (Math.imul), no BigInt: both sit in
  * per-page loops.
  */
+import { fmix32 } from '../core/hash.js';
+
+export { fmix32 };
 
 const TWO32 = 0x1_0000_0000;
-
-/** Avalanche a 32-bit value (the murmur3 finaliser). */
-export function fmix32(h: number): number {
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b);
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35);
-  h ^= h >>> 16;
-  return h >>> 0;
-}
 
 /** Hash of (seed, a, b) as an unsigned 32-bit value. */
 export function hash3(seed: number, a: number, b: number): number {

@@ -8,6 +8,7 @@ import { openDump, openDumpSource, probeDump } from '../../src/formats/registry.
 import { buildElfCore, taggedPage, vmcoreinfoNote } from '../builders/elf-builder.js';
 import { buildKdump } from '../builders/kdump-builder.js';
 import { buildFlat } from './flat/flat-builder.js';
+import { errorOf } from '../helpers/errors.js';
 
 const PS = 4096;
 
@@ -29,15 +30,6 @@ function flatten(plain: Uint8Array, piece = 1000): Uint8Array {
   return buildFlat(order.map((i) => recs[i]!));
 }
 
-async function errorOf(p: Promise<unknown>): Promise<DumpError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DumpError);
-    return err as DumpError;
-  }
-  throw new Error('expected a DumpError');
-}
 
 describe('probeDump', () => {
   it('names each format from its first bytes and nothing else', () => {

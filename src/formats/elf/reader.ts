@@ -12,6 +12,7 @@
 import { Parser } from 'binary-parser';
 import { DumpError } from '../../core/errors.js';
 import { bounded, isPowerOfTwo } from '../../core/checked.js';
+import { lastAtOrBelow, resolveOverlaps } from '../../core/intervals.js';
 import { readExact, type ByteSource } from '../../io/source.js';
 import { VmcoreInfo, VMCOREINFO_MAX_BYTES } from '../vmcoreinfo.js';
 import { PfnState, type DumpInfo, type DumpReader, type SegmentInfo } from '../types.js';
@@ -275,19 +276,9 @@ export class ElfDumpReader implements DumpReader {
   }
 
   private findExtent(pfn: number): number {
-    // Index of the last extent with start <= pfn, or -1.
-    let lo = 0;
-    let hi = this.eStart.length - 1;
-    let ans = -1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      if (this.eStart[mid]! <= pfn) {
-        ans = mid;
-        lo = mid + 1;
-      } else hi = mid - 1;
-    }
-    return ans;
+    return lastAtOrBelow(this.eStart, pfn);
   }
+
 
   async pfnStates(start: number, count: number, out: Uint8Array): Promise<void> {
     out.fill(PfnState.HOLE, 0, count);
@@ -429,71 +420,25 @@ export function buildExtents(segments: readonly SegmentInfo[], ps: number): Piec
   return paint(pieces, ps);
 }
 
-/** Resolve overlapping pieces (lowest seg wins) into disjoint sorted extents; merge where contiguous. */
+/** Resolve overlapping pieces (the lowest segment index wins) into disjoint sorted extents, merged where contiguous. */
 function paint(pieces: Piece[], ps: number): Piece[] {
-  pieces.sort((a, b) => a.start - b.start || a.seg - b.seg);
+  const r = resolveOverlaps(
+    pieces.map((p) => p.start),
+    pieces.map((p) => p.end),
+    pieces.map((p) => -p.seg),
+  );
   const out: Piece[] = [];
-  const push = (p: Piece): void => {
+  for (let i = 0; i < r.id.length; i++) {
+    const src = pieces[r.id[i]!]!;
+    const start = r.start[i]!;
+    const end = r.end[i]!;
+    const base = src.kind === EXT_FILE ? src.base + (start - src.start) * ps : 0;
     const last = out[out.length - 1];
-    if (
-      last &&
-      last.end === p.start &&
-      last.kind === p.kind &&
-      (p.kind !== EXT_FILE || last.base + (last.end - last.start) * ps === p.base)
-    ) {
-      last.end = p.end;
-      return;
+    if (last && last.end === start && last.kind === src.kind && (src.kind !== EXT_FILE || last.base + (last.end - last.start) * ps === base)) {
+      last.end = end;
+    } else {
+      out.push({ start, end, kind: src.kind, base, seg: src.seg });
     }
-    out.push({ ...p });
-  };
-  // Fast path: no overlaps.
-  let overlap = false;
-  for (let i = 1; i < pieces.length; i++) if (pieces[i]!.start < pieces[i - 1]!.end) overlap = true;
-  if (!overlap) {
-    for (const p of pieces) push(p);
-    return out;
-  }
-  // Sweep over boundaries with a min-heap (by seg) of active pieces.
-  const bounds = [...new Set(pieces.flatMap((p) => [p.start, p.end]))].sort((a, b) => a - b);
-  const heap: Piece[] = [];
-  const less = (a: Piece, b: Piece): boolean => a.seg < b.seg;
-  const hpush = (p: Piece): void => {
-    heap.push(p);
-    let i = heap.length - 1;
-    while (i > 0) {
-      const par = (i - 1) >> 1;
-      if (!less(heap[i]!, heap[par]!)) break;
-      [heap[i], heap[par]] = [heap[par]!, heap[i]!];
-      i = par;
-    }
-  };
-  const hpop = (): void => {
-    const last = heap.pop()!;
-    if (heap.length === 0) return;
-    heap[0] = last;
-    let i = 0;
-    for (;;) {
-      const l = 2 * i + 1;
-      const r = l + 1;
-      let m = i;
-      if (l < heap.length && less(heap[l]!, heap[m]!)) m = l;
-      if (r < heap.length && less(heap[r]!, heap[m]!)) m = r;
-      if (m === i) break;
-      [heap[i], heap[m]] = [heap[m]!, heap[i]!];
-      i = m;
-    }
-  };
-  let next = 0;
-  for (let b = 0; b < bounds.length - 1; b++) {
-    const x = bounds[b]!;
-    const y = bounds[b + 1]!;
-    while (next < pieces.length && pieces[next]!.start <= x) hpush(pieces[next++]!);
-    while (heap.length && heap[0]!.end <= x) hpop();
-    // Entries deeper in the heap may have ended; they are dropped when they surface.
-    const top = heap[0];
-    if (!top) continue;
-    if (top.end <= x) continue;
-    push({ start: x, end: y, kind: top.kind, base: top.kind === EXT_FILE ? top.base + (x - top.start) * ps : 0, seg: top.seg });
   }
   return out;
 }

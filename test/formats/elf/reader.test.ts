@@ -4,6 +4,7 @@ import { BufferSource, CountingSource } from '../../../src/io/source.js';
 import { ElfDumpReader } from '../../../src/formats/elf/reader.js';
 import { PfnState } from '../../../src/formats/types.js';
 import { buildElfCore, taggedPage, vmcoreinfoNote } from '../../builders/elf-builder.js';
+import { errorOf } from '../../helpers/errors.js';
 
 const PS = 4096;
 function pages(first: number, n: number, tag = 0xa5): Uint8Array {
@@ -13,15 +14,6 @@ function pages(first: number, n: number, tag = 0xa5): Uint8Array {
 }
 async function open(bytes: Uint8Array, name = 'vmcore'): Promise<ElfDumpReader> {
   return ElfDumpReader.open(new BufferSource(bytes, name));
-}
-async function errorOf(p: Promise<unknown>): Promise<DumpError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DumpError);
-    return err as DumpError;
-  }
-  throw new Error('expected a DumpError');
 }
 
 describe('ElfDumpReader', () => {

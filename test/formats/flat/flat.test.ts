@@ -10,6 +10,7 @@ import { KdumpWriter } from '../../../src/formats/kdump/writer.js';
 import { buildFlat, flatHeader, flatRecords, rebuildFlat, type FlatRecord } from './flat-builder.js';
 import { MemorySink } from '../kdump/memory-sink.js';
 import { TEST_VMCOREINFO, driveWriter, type DriveSpec } from '../kdump/drive.js';
+import { errorOf } from '../../helpers/errors.js';
 
 /** A stream that collects what is written, optionally slowly (backpressure). */
 class Collect extends Writable {
@@ -37,15 +38,6 @@ function flatSink(slow = false): { sink: FlatSink; out: Collect } {
   return { sink: new FlatSink(new StreamWriter(out, 'flat.out')), out };
 }
 
-async function errorOf(p: Promise<unknown>): Promise<DumpError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DumpError);
-    return err as DumpError;
-  }
-  throw new Error('expected a DumpError');
-}
 
 async function readAll(src: FlatSource): Promise<Buffer> {
   const b = Buffer.alloc(src.size);

@@ -7,6 +7,7 @@ import { KdumpReader } from '../../../src/formats/kdump/reader.js';
 import { PfnState } from '../../../src/formats/types.js';
 import { noteBytes, taggedPage } from '../../builders/elf-builder.js';
 import { buildKdump, kdumpOffsets, type BuilderCodec, type KdumpSpec } from '../../builders/kdump-builder.js';
+import { errorOf } from '../../helpers/errors.js';
 
 const PS = 4096;
 const VMCI = 'OSRELEASE=6.1.0-test\nPAGESIZE=4096\nSYMBOL(swapper_pg_dir)=ffffffff82a10000\nNUMBER(pgtable_l5_enabled)=0\n';
@@ -15,15 +16,6 @@ async function open(bytes: Uint8Array, opts = {}): Promise<KdumpReader> {
   return KdumpReader.open(new BufferSource(bytes, 'dump.kdump'), opts);
 }
 
-async function errorOf(p: Promise<unknown>): Promise<DumpError> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(DumpError);
-    return err as DumpError;
-  }
-  throw new Error('expected a DumpError');
-}
 
 async function readPage(r: KdumpReader, pfn: number): Promise<Uint8Array> {
   const b = new Uint8Array(PS);
