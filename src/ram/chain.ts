@@ -74,6 +74,7 @@ async function modelFromSpec(spec: string): Promise<RamOracle> {
           end: (dev.addr + dev.size) / 4096,
           blockPfns: dev.blockSize / 4096,
           plugged: dev.plugged.map((p) => ({ start: p.addr / 4096, end: (p.addr + p.size) / 4096 })),
+          errors: (dev.errors ?? []).map((p) => ({ start: p.addr / 4096, end: (p.addr + p.size) / 4096 })),
         })),
       );
     }

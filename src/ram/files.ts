@@ -127,20 +127,25 @@ export const XEN_HVM_MAGIC = 'dumpsieve-xen-hvm-memtypes';
 export const HVMMEM_TYPES = ['ram_rw', 'ram_ro', 'mmio_dm'] as const;
 export type HvmMemType = (typeof HVMMEM_TYPES)[number];
 
+/** A type, or `error`: HVMOP_get_mem_type fails for these pfns (the kernel then counts them as RAM). */
+export type HvmMemAnswer = HvmMemType | 'error';
+
 export interface XenHvmMemTypes {
   /** Sorted, disjoint; pfns not covered are mmio_dm. */
-  runs: ValueRun<HvmMemType>[];
+  runs: ValueRun<HvmMemAnswer>[];
 }
 
 export function parseXenHvmMemTypes(text: string, file: string): XenHvmMemTypes {
-  const runs: ValueRun<HvmMemType>[] = [];
+  const runs: ValueRun<HvmMemAnswer>[] = [];
   let prevEnd = 0;
   for (const l of records(text, file, XEN_HVM_MAGIC, 1)) {
     arity(l, 3, 3, file, 'START COUNT TYPE');
     const start = num(l.fields[0], 'start pfn', file, l.no);
     const count = num(l.fields[1], 'count', file, l.no);
-    const type = l.fields[2] as HvmMemType;
-    if (!HVMMEM_TYPES.includes(type)) throw new InputError(`memory type '${l.fields[2]}' is not one of ${HVMMEM_TYPES.join(', ')}`, { file, line: l.no });
+    const type = l.fields[2] as HvmMemAnswer;
+    if (type !== 'error' && !HVMMEM_TYPES.includes(type)) {
+      throw new InputError(`memory type '${l.fields[2]}' is not one of ${HVMMEM_TYPES.join(', ')}, error`, { file, line: l.no });
+    }
     prevEnd = checkOrder(prevEnd, start, count, file, l.no);
     runs.push({ start, count, value: type });
   }
@@ -160,7 +165,7 @@ export async function readXenHvmMemTypes(path: string): Promise<XenHvmMemTypes> 
 }
 
 /** The type Xen reports for pfn, and for how many pfns it holds. */
-export function hvmMemTypeAt(d: XenHvmMemTypes, pfn: number, limit: number): { value: HvmMemType; count: number } {
+export function hvmMemTypeAt(d: XenHvmMemTypes, pfn: number, limit: number): { value: HvmMemAnswer; count: number } {
   return lookupRun(d.runs, pfn, limit, 'mmio_dm');
 }
 
@@ -254,6 +259,8 @@ export interface VirtioMemDevice {
   blockSize: number;
   /** Plugged byte ranges, block-aligned, sorted, disjoint, inside the region. */
   plugged: Array<{ addr: number; size: number }>;
+  /** Byte ranges whose state request fails (the kernel then counts them as not RAM). */
+  errors?: Array<{ addr: number; size: number }> | undefined;
 }
 
 export interface VirtioMemState {
@@ -287,24 +294,25 @@ export function parseVirtioMem(text: string, file: string): VirtioMemState {
       const dev: VirtioMemDevice = { id, addr, size, blockSize, plugged: [] };
       devices.push(dev);
       byId.set(id, dev);
-    } else if (kw === 'plugged') {
-      arity(l, 4, 4, file, 'plugged ID ADDR SIZE');
+    } else if (kw === 'plugged' || kw === 'error') {
+      arity(l, 4, 4, file, `${kw} ID ADDR SIZE`);
       const id = num(l.fields[1], 'device id', file, l.no, 0xffff);
       const dev = byId.get(id);
-      if (!dev) throw new InputError(`plugged range for undeclared device ${id}`, { file, line: l.no });
+      if (!dev) throw new InputError(`${kw} range for undeclared device ${id}`, { file, line: l.no });
       const addr = num(l.fields[2], 'address', file, l.no, MAX_ADDR);
       const size = num(l.fields[3], 'size', file, l.no, MAX_ADDR);
       if (size === 0 || addr % dev.blockSize !== 0 || size % dev.blockSize !== 0) {
-        throw new InputError(`plugged range ${hx(addr)}+${hx(size)} is not whole blocks of ${hx(dev.blockSize)}`, { file, line: l.no });
+        throw new InputError(`${kw} range ${hx(addr)}+${hx(size)} is not whole blocks of ${hx(dev.blockSize)}`, { file, line: l.no });
       }
       if (addr < dev.addr || addr + size > dev.addr + dev.size) {
-        throw new InputError(`plugged range ${hx(addr)}+${hx(size)} is outside device ${id}'s region`, { file, line: l.no });
+        throw new InputError(`${kw} range ${hx(addr)}+${hx(size)} is outside device ${id}'s region`, { file, line: l.no });
       }
-      const last = dev.plugged[dev.plugged.length - 1];
-      if (last && addr < last.addr + last.size) throw new InputError(`plugged range ${hx(addr)} overlaps or precedes the previous one of device ${id}`, { file, line: l.no });
-      dev.plugged.push({ addr, size });
+      const list = kw === 'plugged' ? dev.plugged : (dev.errors ??= []);
+      const last = list[list.length - 1];
+      if (last && addr < last.addr + last.size) throw new InputError(`${kw} range ${hx(addr)} overlaps or precedes the previous one of device ${id}`, { file, line: l.no });
+      list.push({ addr, size });
     } else {
-      throw new InputError(`unknown record '${kw ?? ''}' (device or plugged)`, { file, line: l.no });
+      throw new InputError(`unknown record '${kw ?? ''}' (device, plugged or error)`, { file, line: l.no });
     }
   }
   return { devices };
@@ -317,6 +325,7 @@ export function formatVirtioMem(d: VirtioMemState, comment?: string): string {
   for (const dev of d.devices) {
     out.push(`device ${dev.id} ${hx(dev.addr)} ${hx(dev.size)} ${hx(dev.blockSize)}`);
     for (const p of dev.plugged) out.push(`plugged ${dev.id} ${hx(p.addr)} ${hx(p.size)}`);
+    for (const p of dev.errors ?? []) out.push(`error ${dev.id} ${hx(p.addr)} ${hx(p.size)}`);
   }
   return `${out.join('\n')}\n`;
 }

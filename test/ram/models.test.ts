@@ -108,3 +108,18 @@ describe('bad oracle input: one line naming the file and line', () => {
     expect((missing as DumpError).message).toMatch(/nope: cannot read/);
   });
 });
+
+describe('hypercall and device errors', () => {
+  it('Xen HVM: a failing HVMOP_get_mem_type counts as RAM; virtio-mem: a failing request counts as not RAM', async () => {
+    const h = await file('hvm-err', 'dumpsieve-xen-hvm-memtypes 1\n0x0 0x10 ram_rw\n0x10 0x10 error\n0x20 0x10 mmio_dm\n');
+    const xo = await oracleFromSpec(`xen-hvm:${h}`);
+    expect(xo.span(0x10, 0x100)).toEqual({ ram: true, count: 0x10 });
+    expect(xo.span(0x20, 0x100).ram).toBe(false);
+    const v = await file('vm-err', 'dumpsieve-virtio-mem 1\ndevice 0 0x100000000 0x800000 0x200000\nplugged 0 0x100000000 0x400000\nerror 0 0x100200000 0x200000\n');
+    const vo = await oracleFromSpec(`virtio-mem:${v}`);
+    const base = 0x100000000 / 4096;
+    expect(vo.span(base, base + 2048)).toEqual({ ram: true, count: 512 });
+    expect(vo.span(base + 512, base + 2048)).toEqual({ ram: false, count: 512 }); // plugged but erroring: not RAM
+    expect(vo.span(base + 1024, base + 2048)).toEqual({ ram: false, count: 1024 }); // unplugged
+  });
+});
