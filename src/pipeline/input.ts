@@ -1,13 +1,15 @@
 /**
  * Opening the input of a command: a dump file (ELF, kdump-compressed,
- * flattened) or a gzip-compressed one, which is inflated to a sparse
- * temporary file first (dump readers need positional access).
+ * flattened), or a gzip (by its magic) or brotli (`.br`) compressed copy,
+ * which is inflated to a sparse temporary file first (dump readers need
+ * positional access).
  */
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createGunzip } from 'node:zlib';
+import { createBrotliDecompress, createGunzip } from 'node:zlib';
+import type { Transform } from 'node:stream';
 import { DumpError, ioError } from '../core/errors.js';
 import { FileSource, type ByteSource } from '../io/source.js';
 import { openDumpSource } from '../formats/registry.js';
@@ -20,17 +22,19 @@ export async function openInput(path: string, wrap?: (src: ByteSource) => ByteSo
   const src = await FileSource.open(path);
   const head = new Uint8Array(2);
   await src.read(head, 0, 2, 0);
-  if (head[0] !== GZIP_MAGIC[0] || head[1] !== GZIP_MAGIC[1]) {
+  const gzip = head[0] === GZIP_MAGIC[0] && head[1] === GZIP_MAGIC[1];
+  const brotli = !gzip && path.endsWith('.br');
+  if (!gzip && !brotli) {
     return openDumpSource(wrap ? wrap(src) : src).catch(async (err: unknown) => {
       await src.close();
       throw err;
     });
   }
   await src.close();
-  const dir = await mkdtemp(join(tmpdir(), 'dumpsieve-gunzip-'));
+  const dir = await mkdtemp(join(tmpdir(), 'dumpsieve-inflate-'));
   const tmp = join(dir, 'image');
   try {
-    await inflateSparse(path, tmp);
+    await inflateSparse(path, tmp, gzip ? createGunzip() : createBrotliDecompress(), gzip ? 'gzip' : 'brotli');
     const inner = await FileSource.open(tmp, path);
     const reader = await openDumpSource(wrap ? wrap(inner) : inner).catch(async (err: unknown) => {
       await inner.close();
@@ -48,8 +52,8 @@ export async function openInput(path: string, wrap?: (src: ByteSource) => ByteSo
   }
 }
 
-/** Inflate a gzip file, leaving all-zero 4 KiB blocks as holes. */
-async function inflateSparse(from: string, to: string): Promise<void> {
+/** Inflate a compressed file, leaving all-zero 4 KiB blocks as holes. */
+async function inflateSparse(from: string, to: string, inflater: Transform, kind: string): Promise<void> {
   const fh = await open(to, 'w');
   const BLOCK = 4096;
   let pos = 0;
@@ -64,8 +68,10 @@ async function inflateSparse(from: string, to: string): Promise<void> {
     pos += buf.length;
   };
   try {
-    const gunzip = createReadStream(from).pipe(createGunzip());
-    for await (const chunk of gunzip as AsyncIterable<Buffer>) {
+    const raw = createReadStream(from);
+    raw.on('error', (err) => inflater.destroy(err));
+    const stream = raw.pipe(inflater);
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
       const buf = pending.length ? Buffer.concat([pending, chunk]) : chunk;
       const whole = buf.length - (buf.length % BLOCK);
       await flush(buf.subarray(0, whole));
@@ -76,7 +82,9 @@ async function inflateSparse(from: string, to: string): Promise<void> {
   } catch (err) {
     if (err instanceof DumpError) throw err;
     const e = err as NodeJS.ErrnoException;
-    if (e.code && e.code.startsWith('Z_')) throw new DumpError('DUMP_CORRUPT', `gzip data is damaged (${e.message})`, { file: from });
+    if (e.code && (e.code.startsWith('Z_') || e.code.startsWith('ERR_BROTLI') || e.code.startsWith('ERR__'))) {
+      throw new DumpError('DUMP_CORRUPT', `${kind} data is damaged (${e.message})`, { file: from });
+    }
     throw ioError(err, from, 'cannot inflate');
   } finally {
     await fh.close();
