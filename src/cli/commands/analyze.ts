@@ -2,10 +2,7 @@
 import { writeFile, rename, unlink } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { ioError } from '../../core/errors.js';
-import { analyzeDump } from '../../pipeline/analyze.js';
 import { parseCosts } from '../../pipeline/cost.js';
-import { renderAnalyzeReport } from '../../report/analyze-text.js';
-import { renderMemoryMapSvg } from '../../report/svg.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
 import { outputOptions, parseProtect } from '../options.js';
@@ -29,6 +26,9 @@ export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
         ...outputOptions,
       }),
     handler: async (args: Record<string, unknown>) => {
+      const { analyzeDump } = await import('../../pipeline/analyze.js');
+      const { renderAnalyzeReport } = await import('../../report/analyze-text.js');
+      const { renderMemoryMapSvg } = await import('../../report/svg.js');
       const bar = progressBar(io, args.quiet as boolean);
       try {
         const report = await analyzeDump({

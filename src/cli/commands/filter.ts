@@ -3,8 +3,6 @@ import { access } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../core/errors.js';
 import type { Codec } from '../../formats/types.js';
-import { filterDump } from '../../pipeline/filter.js';
-import { renderFilterReport } from '../../report/filter-text.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
 import { parseProtect, outputOptions } from '../options.js';
@@ -46,6 +44,9 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
       const quiet = args.quiet as boolean;
       if (flattened && json) throw new UsageError('--json needs standard output, which -F uses for the dump');
       if (output && !args.f && (await exists(output))) throw new UsageError(`${output} exists (use -f to overwrite)`);
+      // Loaded on use: each command pulls in only its own pipeline.
+      const { filterDump } = await import('../../pipeline/filter.js');
+      const { renderFilterReport } = await import('../../report/filter-text.js');
       const bar = progressBar(io, quiet);
       try {
         const report = await filterDump({

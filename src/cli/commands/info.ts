@@ -1,7 +1,5 @@
 /** `dumpsieve info`: headers, VMCOREINFO, segments, memory model, page-type era. */
 import type { Argv } from 'yargs';
-import { inspectDump } from '../../pipeline/info.js';
-import { renderInfo } from '../../report/info-text.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
 import { outputOptions } from '../options.js';
@@ -13,6 +11,8 @@ export function infoCommand(io: CliIO, setExit: (code: number) => void) {
     builder: (y: Argv) =>
       y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options(outputOptions),
     handler: async (args: Record<string, unknown>) => {
+      const { inspectDump } = await import('../../pipeline/info.js');
+      const { renderInfo } = await import('../../report/info-text.js');
       const report = await inspectDump(args.input as string);
       await write(io.stdout, args.json ? toJson(report) : renderInfo(report));
       setExit(0);

@@ -2,9 +2,7 @@
 import type { Argv } from 'yargs';
 import { EXIT } from '../../core/errors.js';
 import { parseSize } from '../../core/units.js';
-import { validateDump } from '../../pipeline/validate.js';
 import { readKexecSegments } from '../../formats/kexec-segments.js';
-import { renderValidateReport } from '../../report/validate-text.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
 import { outputOptions, parseProtect } from '../options.js';
@@ -25,6 +23,8 @@ export function validateCommand(io: CliIO, setExit: (code: number) => void) {
         ...outputOptions,
       }),
     handler: async (args: Record<string, unknown>) => {
+      const { validateDump } = await import('../../pipeline/validate.js');
+      const { renderValidateReport } = await import('../../report/validate-text.js');
       const bar = progressBar(io, args.quiet as boolean);
       try {
         const balloon = args.balloonSize as string | undefined;
