@@ -39,7 +39,6 @@ export class MemMapFlagSource implements PageFlagSource {
   private buf: Uint8Array;
 
   private constructor(
-    private readonly reader: DumpReader,
     readonly translator: X86_64Translator,
     readonly memmap: MemMap,
     readonly decoder: StructPageDecoder,
@@ -59,7 +58,7 @@ export class MemMapFlagSource implements PageFlagSource {
     const decoder = new StructPageDecoder(vi, file);
     const tr = X86_64Translator.fromVmcoreinfo(vi, reader);
     const memmap = await MemMap.locate(vi, tr, reader.info.maxPfn, file);
-    return new MemMapFlagSource(reader, tr, memmap, decoder);
+    return new MemMapFlagSource(tr, memmap, decoder);
   }
 
   get freeAreaLength(): number | undefined {

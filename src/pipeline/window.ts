@@ -5,7 +5,7 @@
  * recomputes exactly what the first decided.
  */
 import type { RangeSet } from '../core/rangeset.js';
-import { PfnState, type DumpReader } from '../formats/types.js';
+import type { DumpReader } from '../formats/types.js';
 import { PropWindow } from '../kernel/props.js';
 import { Decider } from '../classify/decide.js';
 import { Reason, REASON_COUNT } from '../classify/reasons.js';

@@ -2,7 +2,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { DumpError } from '../../src/core/errors.js';
 import { BufferSource, CountingSource } from '../../src/io/source.js';
 import { openDump, openDumpSource, probeDump } from '../../src/formats/registry.js';
 import { buildElfCore, taggedPage, vmcoreinfoNote } from '../builders/elf-builder.js';

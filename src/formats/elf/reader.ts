@@ -109,7 +109,6 @@ export class ElfDumpReader implements DumpReader {
   private readonly eBase: Float64Array;
   // Segments sorted by paddr (for assembling partial pages).
   private readonly segs: SegmentInfo[];
-  private readonly scratch: Uint8Array;
 
   private constructor(src: ByteSource, info: DumpInfo, pieces: Piece[], segs: SegmentInfo[]) {
     this.src = src;
@@ -127,7 +126,6 @@ export class ElfDumpReader implements DumpReader {
       this.eBase[i] = p.base;
     });
     this.segs = segs.slice().sort((a, b) => a.paddr - b.paddr);
-    this.scratch = new Uint8Array(this.ps);
   }
 
   static async open(src: ByteSource): Promise<ElfDumpReader> {

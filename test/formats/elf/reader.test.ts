@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { DumpError } from '../../../src/core/errors.js';
 import { BufferSource, CountingSource } from '../../../src/io/source.js';
 import { ElfDumpReader } from '../../../src/formats/elf/reader.js';
 import { PfnState } from '../../../src/formats/types.js';

@@ -1,7 +1,6 @@
 import { Writable } from 'node:stream';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { DumpError } from '../../../src/core/errors.js';
 import { StreamWriter } from '../../../src/io/sink.js';
 import { BufferSource } from '../../../src/io/source.js';
 import { FlatSink } from '../../../src/formats/flat/writer.js';

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { DumpError } from '../../../src/core/errors.js';
 import { BufferSource, CountingSource } from '../../../src/io/source.js';
 import { KdumpReader } from '../../../src/formats/kdump/reader.js';
 import { PfnState } from '../../../src/formats/types.js';
