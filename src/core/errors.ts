@@ -92,7 +92,16 @@ function renderMessage(detail: string, ctx: DumpErrorContext): string {
   if (ctx.line !== undefined) parts.push(`line ${ctx.line}`);
   if (ctx.offset !== undefined) parts.push(`offset ${hex(ctx.offset)}`);
   parts.push(detail);
-  return parts.join(': ');
+  return printable(parts.join(': '));
+}
+
+/**
+ * One line whatever the input held: control characters (a newline in a
+ * corrupt header string, say) are shown as \xNN escapes.
+ */
+export function printable(s: string): string {
+  // eslint-disable-next-line no-control-regex
+  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export function hex(n: number | bigint): string {
