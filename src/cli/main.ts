@@ -45,7 +45,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     await abortAllSinks();
     const code = exitCodeFor(err);
     if (err instanceof DumpError) {
-      await write(io.stderr, `dumpsieve: ${err.message}${err instanceof UsageError ? '' : ''}\n`);
+      await write(io.stderr, `dumpsieve: ${err.message}\n`);
       if (debug && err.stack) await write(io.stderr, `${err.stack}\n`);
     } else {
       const e = err as Error;

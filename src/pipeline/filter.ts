@@ -17,11 +17,11 @@ import { DumpError, UsageError } from '../core/errors.js';
 import { RangeSet } from '../core/rangeset.js';
 import { AtomicFileSink, StreamWriter, type PositionalSink } from '../io/sink.js';
 import { readUtsname } from '../kernel/utsname.js';
-import { MeteredSource } from '../io/source.js';
+import { MeteredSource, type ByteSource } from '../io/source.js';
 import { ElfDumpWriter } from '../formats/elf/writer.js';
 import { KdumpWriter } from '../formats/kdump/writer.js';
 import { FlatSink } from '../formats/flat/writer.js';
-import type { Codec, DumpReader, DumpWriter, OutputPlan, Utsname } from '../formats/types.js';
+import { PfnState, type Codec, type DumpReader, type DumpWriter, type OutputPlan, type Utsname } from '../formats/types.js';
 import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } from '../classify/flagsource.js';
 import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
@@ -54,7 +54,7 @@ export interface FilterOptions {
   stdout?: Writable | undefined;
   onProgress?: ((p: Progress) => void) | undefined;
   /** Wrap the input source (tests: count what is read). */
-  wrapSource?: ((src: import('../io/source.js').ByteSource) => import('../io/source.js').ByteSource) | undefined;
+  wrapSource?: ((src: ByteSource) => ByteSource) | undefined;
 }
 
 export interface Progress {
@@ -264,7 +264,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
         dumpBits.fill(0, 0, nb);
         if (hasRam) {
           for (let i = 0; i < n; i++) {
-            if (states[i] !== 0) ramBits[i >> 3]! |= 1 << (i & 7);
+            if (states[i] !== PfnState.HOLE) ramBits[i >> 3]! |= 1 << (i & 7);
             if (reasons[i] === Reason.KEPT) dumpBits[i >> 3]! |= 1 << (i & 7);
           }
         }

@@ -16,6 +16,9 @@ import { MemMapFlagSource } from '../../src/classify/flagsource.js';
 import { PropWindow } from '../../src/kernel/props.js';
 import { makeGuest, tempDir, type TempDir } from '../helpers/guests.js';
 
+/** More with DUMPSIEVE_FUZZ_ITERATIONS=N (seeds stay reproducible). */
+const ITERATIONS = Number(process.env.DUMPSIEVE_FUZZ_ITERATIONS ?? 250);
+
 let dir: TempDir;
 const inputs: Record<string, Buffer> = {};
 
@@ -106,7 +109,7 @@ describe.each(['elf', 'kdump', 'flat'])('mutated %s input', (kind) => {
     const hot: Array<[number, number]> =
       kind === 'elf' ? [[0, 0x1000]] : kind === 'kdump' ? [[0, 464], [4096, 4096 + 104 + 0x600], [0x4000, 0x4400]] : [[0, 48], [4096, 4096 + 64 + 600]];
     let failures = 0;
-    for (let iter = 0; iter < 250; iter++) {
+    for (let iter = 0; iter < ITERATIONS; iter++) {
       const seed = 0x5eed0000 + iter + (kind === 'elf' ? 0 : kind === 'kdump' ? 1000 : 2000);
       const bytes = mutate(src, rng(seed), hot);
       try {
