@@ -28,6 +28,7 @@ import type { RamOracle } from '../ram/oracle.js';
 import { openInput } from './input.js';
 import { WINDOW, WindowClassifier } from './window.js';
 import { ReasonsMapWriter } from './reasons-map.js';
+import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
 import { openFlagTable } from './flags.js';
 
 export type OutputFormat = 'kdump' | 'elf';
@@ -48,6 +49,8 @@ export interface FilterOptions {
   protect?: RangeSet | undefined;
   /** Write a per-page exclusion-reason map here. */
   reasonsFile?: string | undefined;
+  /** Cost parameters of the reading-cost comparison (defaults: DEFAULT_COSTS). */
+  costs?: Partial<CostParams> | undefined;
   /** Compression worker threads (kdump output); default: the writer's choice by codec and CPUs. */
   threads?: number | undefined;
   /** Stream for flattened output without a path (default process.stdout). */
@@ -95,6 +98,8 @@ export interface FilterReport {
   };
   pages: PageFigures;
   oracle?: { name: string; calls: number; pfnsAsked: number; notRam: number } | undefined;
+  /** What reading the guest's memory costs, this run against plain copies and a flag-only filter. */
+  cost: { params: CostParams; strategies: StrategyCost[] };
   /** Bytes read from the input file. */
   bytesRead: number;
   seconds: number;
@@ -179,6 +184,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     flags = await chooseFlagSource(reader, level, opts.flagsTable);
     const protect = await protectedRanges(flags, opts.protect);
     const wc = new WindowClassifier(reader, flags, level, opts.oracle, protect);
+    wc.auditing = true;
     const info = reader.info;
     const maxPfn = info.maxPfn;
     const ps = info.pageSize;
@@ -226,6 +232,8 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
       }
     }
     const planTally = { ...wc.oracleTally };
+    const audit = { ...wc.audit };
+    wc.auditing = false;
     opts.onProgress?.({ phase: 'plan', done: maxPfn, total: maxPfn });
 
     // ---- write ----
@@ -337,6 +345,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
         oracle: opts.oracle
           ? { name: opts.oracle.name, calls: planTally.calls, pfnsAsked: planTally.pfnsAsked, notRam: planTally.notRam }
           : undefined,
+        cost: costOf(opts, audit, planTally, keptPages, ps),
         bytesRead: meter?.bytesRead ?? 0,
         seconds: (performance.now() - t0) / 1000,
       };
@@ -351,6 +360,29 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     await flags?.close();
     await reader.close();
   }
+}
+
+function costOf(
+  opts: FilterOptions,
+  audit: { ramPages: number; ramCalls: number; ramNotRam: number },
+  tally: { calls: number; pfnsAsked: number; notRam: number },
+  keptPages: number,
+  pageSize: number,
+): { params: CostParams; strategies: StrategyCost[] } {
+  const params: CostParams = { ...DEFAULT_COSTS, ...opts.costs };
+  const hasOracle = opts.oracle !== undefined;
+  const strategies = costStrategies(params, {
+    ramPages: audit.ramPages,
+    notRam: audit.ramNotRam,
+    ramCalls: audit.ramCalls,
+    // Pages the flags keep: with an oracle, exactly the pages it was asked about.
+    flagKept: hasOracle ? tally.pfnsAsked : keptPages,
+    flagKeptNotRam: tally.notRam,
+    flagKeptCalls: hasOracle ? tally.calls : keptPages,
+    hasOracle,
+    pageSize,
+  });
+  return { params, strategies };
 }
 
 /** The page-flag source a dump level needs: a flag table if given, else mem_map. */

@@ -5,7 +5,7 @@
  * recomputes exactly what the first decided.
  */
 import type { RangeSet } from '../core/rangeset.js';
-import type { DumpReader } from '../formats/types.js';
+import { PfnState, type DumpReader } from '../formats/types.js';
 import { PropWindow } from '../kernel/props.js';
 import { Decider } from '../classify/decide.js';
 import { Reason, REASON_COUNT } from '../classify/reasons.js';
@@ -35,6 +35,13 @@ export class WindowClassifier {
   readonly oracleTally: OracleTally = { calls: 0, pfnsAsked: 0, notRam: 0 };
   /** Offline pages the oracle also calls not RAM (audit, not counted as calls). */
   offlineNotRam = 0;
+  /**
+   * With `auditing` on, what reading every RAM page would cost, for the
+   * cost comparison: pages with data, callback answers for them, and how
+   * many the oracle calls not RAM (model look-ups, not counted as calls).
+   */
+  auditing = false;
+  readonly audit = { ramPages: 0, ramCalls: 0, ramNotRam: 0 };
 
   constructor(
     private readonly reader: DumpReader,
@@ -57,6 +64,9 @@ export class WindowClassifier {
     this.oracleTally.pfnsAsked = 0;
     this.oracleTally.notRam = 0;
     this.offlineNotRam = 0;
+    this.audit.ramPages = 0;
+    this.audit.ramCalls = 0;
+    this.audit.ramNotRam = 0;
   }
 
   /**
@@ -79,6 +89,7 @@ export class WindowClassifier {
       win = this.win;
     }
     this.decider.decide(states, win, start, count, reasons);
+    if (this.auditing) this.auditRam(start, count);
     if (this.oracle) this.applyOracle(start, count);
     if (this.protect) this.applyProtect(start, count);
     return true;
@@ -114,6 +125,30 @@ export class WindowClassifier {
         }
         k += n;
       }
+      i = j;
+    }
+  }
+
+  private auditRam(start: number, count: number): void {
+    const states = this.states;
+    const oracle = this.oracle;
+    for (let i = 0; i < count; ) {
+      if (states[i] !== PfnState.PRESENT) {
+        i++;
+        continue;
+      }
+      let j = i + 1;
+      while (j < count && states[j] === PfnState.PRESENT) j++;
+      this.audit.ramPages += j - i;
+      if (oracle) {
+        this.audit.ramCalls += oracle.callsFor ? oracle.callsFor(start + i, start + j) : j - i;
+        for (let k = i; k < j; ) {
+          const s = oracle.span(start + k, start + j);
+          const n = Math.max(1, Math.min(s.count, j - k));
+          if (!s.ram) this.audit.ramNotRam += n;
+          k += n;
+        }
+      } else this.audit.ramCalls += j - i;
       i = j;
     }
   }

@@ -2,13 +2,7 @@
 import { formatBytes, percent } from '../core/units.js';
 import { ACLASS_NAMES, type AnalyzeReport } from '../pipeline/analyze.js';
 import { table } from './table.js';
-
-function seconds(s: number): string {
-  if (s >= 3600) return `${(s / 3600).toFixed(1)} h`;
-  if (s >= 60) return `${(s / 60).toFixed(1)} min`;
-  if (s >= 1) return `${s.toFixed(1)} s`;
-  return `${(s * 1000).toFixed(1)} ms`;
-}
+import { renderCostTable } from './cost-text.js';
 
 export function renderAnalyzeReport(r: AnalyzeReport): string {
   const ps = r.input.pageSize;
@@ -37,14 +31,6 @@ export function renderAnalyzeReport(r: AnalyzeReport): string {
   );
   out.push('');
   out.push(`Cost of reading the guest's memory (filters at -d ${r.cost.level}${r.oracle ? `; oracle ${r.oracle.name}` : '; no RAM oracle: unbacked pages unknown'})`);
-  out.push(
-    table(
-      r.cost.strategies.map((s) => [s.name, s.calls, s.pagesRead, formatBytes(s.bytesRead), s.unbackedRead, seconds(s.seconds)]),
-      { header: ['strategy', 'pfn_is_ram calls', 'pages read', 'bytes read', 'unbacked read', 'est. time'], indent: '  ' },
-    ),
-  );
-  const p = r.cost.params;
-  out.push(`  (per call ${(p.callSeconds * 1e6).toFixed(1)} µs, reading ${formatBytes(p.readBytesPerSecond)}/s, per fabricated page ${(p.fabricateSeconds * 1e3).toFixed(1)} ms; change with --cost)`);
-  for (const s of r.cost.strategies) out.push(`  ${s.name}: ${s.describe}`);
+  out.push(...renderCostTable(r.cost));
   return `${out.join('\n')}\n`;
 }

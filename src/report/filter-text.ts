@@ -6,6 +6,7 @@
  */
 import { formatBytes, percent } from '../core/units.js';
 import type { FilterReport } from '../pipeline/filter.js';
+import { renderCostTable } from './cost-text.js';
 
 export function renderFilterReport(r: FilterReport): string {
   const ps = r.input.pageSize;
@@ -57,6 +58,12 @@ export function renderFilterReport(r: FilterReport): string {
     );
   }
   for (const [k, v] of Object.entries(c.warnings)) lines.push(`Warning: ${k}: ${v.toLocaleString('en-US')}`);
+  if (r.oracle) {
+    lines.push('');
+    lines.push(`Cost of reading the guest's memory (this run is "flags + oracle")`);
+    lines.push(...renderCostTable(r.cost));
+    lines.push('');
+  }
   lines.push(
     `Output: ${formatBytes(r.output.bytes)} (${percent(r.output.bytes, r.input.bytes)} of the input's ${formatBytes(r.input.bytes)}); ` +
       `read ${formatBytes(r.bytesRead)} from the input in ${r.seconds.toFixed(2)} s`,

@@ -198,3 +198,13 @@ describe('page-flag tables and protected ranges in filter', () => {
     expect(after.pages.excluded.offline).toBe(before.pages.excluded.offline! - (end - start));
   });
 });
+
+describe("makedumpfile's --message-level", () => {
+  it('prints the report with bit 16 and not without it', async () => {
+    const a = await cli('filter', '-f', '--message-level', '31', '-d', '31', image, dir.file('ml.kdump'));
+    expect(a.stderr).toMatch(/Excluded pages/);
+    const b = await cli('filter', '-f', '--message-level', '7', '-d', '31', image, dir.file('ml.kdump'));
+    expect(b.code).toBe(0);
+    expect(b.stderr).toBe('');
+  });
+});

@@ -153,6 +153,13 @@ describe('cost of reading a ballooned Xen HVM guest', () => {
     expect(f.oracle!.calls).toBe(flagsOracle.calls);
     expect(f.oracle!.calls).toBe(f.pages.kept + (f.pages.excluded.zero ?? 0) + (f.pages.excluded['not-ram'] ?? 0));
     expect(f.pages.offlineAlsoNotRam).toBe(offline);
+    // The filter's own cost table agrees with analyze's prediction, strategy by strategy.
+    const fby = Object.fromEntries(f.cost.strategies.map((s) => [s.name, s]));
+    for (const name of Object.keys(by)) {
+      expect(fby[name]!.calls, name).toBe(by[name]!.calls);
+      expect(fby[name]!.pagesRead, name).toBe(by[name]!.pagesRead);
+      expect(fby[name]!.unbackedRead, name).toBe(by[name]!.unbackedRead);
+    }
   }, 120_000);
 });
 

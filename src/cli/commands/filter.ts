@@ -4,6 +4,7 @@ import type { Argv } from 'yargs';
 import { UsageError } from '../../core/errors.js';
 import type { Codec } from '../../formats/types.js';
 import { toJson } from '../../report/json.js';
+import { parseCosts } from '../../pipeline/cost.js';
 import { write, type CliIO } from '../io.js';
 import { parseProtect, outputOptions } from '../options.js';
 import { progressBar } from '../progress.js';
@@ -29,6 +30,8 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
           protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges never to exclude: START-END or START+SIZE, comma-separated' },
           reasons: { type: 'string', describe: 'Write the per-page exclusion-reason map to this file' },
+          'message-level': { type: 'number', describe: "makedumpfile's message level: the report is printed when it has bit 16 (default: always)" },
+          cost: { type: 'string', describe: 'Cost parameters of the reading-cost table, e.g. call=2us,read=1GiB/s,fabricate=10ms' },
           'num-threads': { type: 'number', describe: 'Compression worker threads (default: by codec and CPUs; 0 compresses on the main thread)' },
           ...oracleOptions,
           ...outputOptions,
@@ -41,7 +44,8 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
       const output = args.output as string | undefined;
       const flattened = !!args.F;
       const json = args.json as boolean;
-      const quiet = args.quiet as boolean;
+      const ml = args.messageLevel as number | undefined;
+      const quiet = (args.quiet as boolean) || (ml !== undefined && (ml & 16) === 0);
       if (flattened && json) throw new UsageError('--json needs standard output, which -F uses for the dump');
       if (output && !args.f && (await exists(output))) throw new UsageError(`${output} exists (use -f to overwrite)`);
       // Loaded on use: each command pulls in only its own pipeline.
@@ -61,6 +65,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           protect: parseProtect(args.protect as string[] | undefined),
           reasonsFile: args.reasons as string | undefined,
           threads: args.numThreads as number | undefined,
+          costs: parseCosts(args.cost as string | undefined),
           stdout: io.stdout,
           onProgress: (e) => bar.update(e),
         });
