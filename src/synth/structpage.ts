@@ -16,6 +16,7 @@
  * Per-pfn loops write into the caller's buffer through one DataView; no
  * allocation, no BigInt.
  */
+import { KPF_BITS } from '../formats/kpageflags/table.js';
 import { hash3 } from './rng.js';
 import { overlapType, slabIsFlag, type EraDef } from './eras.js';
 import { HUGE_PAGES, MAX_BUDDY_ORDER, type Plan, type PlanRun } from './plan.js';
@@ -31,34 +32,8 @@ const TAIL_MAPPING_LO = 0x400;
 const ZONE_SHIFT_HI = 51 - 32;
 export const ZONE = { DMA: 0, DMA32: 1, NORMAL: 2, MOVABLE: 3, DEVICE: 4 } as const;
 
-/** /proc/kpageflags bits (include/uapi/linux/kernel-page-flags.h). */
-export const KPF = {
-  LOCKED: 0,
-  REFERENCED: 2,
-  UPTODATE: 3,
-  DIRTY: 4,
-  LRU: 5,
-  ACTIVE: 6,
-  SLAB: 7,
-  BUDDY: 10,
-  MMAP: 11,
-  ANON: 12,
-  SWAPCACHE: 13,
-  SWAPBACKED: 14,
-  COMPOUND_HEAD: 15,
-  COMPOUND_TAIL: 16,
-  HUGE: 17,
-  HWPOISON: 19,
-  NOPAGE: 20,
-  THP: 22,
-  /** KPF_OFFLINE since 5.1, KPF_BALLOON before. */
-  OFFLINE: 23,
-  ZERO_PAGE: 24,
-  PGTABLE: 26,
-  /** High word (bit - 32). */
-  HI_RESERVED: 0,
-  HI_PRIVATE: 3,
-} as const;
+/** /proc/kpageflags bits (the table's definition), plus high-word positions (bit − 32). */
+const KPF = { ...KPF_BITS, HI_RESERVED: KPF_BITS.RESERVED - 32, HI_PRIVATE: KPF_BITS.PRIVATE - 32 } as const;
 
 const b = (n: number): number => (1 << n) >>> 0;
 

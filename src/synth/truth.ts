@@ -18,7 +18,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { InputError, ioError } from '../core/errors.js';
 import type { PositionalSink } from '../io/sink.js';
-import { MEMMAP_STATES, PAGE_CLASSES, type Content, type KpfOverride, type MemmapState, type PageClass, type Variant } from './plan.js';
+import { MEMMAP_STATES, PAGE_CLASSES, type Content, type KpfOverride, type MemmapState, type PageClass, type PlanRun, type Variant } from './plan.js';
 
 export const TRUTH_MAGIC = 'dumpsieve-truth';
 export const TRUTH_VERSION = 1;
@@ -44,21 +44,8 @@ export interface TruthHeader {
   runs: number;
 }
 
-export interface TruthRun {
-  start: number;
-  count: number;
-  cls: PageClass;
-  /** Backed by RAM in the hypervisor's view. */
-  ram: boolean;
-  /** In a PT_LOAD of the image. */
-  load: boolean;
-  memmap: MemmapState;
-  content: Content;
-  owner?: string | undefined;
-  fault?: string | undefined;
-  kpf?: KpfOverride | undefined;
-  variant?: Variant | undefined;
-}
+/** One run of the manifest: exactly a plan run, read back. */
+export type TruthRun = PlanRun;
 
 const CONTENTS: readonly Content[] = ['zero', 'data', 'meta', 'none'];
 const KPFS: readonly KpfOverride[] = ['clear-offline', 'clear-buddy'];
