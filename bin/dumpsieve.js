@@ -3,7 +3,11 @@
 import { main } from '../dist/cli/main.js';
 import { abortAllSinks } from '../dist/io/sink.js';
 
-process.on('SIGINT', () => {
-  abortAllSinks().finally(() => process.exit(130));
-});
+// On a signal, remove whatever is unfinished (temporary outputs, inflated
+// inputs) and exit as a shell reports a signal: 128 + its number.
+for (const [signal, number] of [['SIGINT', 2], ['SIGHUP', 1], ['SIGTERM', 15]]) {
+  process.on(signal, () => {
+    abortAllSinks().finally(() => process.exit(128 + number));
+  });
+}
 process.exitCode = await main(process.argv.slice(2));

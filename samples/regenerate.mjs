@@ -37,7 +37,7 @@ for (const name of wanted) if (!(name in SAMPLES)) throw new Error(`unknown samp
 for (const [name, opts] of Object.entries(SAMPLES)) {
   if (wanted.length && !wanted.includes(name)) continue;
   const out = join(here, `${name}.vmcore`);
-  const r = await synthesize({ ...opts, out });
+  const r = await synthesize({ ...opts, out, force: true });
   const raw = await readFile(out);
   const gz = brotliCompressSync(raw, {
     params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_LGWIN]: 24, [constants.BROTLI_PARAM_SIZE_HINT]: raw.length },

@@ -53,9 +53,22 @@ export function reasonByName(name: string): ReasonCode | undefined {
   return i < 0 ? undefined : (i as ReasonCode);
 }
 
-/** Reasons that remove a RAM page from the output. */
-export function isExcluded(r: number): boolean {
-  return r !== Reason.KEPT && r !== Reason.HOLE && r !== Reason.ABSENT;
+/**
+ * Content rules judge what a page holds (zero, cache, user data): a
+ * protected range (the kernel image, --protect) overrides them.
+ */
+export function isContentReason(r: number): boolean {
+  return r === Reason.ZERO || r === Reason.CACHE || r === Reason.CACHE_PRIVATE || r === Reason.USER;
+}
+
+/**
+ * Status rules judge what a page is (free, unaccepted, hwpoison, offline,
+ * not backed): reading such a page is stale at best and fatal at worst
+ * (a hypercall per pfn, a fabricated page, a machine check, a Hyper-V
+ * crash), so they win over every protection, option and output format.
+ */
+export function isStatusReason(r: number): boolean {
+  return r === Reason.FREE || r === Reason.UNACCEPTED || r === Reason.HWPOISON || r === Reason.OFFLINE || r === Reason.NOT_RAM;
 }
 
 /** makedumpfile's dump-level bits. */

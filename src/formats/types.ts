@@ -121,6 +121,17 @@ export interface BitmapWindow {
   dumped: Uint8Array;
 }
 
+export interface SalvageSummary {
+  /** Bytes of the incomplete output. */
+  bytes: number;
+  /** Kept pages readable in it. */
+  pagesWritten: number;
+  /** Kept pages the plan had. */
+  pagesPlanned: number;
+  /** How the incompleteness is flagged (for the message). */
+  flag: string;
+}
+
 export interface WriteSummary {
   /** Bytes of the finished output. */
   bytes: number;
@@ -147,6 +158,14 @@ export interface DumpWriter {
   writePages(pfn: number, count: number, data: Uint8Array, zero?: Uint8Array): Promise<void>;
   /** Finish and commit the output. */
   end(): Promise<WriteSummary>;
+  /**
+   * After a write error of the output (the disk full, an I/O error): keep
+   * what reached it as an incomplete dump, flagged as such in its header,
+   * whose written pages readers can still read. Returns undefined, and
+   * removes the output, when that is not possible (a stream, an error that
+   * was not the output's, nothing usable written). Never throws.
+   */
+  salvage?(): Promise<SalvageSummary | undefined>;
   /** Discard the output (after an error). Never throws. */
   abort(): Promise<void>;
 }

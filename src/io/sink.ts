@@ -12,6 +12,7 @@ import { basename, dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { DumpError, ioError } from '../core/errors.js';
+import { onCleanup, runCleanups } from './cleanup.js';
 
 export interface PositionalSink {
   readonly name: string;
@@ -23,33 +24,91 @@ export interface PositionalSink {
   commit(): Promise<void>;
   /** Discard everything written. Idempotent; never throws. */
   abort(): Promise<void>;
+  /**
+   * True when what was written can be rewritten in place and kept after a
+   * write error (a file): a writer may then finish an incomplete dump.
+   * Streams cannot: what is sent is gone.
+   */
+  readonly rewritable?: boolean;
 }
 
-const live = new Set<PositionalSink>();
+/**
+ * Remembers the first failed write of the sink it wraps (the disk full,
+ * an I/O error): a writer consults it to tell its own write errors from
+ * errors elsewhere, and only those may leave an incomplete dump behind.
+ */
+export class WatchedSink implements PositionalSink {
+  /** The first write error, if any. */
+  failure: unknown;
+  constructor(private readonly inner: PositionalSink) {}
+  get name(): string {
+    return this.inner.name;
+  }
+  get rewritable(): boolean {
+    return this.inner.rewritable === true;
+  }
+  async write(data: Uint8Array, position: number): Promise<void> {
+    try {
+      await this.inner.write(data, position);
+    } catch (err) {
+      this.failure ??= err;
+      throw err;
+    }
+  }
+  setLength(size: number): Promise<void> {
+    return this.inner.setLength(size);
+  }
+  commit(): Promise<void> {
+    return this.inner.commit();
+  }
+  abort(): Promise<void> {
+    return this.inner.abort();
+  }
+}
 
-/** Abort every sink not yet committed (used by the CLI on SIGINT). */
+/** Write `length` zero bytes at `position` (reserving space in a file), in chunks of at most 1 MiB. */
+export async function writeZeros(sink: PositionalSink, position: number, length: number): Promise<void> {
+  const chunk = new Uint8Array(Math.min(length, 1 << 20));
+  for (let done = 0; done < length; done += chunk.length) {
+    await sink.write(chunk.subarray(0, Math.min(chunk.length, length - done)), position + done);
+  }
+}
+
+/**
+ * Abort every sink not yet committed and remove every other temporary
+ * (the CLI calls it on an error and on SIGINT, SIGTERM and SIGHUP).
+ */
 export async function abortAllSinks(): Promise<void> {
-  await Promise.all([...live].map((s) => s.abort()));
+  await runCleanups();
 }
+
+/**
+ * Permissions of every file dumpsieve writes: a dump holds the guest's
+ * memory (keys, passwords), so only its owner may read it, as with
+ * makedumpfile.
+ */
+export const OUTPUT_MODE = 0o600;
 
 export class AtomicFileSink implements PositionalSink {
   readonly name: string;
+  readonly rewritable = true;
   private fh: FileHandle | undefined;
   private readonly tmp: string;
   private done = false;
   private length = 0;
+  private readonly untrack: () => void;
 
   private constructor(name: string, tmp: string, fh: FileHandle) {
     this.name = name;
     this.tmp = tmp;
     this.fh = fh;
-    live.add(this);
+    this.untrack = onCleanup(() => this.abort());
   }
 
   static async create(path: string): Promise<AtomicFileSink> {
     const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
     try {
-      const fh = await open(tmp, 'wx', 0o644);
+      const fh = await open(tmp, 'wx', OUTPUT_MODE);
       return new AtomicFileSink(path, tmp, fh);
     } catch (err) {
       throw ioError(err, path, 'cannot create output');
@@ -86,7 +145,7 @@ export class AtomicFileSink implements PositionalSink {
   async commit(): Promise<void> {
     const fh = this.handle();
     this.done = true;
-    live.delete(this);
+    this.untrack();
     try {
       await fh.close();
       this.fh = undefined;
@@ -100,7 +159,7 @@ export class AtomicFileSink implements PositionalSink {
   async abort(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    live.delete(this);
+    this.untrack();
     const fh = this.fh;
     this.fh = undefined;
     await fh?.close().catch(() => undefined);
@@ -110,6 +169,20 @@ export class AtomicFileSink implements PositionalSink {
   private handle(): FileHandle {
     if (!this.fh || this.done) throw new DumpError('IO', 'output already closed', { file: this.name });
     return this.fh;
+  }
+}
+
+/** Write a small file whole, atomically, with the output permissions. */
+export async function writeFileAtomic(path: string, text: string): Promise<void> {
+  const sink = await AtomicFileSink.create(path);
+  try {
+    const data = Buffer.from(text, 'utf8');
+    await sink.write(data, 0);
+    await sink.setLength(data.length);
+    await sink.commit();
+  } catch (err) {
+    await sink.abort();
+    throw err;
   }
 }
 
@@ -162,10 +235,9 @@ export class StreamWriter {
   }
 }
 
-/** Register a sink created elsewhere (e.g. a stream sink) for abort on SIGINT. */
+/** Register a sink created elsewhere (e.g. a stream sink) for abort on an error or a signal. */
 export function trackSink(sink: PositionalSink): () => void {
-  live.add(sink);
-  return () => live.delete(sink);
+  return onCleanup(() => sink.abort());
 }
 
 /**
@@ -181,6 +253,12 @@ export class SequentialWriter {
   private inflight: Promise<void> | undefined;
   /** The logical end: where the next byte goes. */
   position: number;
+  /**
+   * End of what has reached the sink: every byte in [start, durable) was
+   * written. Writes are issued one at a time, in order, so a failed write
+   * leaves everything before it intact.
+   */
+  durable: number;
 
   constructor(
     private readonly sink: PositionalSink,
@@ -190,6 +268,7 @@ export class SequentialWriter {
     this.cur = new Uint8Array(bufSize);
     this.bufPos = start;
     this.position = start;
+    this.durable = start;
   }
 
   async append(bytes: Uint8Array): Promise<void> {
@@ -200,6 +279,7 @@ export class SequentialWriter {
       await this.sink.write(bytes, this.position);
       this.position += bytes.length;
       this.bufPos = this.position;
+      this.durable = this.position;
       return;
     }
     this.cur.set(bytes, this.fill);
@@ -220,7 +300,10 @@ export class SequentialWriter {
     if (this.fill === 0) return;
     await this.inflight;
     const buf = this.cur;
-    const p = this.sink.write(buf.subarray(0, this.fill), this.bufPos);
+    const end = this.bufPos + this.fill;
+    const p = this.sink.write(buf.subarray(0, this.fill), this.bufPos).then(() => {
+      this.durable = end;
+    });
     // Awaited by the next issue() or drain(); never left unhandled.
     p.catch(() => undefined);
     this.inflight = p;
@@ -228,6 +311,13 @@ export class SequentialWriter {
     this.fill = 0;
     this.cur = this.spare ?? new Uint8Array(buf.length);
     this.spare = buf;
+  }
+
+  /** Wait for the write in flight, if any, ignoring its outcome (after a failure). */
+  async settle(): Promise<void> {
+    const p = this.inflight;
+    this.inflight = undefined;
+    await p?.catch(() => undefined);
   }
 
   /** Write everything appended so far and wait for it. */

@@ -91,7 +91,13 @@ export class StructPageDecoder {
     this.swapbacked = flagBit(vi.number('PG_swapbacked'));
     this.slabBit = flagBit(vi.number('PG_slab'));
     this.hwpoison = flagBit(vi.number('PG_hwpoison'));
-    this.reserved = flagBit(vi.number('PG_reserved'));
+    // The kernel does not export PG_reserved. In enum pageflags
+    // (include/linux/page-flags.h) it has stood right before PG_private
+    // since 2.6 — "PG_arch_1, PG_reserved, PG_private" in 4.19 (12, 13),
+    // 5.10 and 6.1 (12, 13), and 6.12 with PG_owner_2 inserted earlier
+    // (13, 14) — and PG_private is exported, so it is taken from there.
+    const privateBit = vi.number('PG_private');
+    this.reserved = flagBit(vi.number('PG_reserved') ?? (privateBit !== undefined && privateBit > 0 ? privateBit - 1 : undefined));
 
     const buddyValue = vi.number('PAGE_BUDDY_MAPCOUNT_VALUE');
     this.buddy = buddyValue !== undefined ? matcherFor(buddyValue) : undefined;

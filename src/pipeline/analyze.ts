@@ -16,11 +16,12 @@ import { UsageError } from '../core/errors.js';
 import { PfnState, type Codec, type DumpReader } from '../formats/types.js';
 import { PageCompressor, allocBatch } from '../formats/kdump/codecs/index.js';
 import { Decider } from '../classify/decide.js';
-import { Reason } from '../classify/reasons.js';
+import { isContentReason, Reason } from '../classify/reasons.js';
 import type { FlagSourceDescription, PageFlagSource } from '../classify/flagsource.js';
 import { Prop, PropWindow } from '../kernel/props.js';
 import type { RamOracle } from '../ram/oracle.js';
-import { chooseFlagSource, protectedRanges } from './filter.js';
+import { chooseFlagSource, protectionReport, type ProtectionReport } from './filter.js';
+import { protection } from './protect.js';
 import { openInput } from './input.js';
 import { WINDOW } from './window.js';
 import { anyRam, markNotRam } from './scan.js';
@@ -132,6 +133,7 @@ export interface AnalyzeReport {
   input: { file: string; format: string; bytes: number; pageSize: number; maxPfn: number; osrelease?: string | undefined };
   classification: { source: 'mem_map' | 'kpageflags' | 'none'; description?: FlagSourceDescription | undefined; warnings: Record<string, number> };
   classes: Record<AClassName, ClassStat>;
+  protection: ProtectionReport;
   /** Offline pages the oracle also calls not RAM. */
   offlineAlsoNotRam: number;
   ramPages: number;
@@ -181,8 +183,9 @@ export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> 
       if (reader.info.vmcoreinfo === undefined && !opts.flagsTable) return undefined;
       throw err;
     });
-    const protect = await protectedRanges(flags, opts.protect);
-    return await run(reader, flags, protect, opts, costLevel, sampleTarget, seed, t0);
+    const prot = await protection(reader, flags, opts.protect);
+    const report = await run(reader, flags, prot.set, opts, costLevel, sampleTarget, seed, t0);
+    return { ...report, protection: protectionReport(prot.image, prot.extraPages) };
   } finally {
     await flags?.close();
     await reader.close();
@@ -198,7 +201,7 @@ async function run(
   sampleTarget: number,
   seed: number,
   t0: number,
-): Promise<AnalyzeReport> {
+): Promise<Omit<AnalyzeReport, 'protection'>> {
   const info = reader.info;
   const maxPfn = info.maxPfn;
   const ps = info.pageSize;
@@ -276,11 +279,9 @@ async function run(
       for (let c = 0; c < 16; c++) {
         combos[c]!.decide(states, pw, w, n, comboOut);
         if (protect) {
+          // Protection overrides content rules only; status rules stand.
           for (const r of protect.within(w, w + n)) {
-            for (let i = r.start - w; i < r.end - w; i++) {
-              const x = comboOut[i]!;
-              if (x !== Reason.HOLE && x !== Reason.ABSENT) comboOut[i] = Reason.KEPT;
-            }
+            for (let i = r.start - w; i < r.end - w; i++) if (isContentReason(comboOut[i]!)) comboOut[i] = Reason.KEPT;
           }
         }
         const base = c * ACLASS_COUNT;
@@ -405,7 +406,8 @@ async function run(
       for (let i = 0; i < n; i++) {
         const c = aclass[i]!;
         const t = threshold[c]!;
-        if (t === 0 || states[i] !== PfnState.PRESENT) continue;
+        // Never read a page the oracle calls not RAM, whatever its class.
+        if (t === 0 || states[i] !== PfnState.PRESENT || notRam[i]) continue;
         if (t < 2 ** 32 && sampleHash(seed, w + i) >= t) continue;
         pendingPfn.push(w + i);
         pendingClass.push(c);

@@ -80,7 +80,7 @@ export const CHECKS: readonly CheckDef[] = [
     id: 'protected-excluded',
     title: 'protected pages a filter drops',
     severity: 'error',
-    why: 'The kernel image (text, data, bss) and ranges named with --protect must be in every dump: crash reads symbols there at start-up and stops with "page excluded" otherwise (makedumpfile issue #21: kernel bss pages with PG_lru dropped as cache). Counted here: protected pages missing from this dump or that a -d 31 flag filter would drop (dumpsieve filter keeps them).',
+    why: 'The kernel image (text, data, bss: the PG_reserved pages the kernel-text mapping maps) and ranges named with --protect must be in every dump unless a status rule excludes them (offline, hwpoison, free, not RAM): crash reads symbols there at start-up and stops with "page excluded" otherwise (makedumpfile issue #21: kernel bss pages with PG_lru dropped as cache). Counted here: protected pages missing from this dump without such a status, and protected pages a -d 31 content rule would drop (dumpsieve filter keeps them).',
   },
   {
     id: 'offline-total',

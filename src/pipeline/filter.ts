@@ -14,10 +14,12 @@
  */
 import type { Writable } from 'node:stream';
 import { DumpError, UsageError } from '../core/errors.js';
-import { RangeSet } from '../core/rangeset.js';
+import type { RangeSet } from '../core/rangeset.js';
 import { AtomicFileSink, StreamWriter, type PositionalSink } from '../io/sink.js';
 import { readUtsname } from '../kernel/utsname.js';
 import { MeteredSource, type ByteSource } from '../io/source.js';
+import { checkOutputs } from '../io/paths.js';
+import { openDumpSource } from '../formats/registry.js';
 import { ElfDumpWriter } from '../formats/elf/writer.js';
 import { KdumpWriter } from '../formats/kdump/writer.js';
 import { FlatSink } from '../formats/flat/writer.js';
@@ -30,11 +32,13 @@ import { WINDOW, WindowClassifier } from './window.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
 import { openFlagTable } from './flags.js';
+import { protection, type KernelImage } from './protect.js';
 
 export type OutputFormat = 'kdump' | 'elf';
 
 export interface FilterOptions {
-  input: string;
+  /** The dump: a path, or an open source (tests, embedded images). */
+  input: string | ByteSource;
   /** Output path. Omitted with `flattened`: the stream goes to `stdout`. */
   output?: string | undefined;
   format?: OutputFormat;
@@ -45,8 +49,14 @@ export interface FilterOptions {
   /** A /proc/kpageflags-style table to classify with instead of mem_map. */
   flagsTable?: string | undefined;
   oracle?: RamOracle | undefined;
-  /** Extra pfn ranges never to exclude (the kernel image is always protected). */
+  /**
+   * Extra pfn ranges kept against the content rules (zero, cache, user);
+   * the kernel image always is. Status rules (offline, hwpoison, not RAM,
+   * free, unaccepted) win over protection.
+   */
   protect?: RangeSet | undefined;
+  /** Replace existing output files (never the input). */
+  force?: boolean | undefined;
   /** Write a per-page exclusion-reason map here. */
   reasonsFile?: string | undefined;
   /** Cost parameters of the reading-cost comparison (defaults: DEFAULT_COSTS). */
@@ -58,6 +68,8 @@ export interface FilterOptions {
   onProgress?: ((p: Progress) => void) | undefined;
   /** Wrap the input source (tests: count what is read). */
   wrapSource?: ((src: ByteSource) => ByteSource) | undefined;
+  /** Wrap the output sink (tests: make a write fail). */
+  wrapSink?: ((sink: PositionalSink) => PositionalSink) | undefined;
 }
 
 export interface Progress {
@@ -83,8 +95,29 @@ export interface PageFigures {
   offlineByFallback: number;
   /** Offline pages the RAM oracle also calls not RAM. */
   offlineAlsoNotRam: number;
-  /** Pages a rule wanted to exclude but a protected range kept, per reason. */
+  /** Protected pages kept although a content rule would drop them, per reason. */
   protectedKept: Record<string, number>;
+  /** Protected pages a status rule excluded all the same (never read), per reason. */
+  protectedExcluded: Record<string, number>;
+}
+
+/** What was protected, and how the kernel image was found. */
+export interface ProtectionReport {
+  /** The kernel image: its pages and ranges, or why it was not found. */
+  kernelImage:
+    | { found: true; pages: number; ranges: number; mappedPages: number; rule: 'mapping-and-reserved' | 'mapping' }
+    | { found: false; why: string };
+  /** Pages named with --protect. */
+  extraPages: number;
+}
+
+export function protectionReport(image: KernelImage, extraPages: number): ProtectionReport {
+  return {
+    kernelImage: image.found
+      ? { found: true, pages: image.ranges.size, ranges: image.ranges.rangeCount, mappedPages: image.mapped, rule: image.rule }
+      : { found: false, why: image.why },
+    extraPages,
+  };
 }
 
 export interface FilterReport {
@@ -97,6 +130,7 @@ export interface FilterReport {
     warnings: Record<string, number>;
   };
   pages: PageFigures;
+  protection: ProtectionReport;
   oracle?: { name: string; calls: number; pfnsAsked: number; notRam: number } | undefined;
   /** What reading the guest's memory costs, this run against plain copies and a flag-only filter. */
   cost: { params: CostParams; strategies: StrategyCost[] };
@@ -172,17 +206,22 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
   if (!opts.output && !opts.flattened) throw new UsageError('an output file is needed (or -F to write the flattened format to standard output)');
   if (opts.output && opts.flattened) throw new UsageError('-F writes the flattened format to standard output; redirect it instead of naming an output file');
 
+  const inputPath = typeof opts.input === 'string' ? opts.input : undefined;
+  await checkOutputs({ outputs: [opts.output, opts.reasonsFile], inputs: [inputPath, opts.flagsTable], force: opts.force ?? false });
+
   let meter: MeteredSource | undefined;
-  const reader = await openInput(opts.input, (src) => {
+  const wrap = (src: ByteSource): ByteSource => {
     const inner = opts.wrapSource ? opts.wrapSource(src) : src;
     meter = new MeteredSource(inner);
     return meter;
-  });
+  };
+  const reader = typeof opts.input === 'string' ? await openInput(opts.input, wrap) : await openDumpSource(wrap(opts.input));
   let flags: PageFlagSource | undefined;
   let writer: DumpWriter | undefined;
   try {
     flags = await chooseFlagSource(reader, level, opts.flagsTable);
-    const protect = await protectedRanges(flags, opts.protect);
+    const prot = await protection(reader, flags, opts.protect);
+    const protect = prot.set;
     const wc = new WindowClassifier(reader, flags, level, opts.oracle, protect);
     wc.auditing = true;
     const info = reader.info;
@@ -255,7 +294,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
       pageOffset: pageOffsetOf(reader),
     };
     await out.begin(plan);
-    const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, opts.input, level, ps) : undefined;
+    const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, info.file, level, ps) : undefined;
 
     const counts = new Float64Array(REASON_COUNT);
     const ramBits = new Uint8Array(WINDOW / 8);
@@ -302,10 +341,13 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
         excluded[REASON_NAMES[r]!] = counts[r]!;
         excludedTotal += counts[r]!;
       }
-      const protectedKept: Record<string, number> = {};
-      wc.protectedOverrides.forEach((v, r) => {
-        if (v > 0) protectedKept[REASON_NAMES[r]!] = v;
-      });
+      const byName = (counts: Float64Array): Record<string, number> => {
+        const out: Record<string, number> = {};
+        counts.forEach((v, r) => {
+          if (v > 0) out[REASON_NAMES[r]!] = v;
+        });
+        return out;
+      };
       const ram = maxPfn - counts[Reason.HOLE]!;
       return {
         input: {
@@ -340,8 +382,10 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
           excludedTotal,
           offlineByFallback: wc.decider.stats.offlineFallback,
           offlineAlsoNotRam: wc.offlineNotRam,
-          protectedKept,
+          protectedKept: byName(wc.protectedOverrides),
+          protectedExcluded: byName(wc.protectedExcluded),
         },
+        protection: protectionReport(prot.image, prot.extraPages),
         oracle: opts.oracle
           ? { name: opts.oracle.name, calls: planTally.calls, pfnsAsked: planTally.pfnsAsked, notRam: planTally.notRam }
           : undefined,
@@ -354,6 +398,18 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
       throw err;
     }
   } catch (err) {
+    // A write error of the output (the disk full): keep what was written as
+    // an incomplete dump, as makedumpfile does; in the capture kernel part
+    // of a dump beats none.
+    const kept = await writer?.salvage?.();
+    if (kept) {
+      const cause = err instanceof Error ? err.message : String(err);
+      throw new DumpError(
+        'IO',
+        `${cause}; kept an incomplete dump: ${kept.pagesWritten} of ${kept.pagesPlanned} pages (${kept.flag}), readable up to where the writing stopped`,
+        { file: opts.output ?? '-', cause: err },
+      );
+    }
     await writer?.abort();
     throw err;
   } finally {
@@ -420,19 +476,9 @@ function noteOffset(reader: DumpReader): number | undefined {
   return typeof v === 'number' ? v : undefined;
 }
 
-/** Kernel image (from the kernel-text mapping) plus user-given ranges. */
-export async function protectedRanges(flags: PageFlagSource | undefined, extra: RangeSet | undefined): Promise<RangeSet | undefined> {
-  let set = extra;
-  if (flags instanceof MemMapFlagSource) {
-    const image = RangeSet.from(await flags.translator.kernelImagePfns().catch(() => []));
-    set = set ? set.union(image) : image;
-  }
-  return set && !set.isEmpty ? set : undefined;
-}
-
 async function openSink(opts: FilterOptions): Promise<PositionalSink> {
-  if (opts.flattened) return new FlatSink(new StreamWriter(opts.stdout ?? process.stdout, '<stdout>'));
-  return AtomicFileSink.create(opts.output!);
+  const sink = opts.flattened ? new FlatSink(new StreamWriter(opts.stdout ?? process.stdout, '<stdout>')) : await AtomicFileSink.create(opts.output!);
+  return opts.wrapSink ? opts.wrapSink(sink) : sink;
 }
 
 /** utsname for the kdump header: the input's, else init_uts_ns from the image, else from OSRELEASE. */

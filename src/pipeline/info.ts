@@ -8,6 +8,7 @@ import { MemMapFlagSource, type FlagSourceDescription } from '../classify/flagso
 import type { SegmentInfo, Utsname } from '../formats/types.js';
 import { readUtsname } from '../kernel/utsname.js';
 import { openInput } from './input.js';
+import { locateKernelImage } from './protect.js';
 import { WINDOW } from './window.js';
 
 export interface InfoReport {
@@ -33,7 +34,10 @@ export interface InfoReport {
   kernel?: FlagSourceDescription | undefined;
   /** Why struct page could not be used, if it could not. */
   kernelError?: string | undefined;
+  /** The kernel image's pfn ranges, [start, end): the PG_reserved pages of the kernel-text mapping. */
   kernelImage?: Array<[number, number]> | undefined;
+  /** Why the kernel image was not located. */
+  kernelImageMissing?: string | undefined;
 }
 
 const PAGE_KEY = /^(NUMBER\((PG_\w+|PAGE_\w+_MAPCOUNT_VALUE|HUGETLB_PAGE_DTOR|phys_base|SECTION_SIZE_BITS|MAX_PHYSMEM_BITS|pgtable_l5_enabled)\)|SIZE\((page|mem_section)\)|LENGTH\((mem_section|zone\.free_area)\)|SYMBOL\((mem_section|mem_map|init_top_pgt|vmemmap)\)|KERNELOFFSET)$/;
@@ -74,7 +78,9 @@ export async function inspectDump(path: string): Promise<InfoReport> {
       try {
         const src = await MemMapFlagSource.open(reader);
         report.kernel = src.describe();
-        report.kernelImage = (await src.translator.kernelImagePfns()).map((r) => [r.start, r.end]);
+        const image = await locateKernelImage(reader, src);
+        if (image.found) report.kernelImage = image.ranges.toJSON();
+        else report.kernelImageMissing = image.why;
         report.utsname ??= await readUtsname(vi, src.translator).catch(() => undefined);
       } catch (err) {
         if (!(err instanceof DumpError)) throw err;

@@ -12,6 +12,7 @@ import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import type { Transform } from 'node:stream';
 import { DumpError, ioError } from '../core/errors.js';
 import { FileSource, type ByteSource } from '../io/source.js';
+import { onCleanup } from '../io/cleanup.js';
 import { openDumpSource } from '../formats/registry.js';
 import type { DumpReader } from '../formats/types.js';
 
@@ -32,6 +33,9 @@ export async function openInput(path: string, wrap?: (src: ByteSource) => ByteSo
   }
   await src.close();
   const dir = await mkdtemp(join(tmpdir(), 'dumpsieve-inflate-'));
+  const removeDir = (): Promise<void> => rm(dir, { recursive: true, force: true });
+  // Removed on close, on an error, and on SIGINT, SIGTERM or SIGHUP.
+  const forget = onCleanup(removeDir);
   const tmp = join(dir, 'image');
   try {
     await inflateSparse(path, tmp, gzip ? createGunzip() : createBrotliDecompress(), gzip ? 'gzip' : 'brotli');
@@ -43,11 +47,13 @@ export async function openInput(path: string, wrap?: (src: ByteSource) => ByteSo
     const close = reader.close.bind(reader);
     reader.close = async () => {
       await close();
-      await rm(dir, { recursive: true, force: true });
+      forget();
+      await removeDir();
     };
     return reader;
   } catch (err) {
-    await rm(dir, { recursive: true, force: true });
+    forget();
+    await removeDir();
     throw err;
   }
 }

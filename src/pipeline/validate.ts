@@ -9,7 +9,7 @@ import { formatRange, RangeSetBuilder } from '../core/rangeset.js';
 import { InputError, UsageError } from '../core/errors.js';
 import { PfnState, type DumpReader } from '../formats/types.js';
 import { Decider } from '../classify/decide.js';
-import { Reason } from '../classify/reasons.js';
+import { isContentReason, isStatusReason, Reason } from '../classify/reasons.js';
 import { MemMapFlagSource, type FlagSourceDescription } from '../classify/flagsource.js';
 import { kpfToProps, KPF } from '../classify/kpageflags.js';
 import { Prop, PropWindow } from '../kernel/props.js';
@@ -17,7 +17,7 @@ import { SECTION_IS_ONLINE, SECTION_MARKED_PRESENT, SECTION_TAINT_ZONE_DEVICE } 
 import type { RamOracle } from '../ram/oracle.js';
 import { findModel } from '../ram/models.js';
 import { openInput } from './input.js';
-import { protectedRanges } from './filter.js';
+import { protection } from './protect.js';
 import { WINDOW } from './window.js';
 import { anyRam, markNotRam } from './scan.js';
 import { openKpfTable, type KpfTable } from './flags.js';
@@ -37,6 +37,12 @@ export interface ValidateOptions {
   protect?: RangeSet | undefined;
   /** Expected balloon size in pages (virtio-balloon num_pages, Xen balloon_low+high, ...). */
   balloonPages?: number | undefined;
+  /**
+   * Run content-not-ram: read the pages the oracle calls not RAM to see
+   * that they hold zeros. Off by default: every other check reads no page
+   * a status rule excludes, and this one exists to audit a copy.
+   */
+  readUnbacked?: boolean | undefined;
   /** Ranges listed per finding (default 8). */
   maxRanges?: number | undefined;
   onProgress?: ((p: { phase: string; done: number; total: number }) => void) | undefined;
@@ -143,7 +149,9 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
     const oracle = opts.oracle;
     const xenPv = oracle ? findModel(oracle, 'xen-pv') : undefined;
     const virtioMem = oracle ? findModel(oracle, 'virtio-mem') : undefined;
-    const protect = await protectedRanges(mm, opts.protect);
+    const prot = await protection(reader, mm, opts.protect);
+    const protect = prot.set;
+    if (!prot.image.found) notes.push(`kernel image not located: ${prot.image.why}`);
     const tallies = new Map<CheckId, Tally>();
     const tally = (id: CheckId): Tally => {
       let t = tallies.get(id);
@@ -154,6 +162,7 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
     const needOracle = 'needs --ram-oracle';
     const needMemmap = 'needs struct page (VMCOREINFO)';
     if (!oracle) for (const id of ['offline-backed', 'unbacked-unflagged', 'content-not-ram'] as const) skipped.set(id, needOracle);
+    if (!opts.readUnbacked) skipped.set('content-not-ram', oracle ? 'needs --read-unbacked' : 'needs --ram-oracle and --read-unbacked');
     if (!mm) for (const id of ['offline-backed', 'unbacked-unflagged', 'kpageflags-memmap', 'type-overlap', 'device-in-dump', 'xen-pv-p2m', 'virtio-mem'] as const) skipped.set(id, skipped.get(id) ?? needMemmap);
     if (!xenPv) skipped.set('xen-pv-p2m', 'needs a xen-pv:FILE oracle');
     if (!virtioMem) skipped.set('virtio-mem', 'needs a virtio-mem:FILE oracle');
@@ -169,6 +178,8 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
     const d16 = new Decider(16, mm?.freeAreaLength);
     const r31 = new Uint8Array(WINDOW);
     const r16 = new Uint8Array(WINDOW);
+    /** States with every RAM pfn present: what a filter of the full image would decide for pages this dump lacks. */
+    const full = new Uint8Array(WINDOW);
     const notRam = new Uint8Array(WINDOW);
     const p2mInvalid = new Uint8Array(WINDOW);
     const unplugged = new Uint8Array(WINDOW);
@@ -192,7 +203,8 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
         await mm.fill(win);
         pw = win;
       }
-      d31.decide(states, pw, w, n, r31);
+      for (let i = 0; i < n; i++) full[i] = states[i] === PfnState.HOLE ? PfnState.HOLE : PfnState.PRESENT;
+      d31.decide(full, pw, w, n, r31);
       d16.decide(states, pw, w, n, r16);
       const props = pw?.props;
       const isOffline = (i: number): boolean => !!props && (props[i]! & (Prop.OFFLINE | Prop.OFFLINE_FALLBACK)) !== 0;
@@ -282,7 +294,7 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
         for (let i = 0; i < n; i++) if (states[i] !== PfnState.HOLE && isDevice(i)) mask[i] = 1;
         tally('device-in-dump').addMask(w, mask, n);
       }
-      if (oracle) {
+      if (oracle && opts.readUnbacked) {
         // content-not-ram: unbacked pfns must read as zeros in a /proc/vmcore copy.
         mask.fill(0, 0, n);
         const ps = info.pageSize;
@@ -300,11 +312,15 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
         tally('content-not-ram').addMask(w, mask, n);
       }
       if (protect) {
+        // A protected page must be in the dump unless a status rule excludes
+        // it (offline, hwpoison, free, not RAM: correct exclusions); a page a
+        // -d 31 content rule would drop is counted too (dumpsieve keeps it).
         mask.fill(0, 0, n);
         for (const r of protect.within(w, w + n)) {
           for (let i = r.start - w; i < r.end - w; i++) {
             const st = states[i];
-            if (st === PfnState.ABSENT || (st === PfnState.PRESENT && r31[i] !== Reason.KEPT)) mask[i] = 1;
+            if (st === PfnState.HOLE || notRam[i] || isStatusReason(r31[i]!)) continue;
+            if (st === PfnState.ABSENT || isContentReason(r31[i]!)) mask[i] = 1;
           }
         }
         tally('protected-excluded').addMask(w, mask, n);

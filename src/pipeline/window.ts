@@ -1,14 +1,18 @@
 /**
  * The per-window classification shared by every pipeline (filter, analyze,
- * validate): input states → page properties → dump-level reasons → RAM
- * oracle → protected ranges. Pure function of the input, so a second pass
- * recomputes exactly what the first decided.
+ * validate): input states → page properties → dump-level reasons →
+ * protected ranges (content rules only) → RAM oracle. Pure function of the
+ * input, so a second pass recomputes exactly what the first decided.
+ *
+ * Protection comes before the oracle so that a page it keeps is asked
+ * about like any other kept page; a status rule (offline, hwpoison, free,
+ * unaccepted, not RAM) is never overridden.
  */
 import type { RangeSet } from '../core/rangeset.js';
 import { PfnState, type DumpReader } from '../formats/types.js';
 import { PropWindow } from '../kernel/props.js';
 import { Decider } from '../classify/decide.js';
-import { Reason, REASON_COUNT } from '../classify/reasons.js';
+import { isContentReason, isStatusReason, Reason, REASON_COUNT } from '../classify/reasons.js';
 import type { PageFlagSource } from '../classify/flagsource.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { anyRam } from './scan.js';
@@ -30,8 +34,10 @@ export class WindowClassifier {
   readonly reasons: Uint8Array;
   readonly win: PropWindow;
   readonly decider: Decider;
-  /** Protected pfns that a rule wanted to exclude, per reason. */
+  /** Protected pfns kept although a content rule would drop them, per reason. */
   readonly protectedOverrides = new Float64Array(REASON_COUNT);
+  /** Protected pfns excluded anyway by a status rule, per reason. */
+  readonly protectedExcluded = new Float64Array(REASON_COUNT);
   readonly oracleTally: OracleTally = { calls: 0, pfnsAsked: 0, notRam: 0 };
   /** Offline pages the oracle also calls not RAM (audit, not counted as calls). */
   offlineNotRam = 0;
@@ -60,6 +66,7 @@ export class WindowClassifier {
   reset(): void {
     this.decider.reset();
     this.protectedOverrides.fill(0);
+    this.protectedExcluded.fill(0);
     this.oracleTally.calls = 0;
     this.oracleTally.pfnsAsked = 0;
     this.oracleTally.notRam = 0;
@@ -90,8 +97,9 @@ export class WindowClassifier {
     }
     this.decider.decide(states, win, start, count, reasons);
     if (this.auditing) this.auditRam(start, count);
-    if (this.oracle) this.applyOracle(start, count);
     if (this.protect) this.applyProtect(start, count);
+    if (this.oracle) this.applyOracle(start, count);
+    if (this.protect) this.countProtectedExcluded(start, count);
     return true;
   }
 
@@ -153,15 +161,27 @@ export class WindowClassifier {
     }
   }
 
+  /** Keep protected pages that a content rule (cache, private cache, user) would drop. */
   private applyProtect(start: number, count: number): void {
     const reasons = this.reasons;
     for (const r of this.protect!.within(start, start + count)) {
       for (let p = r.start - start; p < r.end - start; p++) {
         const why = reasons[p]!;
-        if (why !== Reason.KEPT && why !== Reason.HOLE && why !== Reason.ABSENT) {
+        if (isContentReason(why)) {
           this.protectedOverrides[why]!++;
           reasons[p] = Reason.KEPT;
         }
+      }
+    }
+  }
+
+  /** Protected pages a status rule excludes all the same, per reason (after the oracle). */
+  private countProtectedExcluded(start: number, count: number): void {
+    const reasons = this.reasons;
+    for (const r of this.protect!.within(start, start + count)) {
+      for (let p = r.start - start; p < r.end - start; p++) {
+        const why = reasons[p]!;
+        if (isStatusReason(why)) this.protectedExcluded[why]!++;
       }
     }
   }

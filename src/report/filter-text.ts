@@ -48,8 +48,7 @@ export function renderFilterReport(r: FilterReport): string {
   lines.push('-'.repeat(56));
   lines.push(row('Total pages', p.total));
   lines.push('');
-  const prot = Object.entries(p.protectedKept);
-  if (prot.length) lines.push(`Protected ranges kept: ${prot.map(([k, v]) => `${v} ${k}`).join(', ')}`);
+  lines.push(protectionLine(r));
   if (p.offlineAlsoNotRam) lines.push(`Offline pages the oracle also calls not RAM: ${p.offlineAlsoNotRam.toLocaleString('en-US')}`);
   if (r.oracle) {
     lines.push(
@@ -69,4 +68,26 @@ export function renderFilterReport(r: FilterReport): string {
       `read ${formatBytes(r.bytesRead)} from the input in ${r.seconds.toFixed(2)} s`,
   );
   return `${lines.join('\n')}\n`;
+}
+
+/**
+ * One line on protection: what was protected, what content rules it
+ * overrode, and what status rules excluded all the same (never read).
+ */
+function protectionLine(r: FilterReport): string {
+  const n = (v: number): string => v.toLocaleString('en-US');
+  const ki = r.protection.kernelImage;
+  const what = ki.found ? `kernel image ${n(ki.pages)} pages` : `kernel image not located (${ki.why})`;
+  const extra = r.protection.extraPages ? ` + ${n(r.protection.extraPages)} pages named with --protect` : '';
+  const list = (o: Record<string, number>): string =>
+    Object.entries(o)
+      .map(([k, v]) => `${n(v)} ${k}`)
+      .join(', ');
+  const kept = list(r.pages.protectedKept);
+  const dropped = list(r.pages.protectedExcluded);
+  return (
+    `Protected: ${what}${extra}` +
+    (kept ? `; kept against content rules: ${kept}` : '') +
+    (dropped ? `; excluded anyway by status rules (never read): ${dropped}` : '')
+  );
 }

@@ -39,7 +39,13 @@ export function renderInfo(r: InfoReport): string {
         ),
       );
     }
-    if (r.kernelImage?.length) out.push(`Kernel image (protected): ${r.kernelImage.map(([s, e]) => `pfn ${hex(s)}-${hex(e - 1)}`).join(', ')}`);
+    if (r.kernelImage?.length) {
+      const pages = r.kernelImage.reduce((a, [s, e]) => a + e - s, 0);
+      const shown = r.kernelImage.slice(0, 4).map(([s, e]) => `[${hex(s)}, ${hex(e)})`);
+      if (r.kernelImage.length > 4) shown.push(`… (+${r.kernelImage.length - 4} more)`);
+      out.push(`Kernel image (protected): ${pages.toLocaleString('en-US')} pages, pfns ${shown.join(' ')}`);
+    }
+    if (r.kernelImageMissing) out.push(`Kernel image: not located (${r.kernelImageMissing})`);
   } else if (r.kernelError) {
     out.push(`struct page: not usable: ${r.kernelError}`);
   }

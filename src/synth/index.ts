@@ -8,6 +8,7 @@
  * through an atomic sink: a failure leaves none of them behind.
  */
 import { AtomicFileSink } from '../io/sink.js';
+import { checkOutputs } from '../io/paths.js';
 import { KpageflagsTableWriter } from '../formats/kpageflags/table.js';
 import { ERAS as ERA_DEFS, DEFAULT_ERA } from './eras.js';
 import { FAULT_DEFS } from './faults.js';
@@ -25,6 +26,8 @@ export { stampedPfn } from './content.js';
 export interface SynthOptions extends GuestOptions {
   /** Path of the image; side files are written next to it (OUT.truth, …). */
   out: string;
+  /** Replace existing files (the image and its side files). */
+  force?: boolean;
   onProgress?: (doneBytes: number, totalBytes: number) => void;
 }
 
@@ -72,6 +75,7 @@ export async function synthesize(opts: SynthOptions): Promise<SynthResult> {
   const g = buildGuest(opts);
   const out = opts.out;
   const suffixes = sideFileSuffixes(g);
+  await checkOutputs({ outputs: [out, ...['.truth', '.kpageflags', ...suffixes].map((x) => `${out}${x}`)], inputs: [], force: opts.force ?? false });
   const image = await AtomicFileSink.create(out);
   const sinks: Array<{ abort(): Promise<void> }> = [image];
   try {

@@ -184,18 +184,25 @@ describe('page-flag tables and protected ranges in filter', () => {
     expect(JSON.parse(withTable.stdout).pages.excluded.offline).toBe(a.pages.excluded.offline);
   });
 
-  it('--protect keeps pages any rule would drop, and the report counts them', async () => {
+  it('--protect keeps pages a content rule would drop, never pages a status rule drops, and the report counts both', async () => {
     const map = dir.file('p.reasons');
     const r0 = await cli('filter', '-q', '--json', '-d', '31', '--reasons', map, image, dir.file('p0.kdump'));
     const before = JSON.parse(r0.stdout) as { pages: { excluded: Record<string, number> } };
     const text = await readFile(map, 'latin1');
-    const off = /^0x([0-9a-f]+) 0x([0-9a-f]+) offline$/m.exec(text)!;
-    const start = Number.parseInt(off[1]!, 16);
-    const end = Number.parseInt(off[2]!, 16);
-    const r1 = await cli('filter', '-q', '--json', '-d', '31', '--protect', `0x${(start * 4096).toString(16)}-0x${(end * 4096).toString(16)}`, image, dir.file('p1.kdump'));
-    const after = JSON.parse(r1.stdout) as { pages: { excluded: Record<string, number>; protectedKept: Record<string, number> } };
-    expect(after.pages.protectedKept.offline).toBe(end - start);
-    expect(after.pages.excluded.offline).toBe(before.pages.excluded.offline! - (end - start));
+    const runOf = (reason: string): [number, number] => {
+      const m = new RegExp(`^0x([0-9a-f]+) 0x([0-9a-f]+) ${reason}$`, 'm').exec(text)!;
+      return [Number.parseInt(m[1]!, 16), Number.parseInt(m[2]!, 16)];
+    };
+    const [os, oe] = runOf('offline');
+    const [cs, ce] = runOf('cache');
+    const range = (s: number, e: number): string => `0x${(s * 4096).toString(16)}-0x${(e * 4096).toString(16)}`;
+    const r1 = await cli('filter', '-q', '--json', '-d', '31', '--protect', `${range(os, oe)},${range(cs, ce)}`, image, dir.file('p1.kdump'));
+    type Pages = { excluded: Record<string, number>; protectedKept: Record<string, number>; protectedExcluded: Record<string, number> };
+    const after = JSON.parse(r1.stdout) as { pages: Pages };
+    expect(after.pages.protectedKept.cache).toBe(ce - cs);
+    expect(after.pages.excluded.cache).toBe(before.pages.excluded.cache! - (ce - cs));
+    expect(after.pages.protectedExcluded.offline).toBe(oe - os);
+    expect(after.pages.excluded.offline).toBe(before.pages.excluded.offline);
   });
 });
 

@@ -30,6 +30,7 @@ async function run(scenario: string, image: string, maxRanges = 8) {
     oracle: await oracleFromSpec(oracleSpec(scenario, image)),
     flagsTable: `${image}.kpageflags`,
     kexecSegments: kexec,
+    readUnbacked: true,
     maxRanges,
   });
 }

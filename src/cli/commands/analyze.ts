@@ -1,7 +1,7 @@
 /** `dumpsieve analyze`: page classes, predicted savings per level and codec, the cost of reading. */
-import { writeFile, rename, unlink } from 'node:fs/promises';
 import type { Argv } from 'yargs';
-import { ioError } from '../../core/errors.js';
+import { checkOutputs } from '../../io/paths.js';
+import { writeFileAtomic } from '../../io/sink.js';
 import { parseCosts } from '../../pipeline/cost.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
@@ -21,6 +21,7 @@ export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
         seed: { type: 'number', default: 1, describe: 'Seed of the sample choice' },
         cost: { type: 'string', describe: 'Cost parameters, e.g. call=2us,read=1GiB/s,fabricate=10ms' },
         svg: { type: 'string', describe: 'Write a memory map (SVG) to this file' },
+        f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite an existing --svg file' },
         protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges never to exclude' },
         ...oracleOptions,
         ...outputOptions,
@@ -29,6 +30,8 @@ export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
       const { analyzeDump } = await import('../../pipeline/analyze.js');
       const { renderAnalyzeReport } = await import('../../report/analyze-text.js');
       const { renderMemoryMapSvg } = await import('../../report/svg.js');
+      const svg = args.svg as string | undefined;
+      await checkOutputs({ outputs: [svg], inputs: [args.input as string, args.flags as string | undefined], force: args.f as boolean });
       const bar = progressBar(io, args.quiet as boolean);
       try {
         const report = await analyzeDump({
@@ -43,17 +46,7 @@ export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
           onProgress: (e) => bar.update(e),
         });
         bar.stop();
-        if (args.svg) {
-          const path = args.svg as string;
-          const tmp = `${path}.${process.pid}.tmp`;
-          try {
-            await writeFile(tmp, renderMemoryMapSvg(report));
-            await rename(tmp, path);
-          } catch (err) {
-            await unlink(tmp).catch(() => undefined);
-            throw ioError(err, path, 'cannot write the memory map');
-          }
-        }
+        if (svg) await writeFileAtomic(svg, renderMemoryMapSvg(report));
         await write(io.stdout, args.json ? toJson(report) : renderAnalyzeReport(report));
         setExit(0);
       } finally {

@@ -1,5 +1,4 @@
 /** `dumpsieve filter`: makedumpfile's job, with makedumpfile's flags. */
-import { access } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../core/errors.js';
 import type { Codec } from '../../formats/types.js';
@@ -47,7 +46,6 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
       const ml = args.messageLevel as number | undefined;
       const quiet = (args.quiet as boolean) || (ml !== undefined && (ml & 16) === 0);
       if (flattened && json) throw new UsageError('--json needs standard output, which -F uses for the dump');
-      if (output && !args.f && (await exists(output))) throw new UsageError(`${output} exists (use -f to overwrite)`);
       // Loaded on use: each command pulls in only its own pipeline.
       const { filterDump } = await import('../../pipeline/filter.js');
       const { renderFilterReport } = await import('../../report/filter-text.js');
@@ -56,6 +54,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
         const report = await filterDump({
           input: args.input as string,
           output,
+          force: args.f as boolean,
           format: args.E ? 'elf' : 'kdump',
           flattened,
           codec,
@@ -78,13 +77,4 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
       }
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

@@ -23,6 +23,7 @@ export function synthCommand(io: CliIO, setExit: (code: number) => void) {
           fault: { type: 'string', array: true, nargs: 1, describe: `Plant a problem: ${FAULTS.map((f) => f.name).join(', ')}` },
           'memory-model': { type: 'string', default: 'sparsemem', choices: ['sparsemem', 'flatmem'], describe: 'How mem_map is found' },
           'phys-base': { type: 'string', default: '0', describe: 'Physical offset of the kernel image (e.g. 0x200000)' },
+          f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite existing files' },
           ...outputOptions,
         })
         .epilog(
@@ -37,6 +38,7 @@ export function synthCommand(io: CliIO, setExit: (code: number) => void) {
         const result = await synthesize({
           scenario: args.scenario as string,
           out: args.output as string,
+          force: args.f as boolean,
           size,
           seed: args.seed as number,
           kernel: args.kernel as string,

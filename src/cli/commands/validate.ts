@@ -19,6 +19,11 @@ export function validateCommand(io: CliIO, setExit: (code: number) => void) {
         'kexec-segments': { type: 'string', describe: 'File of kexec segments (mem, memsz) to check against ballooned pfns' },
         protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges that must never be excluded (the kernel image always is)' },
         'balloon-size': { type: 'string', describe: 'Expected balloon size (bytes, e.g. 4G), compared with the offline page count' },
+        'read-unbacked': {
+          type: 'boolean',
+          default: false,
+          describe: 'Also run content-not-ram: read the pages the RAM oracle calls not RAM (for copies of /proc/vmcore; every other check reads no such page)',
+        },
         ...oracleOptions,
         ...outputOptions,
       }),
@@ -34,6 +39,7 @@ export function validateCommand(io: CliIO, setExit: (code: number) => void) {
           flagsTable: args.flags as string | undefined,
           kexecSegments: args.kexecSegments ? await readKexecSegments(args.kexecSegments as string) : undefined,
           protect: parseProtect(args.protect as string[] | undefined),
+          readUnbacked: args.readUnbacked as boolean,
           balloonPages: balloon === undefined ? undefined : Math.round(parseSize(balloon, '--balloon-size') / 4096),
           onProgress: (e) => bar.update(e),
         });

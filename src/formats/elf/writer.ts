@@ -6,9 +6,15 @@
  *
  * Layout: Ehdr | Phdr[phnum] | [Shdr 0 when PN_XNUM] | notes | page data
  * (page data starts page-aligned so the file stays sparse-friendly).
+ *
+ * After a write error of a file (the disk full), salvage() keeps what was
+ * written, as makedumpfile does: the ELF header's e_flags gets
+ * DUMP_ELF_INCOMPLETE, program headers describe exactly the pages that
+ * reached the file (the last run cut to them), and the program headers of
+ * runs never written stay PT_NULL.
  */
-import { SequentialWriter, type PositionalSink } from '../../io/sink.js';
-import type { BitmapWindow, DumpWriter, OutputPlan, WriteSummary } from '../types.js';
+import { SequentialWriter, WatchedSink, writeZeros, type PositionalSink } from '../../io/sink.js';
+import type { BitmapWindow, DumpWriter, OutputPlan, SalvageSummary, WriteSummary } from '../types.js';
 import {
   EHDR_SIZE,
   PF_R,
@@ -26,6 +32,14 @@ import {
 
 const DATA_FLUSH = 4 << 20;
 const PHDR_FLUSH = 4096;
+/** e_flags bit makedumpfile sets in an ELF dump cut short (check_and_modify_elf_headers()). */
+export const DUMP_ELF_INCOMPLETE = 0x1;
+const TWO32 = 0x1_0000_0000;
+
+/** A u64 field of an encoded program header (values below 2^53). */
+function phdrU64(dv: DataView, at: number): number {
+  return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * TWO32;
+}
 
 export class ElfDumpWriter implements DumpWriter {
   private plan: OutputPlan | undefined;
@@ -43,8 +57,14 @@ export class ElfDumpWriter implements DumpWriter {
   private phFill = 0;
   private phFirst = 0;
   private pages = 0;
+  /** Pages described by program headers already written. */
+  private flushedPages = 0;
+  private shoff = 0;
+  private readonly sink: WatchedSink;
 
-  constructor(private readonly sink: PositionalSink) {}
+  constructor(sink: PositionalSink) {
+    this.sink = new WatchedSink(sink);
+  }
 
   async begin(plan: OutputPlan): Promise<void> {
     this.plan = plan;
@@ -55,7 +75,11 @@ export class ElfDumpWriter implements DumpWriter {
     this.dataStart = Math.ceil((notesAt + plan.notes.length) / ps) * ps;
     this.data = new SequentialWriter(this.sink, this.dataStart, DATA_FLUSH);
     const shoff = xnum ? EHDR_SIZE + this.phnum * PHDR_SIZE : 0;
+    this.shoff = shoff;
     await this.sink.write(encodeEhdr({ phnum: this.phnum, shoff, shnum: xnum ? 1 : 0 }), 0);
+    // In a file, reserve the program header table now: after the disk fills
+    // up, salvage() must still be able to write it in place.
+    if (this.sink.rewritable) await writeZeros(this.sink, EHDR_SIZE + PHDR_SIZE, (this.phnum - 1) * PHDR_SIZE);
     if (xnum) await this.sink.write(encodeXnumShdr(this.phnum), shoff);
     const note = new Uint8Array(PHDR_SIZE);
     encodePhdr(note, 0, { type: PT_NOTE, flags: 0, offset: notesAt, vaddr: 0n, paddr: 0, filesz: plan.notes.length, memsz: plan.notes.length, align: 0 });
@@ -117,9 +141,13 @@ export class ElfDumpWriter implements DumpWriter {
     if (this.phFill === PHDR_FLUSH) await this.flushPhdrs();
   }
 
+  /** Write the buffered program headers, once the data they describe has reached the sink. */
   private async flushPhdrs(): Promise<void> {
     if (this.phFill === 0) return;
+    await this.requireData().drain();
     await this.sink.write(this.phBuf.subarray(0, this.phFill * PHDR_SIZE), EHDR_SIZE + this.phFirst * PHDR_SIZE);
+    const dv = new DataView(this.phBuf.buffer);
+    for (let k = 0; k < this.phFill; k++) this.flushedPages += phdrU64(dv, k * PHDR_SIZE + 32) / this.requirePlan().pageSize;
     this.phFirst += this.phFill;
     this.phFill = 0;
   }
@@ -137,6 +165,70 @@ export class ElfDumpWriter implements DumpWriter {
     await this.sink.setLength(end);
     await this.sink.commit();
     return { bytes: end, pagesWritten: this.pages, dataBytes: end - this.dataStart, segments: this.runs };
+  }
+
+  async salvage(): Promise<SalvageSummary | undefined> {
+    const plan = this.plan;
+    const data = this.data;
+    if (this.sink.failure === undefined || !this.sink.rewritable || !plan || !data) {
+      await this.abort();
+      return undefined;
+    }
+    try {
+      await data.settle();
+      const durable = data.durable;
+      const ps = plan.pageSize;
+      // The open run joins the buffered ones; each keeps the pages that reached the file.
+      if (this.runPfn >= 0 && this.runEnd > this.runPfn) {
+        const written = Math.max(0, Math.min(this.runEnd - this.runPfn, Math.floor((durable - this.runOffset) / ps)));
+        this.runEnd = this.runPfn + written;
+        if (written > 0) {
+          encodePhdr(this.phBuf, this.phFill * PHDR_SIZE, {
+            type: PT_LOAD,
+            flags: PF_R | PF_W | PF_X,
+            offset: this.runOffset,
+            vaddr: plan.pageOffset + BigInt(this.runPfn * ps),
+            paddr: this.runPfn * ps,
+            filesz: written * ps,
+            memsz: written * ps,
+            align: 0,
+          });
+          this.phFill++;
+        }
+      }
+      const dv = new DataView(this.phBuf.buffer);
+      let keep = 0;
+      let pagesWritten = this.flushedPages;
+      for (; keep < this.phFill; keep++) {
+        const o = keep * PHDR_SIZE;
+        const offset = phdrU64(dv, o + 8);
+        const size = phdrU64(dv, o + 32);
+        if (offset + size <= durable) {
+          pagesWritten += size / ps;
+          continue;
+        }
+        const part = Math.max(0, Math.floor((durable - offset) / ps)) * ps;
+        pagesWritten += part / ps;
+        if (part > 0) {
+          for (const f of [32, 40]) {
+            dv.setUint32(o + f, part % TWO32, true);
+            dv.setUint32(o + f + 4, Math.floor(part / TWO32), true);
+          }
+          keep++;
+        }
+        break;
+      }
+      await this.sink.write(this.phBuf.subarray(0, keep * PHDR_SIZE), EHDR_SIZE + this.phFirst * PHDR_SIZE);
+      const xnum = this.phnum >= PN_XNUM;
+      await this.sink.write(encodeEhdr({ phnum: this.phnum, shoff: this.shoff, shnum: xnum ? 1 : 0, flags: DUMP_ELF_INCOMPLETE }), 0);
+      const bytes = Math.max(durable, this.dataStart);
+      await this.sink.setLength(bytes);
+      await this.sink.commit();
+      return { bytes, pagesWritten, pagesPlanned: plan.keptPages, flag: 'ELF e_flags DUMP_ELF_INCOMPLETE' };
+    } catch {
+      await this.sink.abort();
+      return undefined;
+    }
   }
 
   abort(): Promise<void> {

@@ -19,11 +19,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { DumpError } from '../../core/errors.js';
-import { SequentialWriter, type PositionalSink } from '../../io/sink.js';
-import type { BitmapWindow, Codec, DumpWriter, OutputPlan, WriteSummary } from '../types.js';
+import { SequentialWriter, WatchedSink, writeZeros, type PositionalSink } from '../../io/sink.js';
+import type { BitmapWindow, Codec, DumpWriter, OutputPlan, SalvageSummary, WriteSummary } from '../types.js';
 import { NT_VMCOREINFO, encodeVmcoreinfoNote, parseNotes } from '../elf/elf.js';
 import {
+  DH_OFF,
   DISK_DUMP_HEADER_SIZE,
+  DUMP_DH,
   KDUMP_HEADER_VERSION,
   KDUMP_SIGNATURE,
   KDUMP_SUB_HEADER_SIZE,
@@ -160,12 +162,16 @@ export class KdumpWriter implements DumpWriter {
   private nextPfn = 0;
   private pagesCompressed = 0;
   private finished = false;
+  /** The disk_dump_header block as written (rewritten with the incomplete flag by salvage()). */
+  private headerBlock: Uint8Array | undefined;
+  private readonly sink: WatchedSink;
 
   constructor(
-    private readonly sink: PositionalSink,
+    sink: PositionalSink,
     readonly codec: Codec = 'none',
     opts: KdumpWriterOptions = {},
   ) {
+    this.sink = new WatchedSink(sink);
     if (!(codec in CODEC_FLAG)) throw new RangeError(`KdumpWriter: unknown codec '${codec}'`);
     this.flag = CODEC_FLAG[codec];
     const cpus = availableParallelism();
@@ -233,6 +239,10 @@ export class KdumpWriter implements DumpWriter {
     head.set(sub, bs);
     head.set(n.notes, bs + KDUMP_SUB_HEADER_SIZE);
     await this.sink.write(head, 0);
+    this.headerBlock = head.slice(0, DISK_DUMP_HEADER_SIZE);
+    // In a file, reserve the bitmaps and descriptors now: after the disk
+    // fills up, salvage() must still be able to write them in place.
+    if (this.sink.rewritable) await writeZeros(this.sink, layout.bitmap1, layout.dataStart - layout.bitmap1);
 
     this.data = new SequentialWriter(this.sink, layout.dataStart, Math.max(DATA_FLUSH, bs));
     // makedumpfile writes the shared zero page first whenever the dump
@@ -362,18 +372,21 @@ export class KdumpWriter implements DumpWriter {
     this.spare.push(job);
   }
 
-  /** Descriptors and data of one job, in pfn order. */
+  /**
+   * Data and descriptors of one job, in pfn order. The data is appended
+   * first; a full descriptor buffer is written only once the data it
+   * points at has reached the sink, so every descriptor in the file points
+   * at data that is there (what salvage() relies on).
+   */
   private async commit(job: Job, batch: CompressedBatch): Promise<void> {
     const ps = this.requirePlan().pageSize;
-    let k = 0;
+    // A zero page made on demand (dump level without bit 1) comes first.
+    if (this.zeroOffset < 0 && job.stored < job.count) await this.appendZeroPage();
     let pos = this.data!.position;
-    // Data of the batch goes right after what is already there; a zero
-    // page made on demand (dump level without bit 1) comes first.
-    if (this.zeroOffset < 0 && job.stored < job.count) {
-      await this.appendZeroPage();
-      pos = this.data!.position;
-    }
+    await this.appendData(batch.data.subarray(0, batch.length));
+    let k = 0;
     for (let i = 0; i < job.count; i++) {
+      if (this.descFill === DESC_FLUSH) await this.flushDescs();
       if (job.zero[i] === 1) {
         this.addDesc(this.zeroOffset, ps, 0);
         continue;
@@ -384,10 +397,7 @@ export class KdumpWriter implements DumpWriter {
       this.addDesc(pos, size, flags);
       if (flags !== 0) this.pagesCompressed++;
       pos += size;
-      if (this.descFill === DESC_FLUSH) await this.flushDescs();
     }
-    if (this.descFill === DESC_FLUSH) await this.flushDescs();
-    await this.appendData(batch.data.subarray(0, batch.length));
     if (this.data!.position !== pos) throw new Error('KdumpWriter: internal error: data position out of step with descriptors');
   }
 
@@ -405,6 +415,7 @@ export class KdumpWriter implements DumpWriter {
 
   private async flushDescs(): Promise<void> {
     if (this.descFill === 0) return;
+    await this.data!.drain();
     const at = this.layout!.descriptors + this.descWritten * PAGE_DESC_SIZE;
     await this.sink.write(this.desc.subarray(0, this.descFill * PAGE_DESC_SIZE), at);
     this.descWritten += this.descFill;
@@ -457,6 +468,49 @@ export class KdumpWriter implements DumpWriter {
       await this.pool?.close();
       this.pool = undefined;
       throw err;
+    }
+  }
+
+  async salvage(): Promise<SalvageSummary | undefined> {
+    const plan = this.plan;
+    const layout = this.layout;
+    const data = this.data;
+    const header = this.headerBlock;
+    if (this.sink.failure === undefined || !this.sink.rewritable || !plan || !layout || !data || !header) {
+      await this.abort();
+      return undefined;
+    }
+    this.finished = true;
+    try {
+      await this.pool?.close().catch(() => undefined);
+      this.pool = undefined;
+      await data.settle();
+      const durable = data.durable;
+      // Descriptors still in memory whose data reached the file: a prefix
+      // (data is written in descriptor order; the shared zero page first).
+      const dv = this.descView;
+      let valid = 0;
+      for (; valid < this.descFill; valid++) {
+        const o = valid * PAGE_DESC_SIZE;
+        const end = dv.getUint32(o, true) + dv.getUint32(o + 4, true) * TWO32 + dv.getUint32(o + 8, true);
+        if (end > durable) break;
+      }
+      if (valid > 0) await this.sink.write(this.desc.subarray(0, valid * PAGE_DESC_SIZE), layout.descriptors + this.descWritten * PAGE_DESC_SIZE);
+      this.descWritten += valid;
+      this.descFill = 0;
+      // The bitmaps of the windows seen; pages past the last descriptor
+      // keep theirs zeroed (offset 0, size 0): incomplete, as makedumpfile leaves them.
+      await this.flushBitmaps();
+      const dh = new DataView(header.buffer, header.byteOffset, header.byteLength);
+      dh.setUint32(DH_OFF.status, dh.getUint32(DH_OFF.status, true) | DUMP_DH.COMPRESSED_INCOMPLETE, true);
+      await this.sink.write(header, 0);
+      const bytes = Math.max(durable, layout.dataStart);
+      await this.sink.setLength(bytes);
+      await this.sink.commit();
+      return { bytes, pagesWritten: this.descWritten, pagesPlanned: plan.keptPages, flag: 'header status DUMP_DH_COMPRESSED_INCOMPLETE' };
+    } catch {
+      await this.sink.abort();
+      return undefined;
     }
   }
 
