@@ -124,7 +124,9 @@ export class AtomicFileSink implements PositionalSink {
         done += bytesWritten;
       }
     } catch (err) {
-      throw ioError(err, this.name, `write at offset 0x${(position + done).toString(16)}`);
+      // The offset says how far the write got: what lies before it is in the file.
+      const e = ioError(err, this.name, `write at offset 0x${(position + done).toString(16)}`);
+      throw e.offset === undefined ? e.withContext({ offset: position + done }) : e;
     }
     if (position + data.length > this.length) this.length = position + data.length;
   }
@@ -301,9 +303,17 @@ export class SequentialWriter {
     await this.inflight;
     const buf = this.cur;
     const end = this.bufPos + this.fill;
-    const p = this.sink.write(buf.subarray(0, this.fill), this.bufPos).then(() => {
-      this.durable = end;
-    });
+    const from = this.bufPos;
+    const p = this.sink.write(buf.subarray(0, this.fill), from).then(
+      () => {
+        this.durable = end;
+      },
+      (err: unknown) => {
+        // A write that failed part way (the disk filled up) names where it stopped.
+        if (err instanceof DumpError && err.offset !== undefined && err.offset > from && err.offset <= end) this.durable = err.offset;
+        throw err;
+      },
+    );
     // Awaited by the next issue() or drain(); never left unhandled.
     p.catch(() => undefined);
     this.inflight = p;

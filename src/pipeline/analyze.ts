@@ -22,7 +22,8 @@ import { Prop, PropWindow } from '../kernel/props.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { chooseFlagSource, protectionReport, type ProtectionReport } from './filter.js';
 import { protection } from './protect.js';
-import { openInput } from './input.js';
+import { openPipelineInput, type PipelineInput } from './open.js';
+import type { ByteSource } from '../io/source.js';
 import { WINDOW } from './window.js';
 import { anyRam, markNotRam } from './scan.js';
 import { DEFAULT_COSTS, type CostParams, type StrategyCost, costStrategies } from './cost.js';
@@ -89,7 +90,10 @@ function dominantCells(hist: Uint32Array): number[] {
 }
 
 export interface AnalyzeOptions {
-  input: string;
+  /** The dump: a path, or an open source. */
+  input: PipelineInput;
+  /** Wrap the input source (tests: count what is read). */
+  wrapSource?: ((src: ByteSource) => ByteSource) | undefined;
   flagsTable?: string | undefined;
   oracle?: RamOracle | undefined;
   protect?: RangeSet | undefined;
@@ -173,7 +177,7 @@ export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> 
   const sampleTarget = opts.sample ?? 16384;
   if (!Number.isInteger(sampleTarget) || sampleTarget < 0) throw new UsageError(`sample size ${sampleTarget} is not a whole number`);
   const seed = opts.seed ?? 1;
-  const reader = await openInput(opts.input);
+  const reader = await openPipelineInput(opts.input, opts.wrapSource);
   let flags: PageFlagSource | undefined;
   try {
     flags = await chooseFlagSource(reader, 30, opts.flagsTable).catch(async (err: unknown) => {

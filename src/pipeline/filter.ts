@@ -19,7 +19,6 @@ import { AtomicFileSink, StreamWriter, type PositionalSink } from '../io/sink.js
 import { readUtsname } from '../kernel/utsname.js';
 import { MeteredSource, type ByteSource } from '../io/source.js';
 import { checkOutputs } from '../io/paths.js';
-import { openDumpSource } from '../formats/registry.js';
 import { ElfDumpWriter } from '../formats/elf/writer.js';
 import { KdumpWriter } from '../formats/kdump/writer.js';
 import { FlatSink } from '../formats/flat/writer.js';
@@ -27,7 +26,7 @@ import { PfnState, type Codec, type DumpReader, type DumpWriter, type OutputPlan
 import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } from '../classify/flagsource.js';
 import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
-import { openInput } from './input.js';
+import { inputPath, openPipelineInput, type PipelineInput } from './open.js';
 import { WINDOW, WindowClassifier } from './window.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
@@ -38,7 +37,7 @@ export type OutputFormat = 'kdump' | 'elf';
 
 export interface FilterOptions {
   /** The dump: a path, or an open source (tests, embedded images). */
-  input: string | ByteSource;
+  input: PipelineInput;
   /** Output path. Omitted with `flattened`: the stream goes to `stdout`. */
   output?: string | undefined;
   format?: OutputFormat;
@@ -68,8 +67,8 @@ export interface FilterOptions {
   onProgress?: ((p: Progress) => void) | undefined;
   /** Wrap the input source (tests: count what is read). */
   wrapSource?: ((src: ByteSource) => ByteSource) | undefined;
-  /** Wrap the output sink (tests: make a write fail). */
-  wrapSink?: ((sink: PositionalSink) => PositionalSink) | undefined;
+  /** Write into this sink instead of `output` (tests, embedding); a file sink keeps an incomplete dump after a write error. */
+  sink?: PositionalSink | undefined;
 }
 
 export interface Progress {
@@ -203,11 +202,10 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
   const format: OutputFormat = opts.format ?? 'kdump';
   const codec: Codec = opts.codec ?? 'none';
   if (format === 'elf' && codec !== 'none') throw new UsageError('ELF output (-E) cannot be compressed (-c/-l/-p/-z)');
-  if (!opts.output && !opts.flattened) throw new UsageError('an output file is needed (or -F to write the flattened format to standard output)');
+  if (!opts.output && !opts.flattened && !opts.sink) throw new UsageError('an output file is needed (or -F to write the flattened format to standard output)');
   if (opts.output && opts.flattened) throw new UsageError('-F writes the flattened format to standard output; redirect it instead of naming an output file');
 
-  const inputPath = typeof opts.input === 'string' ? opts.input : undefined;
-  await checkOutputs({ outputs: [opts.output, opts.reasonsFile], inputs: [inputPath, opts.flagsTable], force: opts.force ?? false });
+  await checkOutputs({ outputs: [opts.output, opts.reasonsFile], inputs: [inputPath(opts.input), opts.flagsTable], force: opts.force ?? false });
 
   let meter: MeteredSource | undefined;
   const wrap = (src: ByteSource): ByteSource => {
@@ -215,7 +213,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     meter = new MeteredSource(inner);
     return meter;
   };
-  const reader = typeof opts.input === 'string' ? await openInput(opts.input, wrap) : await openDumpSource(wrap(opts.input));
+  const reader = await openPipelineInput(opts.input, wrap);
   let flags: PageFlagSource | undefined;
   let writer: DumpWriter | undefined;
   try {
@@ -359,7 +357,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
           osrelease: info.vmcoreinfo?.osrelease,
         },
         output: {
-          file: opts.output ?? '-',
+          file: opts.output ?? opts.sink?.name ?? '-',
           format,
           flattened: !!opts.flattened,
           codec,
@@ -403,11 +401,11 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     // of a dump beats none.
     const kept = await writer?.salvage?.();
     if (kept) {
-      const cause = err instanceof Error ? err.message : String(err);
+      const cause = err instanceof DumpError ? err.detail : err instanceof Error ? err.message : String(err);
       throw new DumpError(
         'IO',
         `${cause}; kept an incomplete dump: ${kept.pagesWritten} of ${kept.pagesPlanned} pages (${kept.flag}), readable up to where the writing stopped`,
-        { file: opts.output ?? '-', cause: err },
+        { file: opts.output ?? opts.sink?.name ?? '-', cause: err },
       );
     }
     await writer?.abort();
@@ -477,8 +475,9 @@ function noteOffset(reader: DumpReader): number | undefined {
 }
 
 async function openSink(opts: FilterOptions): Promise<PositionalSink> {
-  const sink = opts.flattened ? new FlatSink(new StreamWriter(opts.stdout ?? process.stdout, '<stdout>')) : await AtomicFileSink.create(opts.output!);
-  return opts.wrapSink ? opts.wrapSink(sink) : sink;
+  if (opts.sink) return opts.sink;
+  if (opts.flattened) return new FlatSink(new StreamWriter(opts.stdout ?? process.stdout, '<stdout>'));
+  return AtomicFileSink.create(opts.output!);
 }
 
 /** utsname for the kdump header: the input's, else init_uts_ns from the image, else from OSRELEASE. */

@@ -16,7 +16,8 @@ import { Prop, PropWindow } from '../kernel/props.js';
 import { SECTION_IS_ONLINE, SECTION_MARKED_PRESENT, SECTION_TAINT_ZONE_DEVICE } from '../kernel/memmap.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { findModel } from '../ram/models.js';
-import { openInput } from './input.js';
+import { openPipelineInput, type PipelineInput } from './open.js';
+import type { ByteSource } from '../io/source.js';
 import { protection } from './protect.js';
 import { WINDOW } from './window.js';
 import { anyRam, markNotRam } from './scan.js';
@@ -30,7 +31,10 @@ const CONTENT_CHUNK = 256;
 export type { KexecSegment };
 
 export interface ValidateOptions {
-  input: string;
+  /** The dump: a path, or an open source. */
+  input: PipelineInput;
+  /** Wrap the input source (tests: count what is read). */
+  wrapSource?: ((src: ByteSource) => ByteSource) | undefined;
   oracle?: RamOracle | undefined;
   flagsTable?: string | undefined;
   kexecSegments?: readonly KexecSegment[] | undefined;
@@ -121,7 +125,7 @@ class Tally {
 export async function validateDump(opts: ValidateOptions): Promise<ValidateReport> {
   const t0 = performance.now();
   const maxRanges = opts.maxRanges ?? 8;
-  const reader = await openInput(opts.input);
+  const reader = await openPipelineInput(opts.input, opts.wrapSource);
   let kpf: KpfTable | undefined;
   try {
     const info = reader.info;

@@ -8,8 +8,8 @@ import { UsageError } from '../core/errors.js';
 import { ContentGenerator } from './content.js';
 import { DEFAULT_ERA, ERAS, eraByName, type EraDef } from './eras.js';
 import { FAULT_DEFS, faultByName } from './faults.js';
-import { KernelLayout, type DeviceRange, type MemoryModel, type RamRange } from './layout.js';
-import { generateMix, type MixProfile } from './mix.js';
+import { IMAGE_FIXED_PAGES, KernelLayout, type DeviceRange, type ImagePlan, type MemoryModel, type RamRange } from './layout.js';
+import { generateMix, type MixEntry, type MixProfile } from './mix.js';
 import { PAGES_PER_SECTION, PAGE_SIZE, PlanBuilder, type Plan, type RunFields } from './plan.js';
 import { Rng } from './rng.js';
 import {
@@ -52,8 +52,14 @@ export interface Guest {
   faults: string[];
   layout: KernelLayout;
   plan: Plan;
-  /** PT_LOAD segments, ascending, as pfn ranges. */
+  /** PT_LOAD segments of physical memory, ascending, as pfn ranges. */
   loads: LoadSegment[];
+  /**
+   * A kexec-style kernel-text PT_LOAD (p_vaddr in __START_KERNEL_map) over
+   * the image, first in the program headers as kexec-tools and
+   * kexec_file_load write it, or undefined (as in QEMU's dumps).
+   */
+  textLoad: LoadSegment | undefined;
   /** One past the last pfn of the truth and the kpageflags table. */
   maxPfn: number;
   /** The kernel's max_pfn (highest RAM or device pfn + 1). */
@@ -112,8 +118,10 @@ export function buildGuest(o: GuestOptions): Guest {
 
   // The kernel image: 2 MiB pages, bigger for bigger guests (a real one is 20-60 MiB).
   const imageSize = Math.min(32, Math.max(2, 2 * Math.round(size / 2 ** 30))) * MiB;
+  const imageRng = new Rng(seed, 0x1a9e);
+  const image = imagePlan(imageSize / PAGE_SIZE, imageRng);
   const nodename = `dumpsieve-${sc.name}`;
-  const layout = new KernelLayout({ era, model, physBase, ram, devices: draft.devices, imageSize, nodename });
+  const layout = new KernelLayout({ era, model, physBase, ram, devices: draft.devices, imageSize, image, nodename });
   const kernelMaxPfn = layout.maxPfn;
   const maxPfn = model === 'sparsemem' ? Math.ceil(kernelMaxPfn / PAGES_PER_SECTION) * PAGES_PER_SECTION : kernelMaxPfn;
 
@@ -137,8 +145,12 @@ export function buildGuest(o: GuestOptions): Guest {
   };
   draft.populate?.(api);
 
-  // The kernel image and the stub's metadata.
+  // The kernel image and the stub's metadata. The spans of its mapping that
+  // are not the image hold ordinary memory of the guest (with balloon and
+  // poisoned pages more likely than elsewhere, so that they occur).
   plan.paint(layout.kbase, layout.imagePages, FIELDS.kernelImage);
+  const around = neighbourMix(draft.profile);
+  for (const [start, count] of layout.freedSpans) plan.paint(start, count, mixFields(around));
   for (const m of layout.metaSpans()) {
     plan.paint(m.start, m.count, { cls: m.zero ? 'zero' : 'meta', ram: true, load: true, memmap: 'reserved', content: m.zero ? 'zero' : 'meta', owner: m.what });
   }
@@ -177,6 +189,11 @@ export function buildGuest(o: GuestOptions): Guest {
   const finished = plan.finish();
 
   const loads = computeLoads(finished, ram, draft.devices);
+  // kexec-tools takes [_text, _end) from /proc/kcore (some versions round it
+  // to the mapping); QEMU's dump-guest-memory writes none.
+  const textLoad = imageRng.chance(0.7)
+    ? { start: layout.kbase, end: imageRng.chance(0.5) ? layout.imageEnd : layout.kbase + layout.imagePages }
+    : undefined;
   const vmcoreinfo = buildVmcoreinfo({ era, layout, seed });
   const content = new ContentGenerator(seed);
   const encoder = makePageEncoder(finished, era, layout, seed);
@@ -192,6 +209,7 @@ export function buildGuest(o: GuestOptions): Guest {
     layout,
     plan: finished,
     loads,
+    textLoad,
     maxPfn,
     kernelMaxPfn,
     ram,
@@ -205,6 +223,40 @@ export function buildGuest(o: GuestOptions): Guest {
     fillPages: (pfn, count, dst, off) => fillPages(guest, pfn, count, dst, off),
   };
   return guest;
+}
+
+/**
+ * Where _end falls in the kernel-text mapping and which spans the kernel
+ * freed after boot, drawn per seed: the tail past _end is a few pages to
+ * almost 2 MiB (none in one guest of ten); the init sections (1-15 % of the
+ * image, after data and before bss) are always freed, a rodata gap in half
+ * of the guests.
+ */
+function imagePlan(mapPages: number, rng: Rng): ImagePlan {
+  const tail = rng.chance(0.1) ? 0 : rng.int(1, Math.min(511, mapPages - 64));
+  const endPages = mapPages - tail;
+  const body = endPages - IMAGE_FIXED_PAGES;
+  const freed: Array<[number, number]> = [];
+  if (rng.chance(0.5)) {
+    const at = IMAGE_FIXED_PAGES + Math.floor(body * (0.2 + 0.1 * rng.float()));
+    freed.push([at, rng.int(1, Math.max(1, Math.floor(body * 0.05)))]);
+  }
+  const initAt = IMAGE_FIXED_PAGES + Math.floor(body * (0.55 + 0.15 * rng.float()));
+  freed.push([initAt, rng.int(2, Math.max(2, Math.floor(body * 0.15)))]);
+  return { endPages, freed };
+}
+
+/**
+ * The memory the kernel gave back from its image: the guest's own mix
+ * (without 2 MiB-aligned folios, which such spans rarely hold), balloon
+ * pages three times and poisoned pages ten times as likely as elsewhere.
+ */
+function neighbourMix(profile: MixProfile): MixProfile {
+  const entries: MixEntry[] = profile.entries
+    .filter((e) => !e.aligned)
+    .map((e) => ({ ...e, max: Math.min(e.max, 64), share: e.fields.cls === 'offline' ? e.share * 3 : e.fields.cls === 'hwpoison' ? e.share * 10 : e.share }));
+  if (!entries.some((e) => e.fields.cls === 'hwpoison')) entries.push({ fields: FIELDS.hwpoison, share: 0.005, min: 1, max: 1 });
+  return { name: `${profile.name}-image-neighbours`, entries };
 }
 
 /** Split runs so that pfns without a struct page say 'none' and the others never do. */

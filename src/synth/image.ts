@@ -1,15 +1,17 @@
 /**
  * Streams a guest as an x86_64 ELF /proc/vmcore-style image: ELF64 core,
- * one PT_NOTE (NT_PRSTATUS per CPU and the VMCOREINFO note), one PT_LOAD
- * per RAM resource with p_vaddr = PAGE_OFFSET + p_paddr and page-aligned
- * file offsets. Pages are generated into a few reused 2 MiB buffers; pages
+ * one PT_NOTE (NT_PRSTATUS per CPU and the VMCOREINFO note), where the
+ * guest has one a kexec-style kernel-text PT_LOAD (p_vaddr in
+ * __START_KERNEL_map, its own copy of the image's pages, first as
+ * kexec-tools writes it), then one PT_LOAD per RAM resource with p_vaddr =
+ * PAGE_OFFSET + p_paddr; page-aligned file offsets. Pages are generated into a few reused 2 MiB buffers; pages
  * that are all zero are never written (sparse holes, with the final length
  * set at the end).
  */
 import { EHDR_SIZE, PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE, encodeEhdr, encodePhdr, encodePrstatusNote, encodeVmcoreinfoNote } from '../formats/elf/elf.js';
 import type { PositionalSink } from '../io/sink.js';
 import type { Guest } from './guest.js';
-import { PAGE_OFFSET } from './layout.js';
+import { KERNEL_TEXT_BASE, PAGE_OFFSET } from './layout.js';
 import { PAGE_SIZE } from './plan.js';
 
 /** Pages generated per buffer (2 MiB, one section's struct pages). */
@@ -35,14 +37,30 @@ export function imageNotes(g: Guest): Uint8Array {
   return Buffer.concat(parts);
 }
 
-/** File offset of each PT_LOAD's data, and the header bytes. */
-export function imageLayout(g: Guest): { header: Uint8Array; offsets: number[]; fileSize: number } {
+/** A PT_LOAD of the image: pfns [start, end) at virtual address `vaddr`. */
+export interface ImageSegment {
+  start: number;
+  end: number;
+  vaddr: bigint;
+}
+
+/** The PT_LOADs in program-header order: the kernel-text one (if any), then physical memory. */
+export function imageSegments(g: Guest): ImageSegment[] {
+  const out: ImageSegment[] = [];
+  if (g.textLoad) out.push({ ...g.textLoad, vaddr: KERNEL_TEXT_BASE + BigInt(g.textLoad.start * PAGE_SIZE - g.physBase) });
+  for (const l of g.loads) out.push({ ...l, vaddr: PAGE_OFFSET + BigInt(l.start * PAGE_SIZE) });
+  return out;
+}
+
+/** File offset of each PT_LOAD's data (in imageSegments() order), and the header bytes. */
+export function imageLayout(g: Guest): { header: Uint8Array; segments: ImageSegment[]; offsets: number[]; fileSize: number } {
   const notes = imageNotes(g);
-  const phnum = 1 + g.loads.length;
+  const segments = imageSegments(g);
+  const phnum = 1 + segments.length;
   const notesAt = EHDR_SIZE + phnum * PHDR_SIZE;
   let off = Math.ceil((notesAt + notes.length) / PAGE_SIZE) * PAGE_SIZE;
   const offsets: number[] = [];
-  for (const l of g.loads) {
+  for (const l of segments) {
     offsets.push(off);
     off += (l.end - l.start) * PAGE_SIZE;
   }
@@ -58,14 +76,14 @@ export function imageLayout(g: Guest): { header: Uint8Array; offsets: number[]; 
     memsz: notes.length,
     align: 0,
   });
-  g.loads.forEach((l, i) => {
+  segments.forEach((l, i) => {
     const paddr = l.start * PAGE_SIZE;
     const size = (l.end - l.start) * PAGE_SIZE;
     encodePhdr(header, EHDR_SIZE + (i + 1) * PHDR_SIZE, {
       type: PT_LOAD,
       flags: PF_R | PF_W | PF_X,
       offset: offsets[i]!,
-      vaddr: PAGE_OFFSET + BigInt(paddr),
+      vaddr: l.vaddr,
       paddr,
       filesz: size,
       memsz: size,
@@ -73,15 +91,15 @@ export function imageLayout(g: Guest): { header: Uint8Array; offsets: number[]; 
     });
   });
   header.set(notes, notesAt);
-  return { header, offsets, fileSize: off };
+  return { header, segments, offsets, fileSize: off };
 }
 
 export async function writeImage(g: Guest, sink: PositionalSink, onProgress?: (done: number, total: number) => void): Promise<ImageStats> {
-  const { header, offsets, fileSize } = imageLayout(g);
+  const { header, segments, offsets, fileSize } = imageLayout(g);
   await sink.write(header, 0);
   let written = header.length;
   let zeroPages = 0;
-  const totalPages = g.loads.reduce((a, l) => a + l.end - l.start, 0);
+  const totalPages = segments.reduce((a, l) => a + l.end - l.start, 0);
   const totalBytes = totalPages * PAGE_SIZE;
   let donePages = 0;
 
@@ -92,8 +110,8 @@ export async function writeImage(g: Guest, sink: PositionalSink, onProgress?: (d
   let slot = 0;
   const plan = g.plan;
 
-  for (let li = 0; li < g.loads.length; li++) {
-    const l = g.loads[li]!;
+  for (let li = 0; li < segments.length; li++) {
+    const l = segments[li]!;
     const base = offsets[li]!;
     // Chunks aligned to 512 pfns so that struct-page chunks fill one buffer.
     let p = l.start;

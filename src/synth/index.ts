@@ -22,6 +22,8 @@ export { buildGuest, type Guest, type GuestOptions } from './guest.js';
 export { openTruth, readTruth, type TruthHeader, type TruthRun, type TruthReader } from './truth.js';
 export { PAGE_CLASSES, MEMMAP_STATES, type PageClass, type MemmapState } from './plan.js';
 export { stampedPfn } from './content.js';
+export { GuestImageSource } from './source.js';
+export { imageLayout, imageSegments, type ImageSegment } from './image.js';
 
 export interface SynthOptions extends GuestOptions {
   /** Path of the image; side files are written next to it (OUT.truth, …). */
@@ -120,7 +122,7 @@ function summary(g: Guest, files: SynthResult['files'], imageBytes: number, writ
     seed: g.seed,
     size: g.size,
     maxPfn: g.maxPfn,
-    ptLoads: g.loads.length,
+    ptLoads: g.loads.length + (g.textLoad ? 1 : 0),
     pages: g.plan.classCounts(),
     dataPages,
     imageBytes,

@@ -13,8 +13,12 @@
  *   kbase + 2      level2_kernel_pgt      (2 MiB pages over the image)
  *   kbase + 3      init_uts_ns; node_online_map at +0x200; mem_map pointer at +0x300
  *   kbase + 4      empty_zero_page
- *   …              rest of the kernel image (text/data)
- *   image end      direct-map PUD pages, vmemmap PUD/PMD pages, mem_section
+ *   …              rest of the kernel image (text/data/bss/brk) up to _end,
+ *                  with the spans freed after boot (init sections, the
+ *                  rodata gaps) and the tail past _end up to the next
+ *                  2 MiB boundary given back to the page allocator: those
+ *                  are ordinary pages the kernel-text mapping still covers
+ *   mapping end    direct-map PUD pages, vmemmap PUD/PMD pages, mem_section
  *                  roots and arrays, mem_section_usage (early memblock allocations)
  *   next 2 MiB     struct pages: one 2 MiB chunk per present section (mapped
  *                  by one vmemmap PMD entry), or the FLATMEM mem_map
@@ -80,11 +84,27 @@ export interface LayoutOptions {
   /** RAM the kernel knows (System RAM, including the crash kernel reservation). */
   ram: readonly RamRange[];
   devices: readonly DeviceRange[];
-  /** Bytes of kernel image to map (a multiple of 2 MiB). */
+  /** Bytes the kernel-text mapping covers (a multiple of 2 MiB). */
   imageSize: number;
+  /**
+   * Where the image proper ends and which of its spans were freed after
+   * boot, in pages from the image start (default: the whole mapping, none freed).
+   */
+  image?: ImagePlan | undefined;
   /** nodename in init_uts_ns. */
   nodename: string;
 }
+
+/** The kernel image inside its 2 MiB mapping. */
+export interface ImagePlan {
+  /** _end, page-aligned, in pages from the image start (at most the mapping). */
+  endPages: number;
+  /** Spans freed after boot ([offset, count) in pages from the image start), inside [IMAGE_FIXED_PAGES, endPages). */
+  freed: Array<[number, number]>;
+}
+
+/** Pages at the image start holding the stub's structures (page tables, utsname, the zero page). */
+export const IMAGE_FIXED_PAGES = 5;
 
 /** Which structure a metadata page holds. */
 export type MetaKind =
@@ -109,7 +129,15 @@ export class KernelLayout {
   readonly physBase: number;
   /** pfn of init_top_pgt (= kbase). */
   readonly kbase: number;
+  /** Pages the kernel-text mapping covers (whole 2 MiB pages). */
   readonly imagePages: number;
+  /** One past the image's last page (_end). */
+  readonly imageEnd: number;
+  /**
+   * Spans of the mapping that are not the image (freed init sections and
+   * rodata gaps, then the tail past _end), as [pfn, count], ascending.
+   */
+  readonly freedSpans: Array<[number, number]>;
   readonly pgd: number;
   readonly pudKernel: number;
   readonly pmdKernel: number;
@@ -152,6 +180,17 @@ export class KernelLayout {
 
     this.kbase = (PHYSICAL_START + o.physBase) / PAGE_SIZE;
     this.imagePages = o.imageSize / PAGE_SIZE;
+    const plan = o.image ?? { endPages: this.imagePages, freed: [] };
+    if (plan.endPages < IMAGE_FIXED_PAGES || plan.endPages > this.imagePages) throw new Error(`image end ${plan.endPages} outside [${IMAGE_FIXED_PAGES}, ${this.imagePages}]`);
+    this.imageEnd = this.kbase + plan.endPages;
+    this.freedSpans = [];
+    let at = IMAGE_FIXED_PAGES;
+    for (const [off, n] of plan.freed) {
+      if (off < at || n <= 0 || off + n > plan.endPages) throw new Error(`freed image span [${off}, +${n}) overlaps or leaves the image`);
+      this.freedSpans.push([this.kbase + off, n]);
+      at = off + n;
+    }
+    if (plan.endPages < this.imagePages) this.freedSpans.push([this.imageEnd, this.imagePages - plan.endPages]);
     this.pgd = this.kbase;
     this.pudKernel = this.kbase + 1;
     this.pmdKernel = this.kbase + 2;

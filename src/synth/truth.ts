@@ -39,8 +39,10 @@ export interface TruthHeader {
   maxPfn: number;
   /** The guest kernel's max_pfn. */
   kernelMaxPfn: number;
-  /** PT_LOAD segments of the image as pfn ranges. */
+  /** PT_LOAD segments of physical memory in the image, as pfn ranges. */
   loads: Array<{ start: number; end: number }>;
+  /** The kexec-style kernel-text PT_LOAD (a second copy of those pfns), if the image has one. */
+  textLoad?: { start: number; end: number } | undefined;
   runs: number;
 }
 
@@ -67,6 +69,7 @@ export function formatTruthHeader(h: Omit<TruthHeader, 'runs'>, runs: number): s
   L.push(`max-pfn ${hx(h.maxPfn)}`);
   L.push(`kernel-max-pfn ${hx(h.kernelMaxPfn)}`);
   for (const l of h.loads) L.push(`pt-load ${hx(l.start)} ${hx(l.end)}`);
+  if (h.textLoad) L.push(`text-load ${hx(h.textLoad.start)} ${hx(h.textLoad.end)}`);
   L.push(`runs ${runs}`);
   L.push('# START COUNT CLASS BACKING(ram|noram) IMAGE(load|noload) MEMMAP CONTENT(zero|data|meta|none) [owner= fault= kpf= variant=]');
   return `${L.join('\n')}\n`;
@@ -170,6 +173,7 @@ export async function openTruth(file: string): Promise<TruthReader> {
     }
     const seen = new Map<string, string>();
     const loads: Array<{ start: number; end: number }> = [];
+    let textLoad: { start: number; end: number } | undefined;
     let runs: number | undefined;
     for (;;) {
       const t = await next();
@@ -185,6 +189,15 @@ export async function openTruth(file: string): Promise<TruthReader> {
         const prev = loads[loads.length - 1];
         if (end <= start || (prev && start < prev.end)) throw new InputError(`pt-load ${a} ${b} is empty, or overlaps or precedes the previous one`, { file, line: lineNo });
         loads.push({ start, end });
+        continue;
+      }
+      if (key === 'text-load') {
+        const [a, b, extra] = val.split(/\s+/);
+        if (extra !== undefined || textLoad) throw new InputError("expected one 'text-load START END'", { file, line: lineNo });
+        const start = parseNum(a, 'text-load start', file, lineNo);
+        const end = parseNum(b, 'text-load end', file, lineNo);
+        if (end <= start) throw new InputError(`text-load ${a} ${b} is empty`, { file, line: lineNo });
+        textLoad = { start, end };
         continue;
       }
       if (key === 'runs') {
@@ -216,6 +229,7 @@ export async function openTruth(file: string): Promise<TruthReader> {
       maxPfn: parseNum(seen.get('max-pfn'), 'max-pfn', file, hl),
       kernelMaxPfn: parseNum(seen.get('kernel-max-pfn'), 'kernel-max-pfn', file, hl),
       loads,
+      textLoad,
       runs,
     };
     for (const l of loads) if (l.end > header.maxPfn) throw new InputError(`pt-load ending at ${hx(l.end)} is beyond max-pfn ${hx(header.maxPfn)}`, { file, line: hl });
