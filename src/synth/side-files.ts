@@ -41,6 +41,7 @@ export function truthHeader(g: Guest): Omit<TruthHeader, 'runs'> {
     maxPfn: g.maxPfn,
     kernelMaxPfn: g.kernelMaxPfn,
     loads: g.loads.map((l) => ({ start: l.start, end: l.end })),
+    printk: g.printk.truth,
   };
 }
 
