@@ -373,7 +373,13 @@ async function readLockless(vi: VmcoreInfo, vr: VirtReader, file: string): Promi
   checkSize(dataSize, 'the text data ring', file);
   const descs = await vr.read(h.descsAddr, h.count * L.descSize);
   const infos = await vr.read(h.infosAddr, h.count * L.infoSize);
+  const missingBefore = vr.missingBytes;
   const data = await vr.read(h.dataAddr, dataSize);
+  // Blocks in pages missing from the dump fail their checks; the missing-bytes warning says why.
+  const dataHoles = vr.missingBytes !== missingBefore;
+  const blockWarn = (kind: string, line: string): void => {
+    if (!dataHoles) warn.add(kind, line);
+  };
   const ddv = new DataView(descs.buffer);
   const idv = new DataView(infos.buffer);
   const tdv = new DataView(data.buffer);
@@ -450,7 +456,7 @@ async function readLockless(vi: VmcoreInfo, vr: VirtReader, file: string): Promi
       }
       const blkId = tdv.getBigUint64(off, true) & DESC_ID_MASK;
       if (blkId !== id) {
-        warn.add('blkid', `record ${seq}: its text block holds descriptor id ${hex(blkId)}, not ${hex(id)} (overwritten)`);
+        blockWarn('blkid', `record ${seq}: its text block holds descriptor id ${hex(blkId)}, not ${hex(id)} (overwritten)`);
         unreadable++;
         continue;
       }
@@ -575,6 +581,11 @@ async function readLogBuf(vi: VmcoreInfo, vr: VirtReader, file: string): Promise
       // The end-of-buffer marker: the next record is at the start.
       if (wrapped) {
         warn.add('loop', `log_buf wraps twice (index ${idx}) without reaching log_next_idx ${h.nextIdx}`);
+        break;
+      }
+      if (h.firstIdx < h.nextIdx) {
+        // The live records are [first, next) without a wrap: a marker there is damage.
+        warn.add('loop', `log_buf has an end-of-buffer marker at index ${idx}, inside the unwrapped records ${h.firstIdx}..${h.nextIdx}`);
         break;
       }
       wrapped = true;

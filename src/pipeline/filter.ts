@@ -25,6 +25,7 @@ import { PfnState, type Codec, type DumpReader, type DumpWriter, type OutputPlan
 import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } from '../classify/flagsource.js';
 import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
+import { kernelLogPfns } from './dmesg.js';
 import { openInput } from './input.js';
 import { WINDOW, WindowClassifier } from './window.js';
 import { ReasonsMapWriter } from './reasons-map.js';
@@ -182,7 +183,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
   let writer: DumpWriter | undefined;
   try {
     flags = await chooseFlagSource(reader, level, opts.flagsTable);
-    const protect = await protectedRanges(flags, opts.protect);
+    const protect = await protectedRanges(flags, opts.protect, reader);
     const wc = new WindowClassifier(reader, flags, level, opts.oracle, protect);
     wc.auditing = true;
     const info = reader.info;
@@ -420,12 +421,13 @@ function noteOffset(reader: DumpReader): number | undefined {
   return typeof v === 'number' ? v : undefined;
 }
 
-/** Kernel image (from the kernel-text mapping) plus user-given ranges. */
-export async function protectedRanges(flags: PageFlagSource | undefined, extra: RangeSet | undefined): Promise<RangeSet | undefined> {
+/** Kernel image (from the kernel-text mapping), the kernel log's buffers (given the reader), plus user-given ranges. */
+export async function protectedRanges(flags: PageFlagSource | undefined, extra: RangeSet | undefined, reader?: DumpReader): Promise<RangeSet | undefined> {
   let set = extra;
   if (flags instanceof MemMapFlagSource) {
     const image = RangeSet.from(await flags.translator.kernelImagePfns().catch(() => []));
     set = set ? set.union(image) : image;
+    if (reader) set = set.union(RangeSet.from(await kernelLogPfns(reader, flags.translator)));
   }
   return set && !set.isEmpty ? set : undefined;
 }
