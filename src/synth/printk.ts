@@ -597,7 +597,7 @@ export function planPrintk(o: PrintkInput): PrintkPlan {
   // The crash: which CPU, task, registers.
   const cpu = rng.int(0, CPUS - 1);
   const pid = oops ? 87 : rng.int(900, 4000);
-  const comm = oops ? 'kworker/1:2' : 'sh';
+  const comm = oops ? `kworker/${cpu}:2` : 'sh';
   const rip = layout.textAddress(layout.kbase) + 0x1000n * BigInt(rng.int(0x100, 0x1f0)) + BigInt(rng.int(0, 0xfff));
   const rsp = 0xffffc90000000000n + 0x4000n * BigInt(rng.int(0x10, 0x3ff)) + 0x3d48n;
 
