@@ -14,11 +14,12 @@
  *   desc_reserve(), desc_push_tail(), data_alloc(), data_push_tail(),
  *   get_next_lpos()), with printk_info in its own array and dev_printk_info
  *   instead of a dictionary (commits 896fbe20b4e2 and 74caba7f2a06, both
- *   v5.10). 6.x eras add prb_desc_ring.last_finalized_id (2022, "printk:
- *   ringbuffer: Improve prb_next_seq() performance"; renamed
- *   last_finalized_seq in 6.9), which moves text_data_ring from offset 40
- *   to 48, and export clear_seq as a struct latched_seq (v5.13, commit
- *   7d7a23a91c91 "printk: use seqcount_latch for clear_seq").
+ *   v5.10). 6.x eras add prb_desc_ring.last_finalized_id (commit
+ *   f244b4dc53e5 "printk: ringbuffer: Improve prb_next_seq() performance",
+ *   2022; later renamed last_finalized_seq, same size), which moves
+ *   text_data_ring from offset 40 to 48, and export clear_seq as a struct
+ *   latched_seq (v5.13, commit 7d7a23a91c91 "printk: use seqcount_latch for
+ *   clear_seq").
  *
  * Seed bits choose the shape, so tests can pick what they need:
  *   seed & 1          buffers in the kernel image (0, static __log_buf /
@@ -134,7 +135,8 @@ const DATA_RING = { size: 32, sizeBits: 0, data: 8, head: 16, tail: 24 };
 const PLOG = { size: 16, ts: 0, len: 8, textLen: 10, dictLen: 12, facility: 14, flagsLevel: 15, align: 4 };
 
 function ringLayout(era: EraDef): { descRing: number; textRing: number; fail: number; size: number; lastFinalized: boolean; latched: boolean } {
-  const lastFinalized = era.version >= 518;
+  // f244b4dc53e5 (2022) is after 5.10 and before 6.1, the eras synth has on either side.
+  const lastFinalized = era.version >= 519;
   const descRing = lastFinalized ? 48 : 40;
   return { descRing, textRing: descRing, fail: descRing + DATA_RING.size, size: descRing + DATA_RING.size + 8, lastFinalized, latched: era.version >= 513 };
 }
