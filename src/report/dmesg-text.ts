@@ -15,6 +15,12 @@ import type { KernelLogReport } from '../pipeline/dmesg.js';
 export interface DmesgTextOptions {
   caller?: boolean | undefined;
   dict?: boolean | undefined;
+  /**
+   * 'makedumpfile' (default): a record's further lines are indented under
+   * its text. 'console': every line gets the prefix, as the kernel's console
+   * prints a record (record_print_text(); msg_print_text() before 5.10).
+   */
+  style?: 'makedumpfile' | 'console' | undefined;
 }
 
 /** `[    1.234567] ` for a record's timestamp. */
@@ -43,8 +49,8 @@ export function escapeText(text: Uint8Array): string {
 export function formatRecord(r: KernelLogRecord, o: DmesgTextOptions = {}): string {
   let prefix = timePrefix(r);
   if (o.caller && r.callerId !== undefined) prefix = `${prefix.slice(0, -1)}[${callerName(r.callerId).padStart(6, ' ')}] `;
-  const indent = ' '.repeat(prefix.length);
-  let out = prefix + escapeText(r.text).split('\n').join(`\n${indent}`);
+  const cont = o.style === 'console' ? prefix : ' '.repeat(prefix.length);
+  let out = prefix + escapeText(r.text).split('\n').join(`\n${cont}`);
   if (o.dict) for (const [k, v] of r.dict) out += `\n ${k}=${v}`;
   return `${out}\n`;
 }

@@ -67,6 +67,17 @@ describe('dumpsieve dmesg', () => {
     expect(r.stdout).toMatch(/^\[ +\d+\.\d{6}\]\[ +C\d\] /m);
   });
 
+  it('--console prefixes every line of a multi-line record, as the kernel console does', async () => {
+    const img = await makeGuest(dir, 'c.vmcore', { scenario: 'plain', size: 40 << 20, seed: 0, kernel: '5.10' });
+    const tc = (await readTruth(`${img}.truth`)).header.printk!;
+    const r = await cli('dmesg', img, '--console');
+    const want = tc.records
+      .map((e) => e.text.split('\n').map((l) => mdfLine({ tsNsec: e.tsNsec, text: l })).join(''))
+      .join('');
+    expect(r.stdout).toBe(want);
+    expect(tc.records.some((e) => e.text.includes('\n'))).toBe(true);
+  });
+
   it('--dict adds the SUBSYSTEM and DEVICE properties under their records', async () => {
     const r = await cli('dmesg', logbuf, '--dict');
     const want = tb.records.map((e) => mdfLine(e) + e.dict.map(([k, v]) => ` ${k}=${v}\n`).join('')).join('');

@@ -17,6 +17,7 @@ export function dmesgCommand(io: CliIO, setExit: (code: number) => void) {
           caller: { type: 'boolean', default: false, describe: 'Show the caller id ([T<pid>] or [C<cpu>]) after the time' },
           dict: { type: 'boolean', default: false, describe: 'Show dictionary / device properties ( SUBSYSTEM=, DEVICE=) under each record' },
           tail: { type: 'number', describe: 'Only the last N records' },
+          console: { type: 'boolean', default: false, describe: "Prefix every line of a multi-line record, as the kernel's console prints it" },
           ...outputOptions,
         }),
     handler: async (args: Record<string, unknown>) => {
@@ -25,7 +26,7 @@ export function dmesgCommand(io: CliIO, setExit: (code: number) => void) {
       const { readKernelLog } = await import('../../pipeline/dmesg.js');
       const { renderDmesg, dmesgJson, describeLog } = await import('../../report/dmesg-text.js');
       const log = await readKernelLog(args.input as string);
-      const text = args.json ? toJson(dmesgJson(log, { tail })) : renderDmesg(log, { caller: args.caller as boolean, dict: args.dict as boolean, tail });
+      const text = args.json ? toJson(dmesgJson(log, { tail })) : renderDmesg(log, { caller: args.caller as boolean, dict: args.dict as boolean, tail, style: args.console ? 'console' : 'makedumpfile' });
       const out = args.output as string | undefined;
       if (out) {
         const { AtomicFileSink } = await import('../../io/sink.js');
