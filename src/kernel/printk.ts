@@ -279,9 +279,8 @@ function logBufLayout(vi: VmcoreInfo): LogBufLayout {
 }
 
 function checkSize(n: number, what: string, file: string): void {
-  if (!Number.isSafeInteger(n) || n < 0 || n > MAX_LOG_BYTES) {
-    throw new DumpError(n > MAX_LOG_BYTES ? 'DUMP_LIMIT_EXCEEDED' : 'DUMP_CORRUPT', `${what} is ${n} bytes, above the ${MAX_LOG_BYTES / 2 ** 20} MiB a log buffer may have`, { file });
-  }
+  if (!Number.isSafeInteger(n) || n < 0) throw new DumpError('DUMP_CORRUPT', `${what} is ${n} bytes`, { file });
+  if (n > MAX_LOG_BYTES) throw new DumpError('DUMP_LIMIT_EXCEEDED', `${what} is ${n} bytes, above the ${MAX_LOG_BYTES / 2 ** 20} MiB a log buffer may have`, { file });
 }
 
 function cString(b: Uint8Array, off: number, max: number): string {

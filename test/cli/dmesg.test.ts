@@ -35,12 +35,14 @@ afterAll(() => dir?.remove());
 const callerOf = (id: number): string => ((id & 0x8000_0000) !== 0 ? `C${id & 0x7fff_ffff}` : `T${id}`);
 
 describe('dumpsieve dmesg', () => {
-  it('prints the log as makedumpfile does, on standard output', async () => {
+  it('prints the log as makedumpfile does, on standard output; which buffer it found on standard error', async () => {
     for (const [img, t] of [[lockless, tl], [logbuf, tb]] as const) {
       const r = await cli('dmesg', img);
       expect(r.code).toBe(0);
-      expect(r.stderr).toBe('');
       expect(r.stdout).toBe(mdfText(t.records));
+      const what = t.format === 'lockless' ? 'lockless ring buffer (prb, Linux 5.10+)' : 'log_buf (variable-length records, Linux 3.5-5.9)';
+      expect(r.stderr).toBe(`${img}: ${t.records.length} records from the ${what}${t.lost && t.format === 'lockless' ? `, ${t.lost} older records overwritten` : ''}${t.inFlight ? `, ${t.inFlight} being written at the crash` : ''}\n`);
+      expect((await cli('dmesg', img, '-q')).stderr).toBe('');
     }
   });
 
@@ -149,6 +151,6 @@ describe('dumpsieve dmesg', () => {
     const r = await cli('dmesg', img);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe('');
-    expect(r.stderr).toMatch(/^dumpsieve: warning: .*damaged\.vmcore: log_first_idx 2147418112 or log_next_idx \d+ is outside the \d+-byte log_buf\n$/);
+    expect(r.stderr).toMatch(/^dumpsieve: warning: .*damaged\.vmcore: log_first_idx 2147418112 or log_next_idx \d+ is outside the \d+-byte log_buf\n.*damaged\.vmcore: 0 records from the log_buf/);
   });
 });

@@ -44,7 +44,8 @@ export function dmesgCommand(io: CliIO, setExit: (code: number) => void) {
         await write(io.stdout, text);
       }
       for (const w of log.warnings) await write(io.stderr, `dumpsieve: warning: ${log.file}: ${w}\n`);
-      if (out && !args.quiet) await write(io.stderr, `${log.file}: ${describeLog(log)}; saved to ${out}\n`);
+      // Which buffer was found, on standard error (the log itself may be piped).
+      if (!args.quiet) await write(io.stderr, `${log.file}: ${describeLog(log)}${out ? `; saved to ${out}` : ''}\n`);
       setExit(0);
     },
   };
