@@ -5,6 +5,8 @@ export { filterDump, type FilterOptions, type FilterReport, type OutputFormat } 
 export { analyzeDump, type AnalyzeOptions, type AnalyzeReport } from './pipeline/analyze.js';
 export { validateDump, type ValidateOptions, type ValidateReport, type Finding } from './pipeline/validate.js';
 export { inspectDump, type InfoReport } from './pipeline/info.js';
+export type { Triage } from './pipeline/triage.js';
+export { readKernelLog, readKernelLogOf, type KernelLogReport, type KernelLogRecord } from './pipeline/dmesg.js';
 export { openInput } from './pipeline/input.js';
 export { openDump, openDumpSource } from './formats/registry.js';
 export { synthesize, SCENARIOS, ERAS, FAULTS } from './synth/index.js';

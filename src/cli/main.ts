@@ -12,6 +12,7 @@ import { infoCommand } from './commands/info.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { validateCommand } from './commands/validate.js';
 import { synthCommand } from './commands/synth.js';
+import { dmesgCommand } from './commands/dmesg.js';
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   let exit: number = EXIT.OK;
@@ -26,6 +27,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     .command(analyzeCommand(io, setExit))
     .command(validateCommand(io, setExit))
     .command(infoCommand(io, setExit))
+    .command(dmesgCommand(io, setExit))
     .command(synthCommand(io, setExit))
     .demandCommand(1, 'name a command (see --help)')
     .strict()

@@ -189,7 +189,7 @@ export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> 
     });
     const prot = await protection(reader, flags, opts.protect);
     const report = await run(reader, flags, prot.set, opts, costLevel, sampleTarget, seed, t0);
-    return { ...report, protection: protectionReport(prot.image, prot.extraPages) };
+    return { ...report, protection: protectionReport(prot) };
   } finally {
     await flags?.close();
     await reader.close();

@@ -31,7 +31,7 @@ import { WINDOW, WindowClassifier } from './window.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
 import { openFlagTable } from './flags.js';
-import { protection, type KernelImage } from './protect.js';
+import { protection, type Protection } from './protect.js';
 
 export type OutputFormat = 'kdump' | 'elf';
 
@@ -106,16 +106,20 @@ export interface ProtectionReport {
   kernelImage:
     | { found: true; pages: number; ranges: number; mappedPages: number; rule: 'mapping-and-reserved' | 'mapping' }
     | { found: false; why: string };
+  /** Pages of the kernel log's buffers. */
+  logPages: number;
   /** Pages named with --protect. */
   extraPages: number;
 }
 
-export function protectionReport(image: KernelImage, extraPages: number): ProtectionReport {
+export function protectionReport(p: Protection): ProtectionReport {
+  const image = p.image;
   return {
     kernelImage: image.found
       ? { found: true, pages: image.ranges.size, ranges: image.ranges.rangeCount, mappedPages: image.mapped, rule: image.rule }
       : { found: false, why: image.why },
-    extraPages,
+    logPages: p.logPages,
+    extraPages: p.extraPages,
   };
 }
 
@@ -383,7 +387,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
           protectedKept: byName(wc.protectedOverrides),
           protectedExcluded: byName(wc.protectedExcluded),
         },
-        protection: protectionReport(prot.image, prot.extraPages),
+        protection: protectionReport(prot),
         oracle: opts.oracle
           ? { name: opts.oracle.name, calls: planTally.calls, pfnsAsked: planTally.pfnsAsked, notRam: planTally.notRam }
           : undefined,

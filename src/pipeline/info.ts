@@ -1,15 +1,25 @@
 /**
  * inspectDump(): what `dumpsieve info` shows — the input's headers, its
  * VMCOREINFO in brief, PT_LOAD segments, and what the kernel layer makes
- * of it (memory model, page-type encodings, how offline pages are found).
+ * of it (memory model, page-type encodings, how offline pages are found) —
+ * and the crash summary (triage.ts): release, crash time, uptime, the panic
+ * and what led to it, the crashing CPU's registers, memory totals with
+ * offline and not-RAM pages, and what wrote the dump.
+ *
+ * The crash summary lives here rather than in a command of its own: it is
+ * the first screen anyone wants of a dump, and it shares info's pass over
+ * the pfns (counting offline pages needs struct page, which info opens
+ * anyway).
  */
 import { DumpError } from '../core/errors.js';
 import { MemMapFlagSource, type FlagSourceDescription } from '../classify/flagsource.js';
-import type { SegmentInfo, Utsname } from '../formats/types.js';
+import type { DumpReader, SegmentInfo, Utsname } from '../formats/types.js';
 import { readUtsname } from '../kernel/utsname.js';
 import { openInput } from './input.js';
 import { locateKernelImage } from './protect.js';
-import { WINDOW } from './window.js';
+import { WINDOW, WindowClassifier } from './window.js';
+import { Prop } from '../kernel/props.js';
+import { triage, type Triage } from './triage.js';
 
 export interface InfoReport {
   file: string;
@@ -38,25 +48,69 @@ export interface InfoReport {
   kernelImage?: Array<[number, number]> | undefined;
   /** Why the kernel image was not located. */
   kernelImageMissing?: string | undefined;
+  /** The crash summary. */
+  triage?: Triage | undefined;
+}
+
+export interface InspectOptions {
+  /** Compute the crash summary (reads the kernel log and every struct page); default true. */
+  triage?: boolean | undefined;
 }
 
 const PAGE_KEY = /^(NUMBER\((PG_\w+|PAGE_\w+_MAPCOUNT_VALUE|HUGETLB_PAGE_DTOR|phys_base|SECTION_SIZE_BITS|MAX_PHYSMEM_BITS|pgtable_l5_enabled)\)|SIZE\((page|mem_section)\)|LENGTH\((mem_section|zone\.free_area)\)|SYMBOL\((mem_section|mem_map|init_top_pgt|vmemmap)\)|KERNELOFFSET)$/;
 
-export async function inspectDump(path: string): Promise<InfoReport> {
+/** RAM and data pfns (from the reader), offline and hwpoison pages (from struct page, given a flag source). */
+async function countPfns(reader: DumpReader, src: MemMapFlagSource | undefined): Promise<{ ram: number; absent: number; offline: number; hwpoison: number }> {
+  const info = reader.info;
+  const wc = src ? new WindowClassifier(reader, src, 0, undefined, undefined) : undefined;
+  const states = wc ? wc.states : new Uint8Array(WINDOW);
+  const c = { ram: 0, absent: 0, offline: 0, hwpoison: 0 };
+  for (let w = 0; w < info.maxPfn; w += WINDOW) {
+    const n = Math.min(WINDOW, info.maxPfn - w);
+    if (wc) {
+      if (!(await wc.classify(w, n))) continue;
+      // From the page properties, so that pages a filter already left out still count.
+      const props = wc.win.props;
+      for (let i = 0; i < n; i++) {
+        if (states[i] === 0) continue;
+        const p = props[i]!;
+        if (p & (Prop.OFFLINE | Prop.OFFLINE_FALLBACK)) c.offline++;
+        if (p & Prop.HWPOISON) c.hwpoison++;
+      }
+    } else await reader.pfnStates(w, n, states);
+    for (let i = 0; i < n; i++) {
+      if (states[i] !== 0) c.ram++;
+      if (states[i] === 1) c.absent++;
+    }
+  }
+  return c;
+}
+
+export async function inspectDump(path: string, opts: InspectOptions = {}): Promise<InfoReport> {
   const reader = await openInput(path);
   try {
     const info = reader.info;
-    const states = new Uint8Array(WINDOW);
-    let ram = 0;
-    let absent = 0;
-    for (let w = 0; w < info.maxPfn; w += WINDOW) {
-      const n = Math.min(WINDOW, info.maxPfn - w);
-      await reader.pfnStates(w, n, states);
-      for (let i = 0; i < n; i++) {
-        if (states[i] !== 0) ram++;
-        if (states[i] === 1) absent++;
+    const vi = info.vmcoreinfo;
+    let src: MemMapFlagSource | undefined;
+    let kernelError: string | undefined;
+    if (vi) {
+      try {
+        src = await MemMapFlagSource.open(reader);
+      } catch (err) {
+        if (!(err instanceof DumpError)) throw err;
+        kernelError = err.message;
       }
     }
+    // One pass over the pfns: RAM and data from the reader; offline and
+    // hwpoison pages from struct page when the crash summary wants them
+    // (a mem_map that cannot be read leaves them unknown).
+    let counts = opts.triage !== false && src ? await countPfns(reader, src).catch((err: unknown) => {
+      if (err instanceof DumpError) return undefined;
+      throw err;
+    }) : undefined;
+    const counted = counts !== undefined;
+    counts ??= await countPfns(reader, undefined);
+    const { ram, absent, offline, hwpoison } = counts;
     const report: InfoReport = {
       file: info.file,
       format: info.format,
@@ -70,7 +124,6 @@ export async function inspectDump(path: string): Promise<InfoReport> {
       details: info.details ?? {},
       utsname: info.utsname,
     };
-    const vi = info.vmcoreinfo;
     if (vi) {
       const pageKeys: Record<string, string> = {};
       for (const k of vi.keys()) if (PAGE_KEY.test(k)) pageKeys[k] = vi.get(k)!;
@@ -86,6 +139,32 @@ export async function inspectDump(path: string): Promise<InfoReport> {
         if (!(err instanceof DumpError)) throw err;
         report.kernelError = err.message;
       }
+      if (src) {
+        try {
+          report.kernel = src.describe();
+          report.kernelImage = (await src.translator.kernelImagePfns()).map((r) => [r.start, r.end]);
+          report.utsname ??= await readUtsname(vi, src.translator).catch(() => undefined);
+        } catch (err) {
+          if (!(err instanceof DumpError)) throw err;
+          report.kernelError = err.message;
+        }
+      } else report.kernelError = kernelError;
+    }
+    if (opts.triage !== false) {
+      report.triage = await triage({
+        reader,
+        release: report.utsname?.release || vi?.osrelease,
+        version: report.utsname?.version || undefined,
+        memory: {
+          pageSize: info.pageSize,
+          ramPages: ram,
+          dataPages: ram - absent,
+          absentPages: absent,
+          notRamPages: info.maxPfn - ram,
+          offlinePages: counted ? offline : undefined,
+          hwpoisonPages: counted ? hwpoison : undefined,
+        },
+      });
     }
     if (info.segments) report.segments = { count: info.segments.length, first: info.segments.slice(0, 16) };
     return report;

@@ -1,5 +1,6 @@
 /**
- * Protected pages: the kernel image and the ranges named with --protect.
+ * Protected pages: the kernel image, the kernel log's buffers and the
+ * ranges named with --protect.
  *
  * A protected page is kept against the *content* rules (zero, cache,
  * private cache, user data): crash and drgn read the kernel's text, data
@@ -34,6 +35,7 @@ import { MemMapFlagSource, type PageFlagSource } from '../classify/flagsource.js
 import { Prop, PropWindow } from '../kernel/props.js';
 import { X86_64Translator } from '../kernel/x86_64.js';
 import { WINDOW } from './window.js';
+import { kernelLogPfns } from './dmesg.js';
 
 /** Where the kernel image is, or why it could not be found. */
 export type KernelImage =
@@ -49,9 +51,15 @@ export type KernelImage =
   | { found: false; why: string };
 
 export interface Protection {
-  /** Every protected pfn (image and --protect), or undefined when none. */
+  /** Every protected pfn (image, log and --protect), or undefined when none. */
   set: RangeSet | undefined;
   image: KernelImage;
+  /**
+   * Pfns of the kernel log's structures (the printk ring buffer or
+   * log_buf): never-written parts of a ring are zero pages, and `dmesg`
+   * must read the same log from a filtered dump as from its input.
+   */
+  logPages: number;
   /** Pfns named with --protect. */
   extraPages: number;
 }
@@ -100,10 +108,11 @@ export async function locateKernelImage(reader: DumpReader, flags: PageFlagSourc
   return { found: true, ranges, mapped: mapping.size, rule: 'mapping-and-reserved' };
 }
 
-/** The kernel image plus the ranges the user named. */
+/** The kernel image and log plus the ranges the user named. */
 export async function protection(reader: DumpReader, flags: PageFlagSource | undefined, extra: RangeSet | undefined): Promise<Protection> {
   const image = await locateKernelImage(reader, flags);
-  let set = image.found ? image.ranges : undefined;
-  if (extra && !extra.isEmpty) set = set ? set.union(extra) : extra;
-  return { set: set && !set.isEmpty ? set : undefined, image, extraPages: extra?.size ?? 0 };
+  const log = RangeSet.from(await kernelLogPfns(reader, flags instanceof MemMapFlagSource ? flags.translator : undefined));
+  let set = image.found ? image.ranges.union(log) : log;
+  if (extra && !extra.isEmpty) set = set.union(extra);
+  return { set: set.isEmpty ? undefined : set, image, logPages: log.size, extraPages: extra?.size ?? 0 };
 }

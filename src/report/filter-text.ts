@@ -78,6 +78,7 @@ function protectionLine(r: FilterReport): string {
   const n = (v: number): string => v.toLocaleString('en-US');
   const ki = r.protection.kernelImage;
   const what = ki.found ? `kernel image ${n(ki.pages)} pages` : `kernel image not located (${ki.why})`;
+  const log = r.protection.logPages ? ` + kernel log ${n(r.protection.logPages)} pages` : '';
   const extra = r.protection.extraPages ? ` + ${n(r.protection.extraPages)} pages named with --protect` : '';
   const list = (o: Record<string, number>): string =>
     Object.entries(o)
@@ -86,7 +87,7 @@ function protectionLine(r: FilterReport): string {
   const kept = list(r.pages.protectedKept);
   const dropped = list(r.pages.protectedExcluded);
   return (
-    `Protected: ${what}${extra}` +
+    `Protected: ${what}${log}${extra}` +
     (kept ? `; kept against content rules: ${kept}` : '') +
     (dropped ? `; excluded anyway by status rules (never read): ${dropped}` : '')
   );

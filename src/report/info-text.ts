@@ -1,7 +1,61 @@
 /** `dumpsieve info` for people. */
+import { printable } from '../core/errors.js';
 import { formatBytes } from '../core/units.js';
 import type { InfoReport } from '../pipeline/info.js';
+import type { Triage, TriageLine } from '../pipeline/triage.js';
 import { table } from './table.js';
+
+const n = (x: number): string => x.toLocaleString('en-US');
+const h16 = (v: bigint): string => v.toString(16).padStart(16, '0');
+
+/** A log line as dmesg prints it, kept on one line (inner newlines and control bytes escaped). */
+function logLine(l: TriageLine): string {
+  return `[${String(l.sec).padStart(5, ' ')}.${String(Math.floor(l.nsec / 1000)).padStart(6, '0')}] ${printable(l.text)}`;
+}
+
+/** The crash summary: one screen. */
+export function renderTriage(t: Triage): string[] {
+  const out: string[] = ['Crash summary:'];
+  const rows: string[][] = [];
+  rows.push(['kernel', `${t.release ?? '(unknown release)'}${t.version ? ` ${t.version}` : ''}`]);
+  const when: string[] = [];
+  if (t.crashTime !== undefined) when.push(`${new Date(t.crashTime * 1000).toISOString().replace('.000Z', 'Z')} (CRASHTIME)`);
+  if (t.uptime) when.push(`${t.uptime.sec}.${String(Math.floor(t.uptime.nsec / 1000)).padStart(6, '0')} s after boot (last log record)`);
+  rows.push(['crashed', when.length ? when.join(', ') : 'unknown']);
+  rows.push(['panic', t.panic ? logLine(t.panic) : t.logError ? 'unknown: the kernel log cannot be read' : 'no panic or Oops line in the log']);
+  if (t.cause && t.panic && t.cause.text !== t.panic.text) rows.push(['first sign', logLine(t.cause)]);
+  if (t.cpu) {
+    const c = t.cpu;
+    const who = `pid ${c.pid}${c.comm ? ` (${c.comm})` : ''}`;
+    const cr2 = c.cr2 !== undefined ? `  CR2 ${h16(c.cr2)} (${c.cr2From})` : '';
+    rows.push([`CPU ${c.index}`, `${who}: RIP ${h16(c.rip)}  RSP ${h16(c.rsp)}  RBP ${h16(c.rbp)}${cr2}`]);
+    rows.push(['', `chosen as ${c.how}; ${t.cpuNotes} NT_PRSTATUS note(s)`]);
+  } else {
+    rows.push(['CPU', t.cpuNotes ? `not identified among ${t.cpuNotes} NT_PRSTATUS note(s)` : 'no NT_PRSTATUS notes']);
+  }
+  const m = t.memory;
+  const mem = [`${formatBytes(m.ramPages * m.pageSize)} RAM (${n(m.ramPages)} pages), ${n(m.dataPages)} with data`];
+  if (m.absentPages) mem.push(`${n(m.absentPages)} left out of the dump`);
+  rows.push(['memory', mem.join(', ')]);
+  const gone: string[] = [];
+  if (m.offlinePages !== undefined) gone.push(`${n(m.offlinePages)} offline (ballooned or unplugged, ${formatBytes(m.offlinePages * m.pageSize)})`);
+  if (m.hwpoisonPages) gone.push(`${n(m.hwpoisonPages)} hwpoison`);
+  gone.push(`${n(m.notRamPages)} not RAM below the highest pfn (${formatBytes(m.notRamPages * m.pageSize)})`);
+  rows.push(['', gone.join(', ')]);
+  const d = t.dump;
+  const level = d.level !== undefined ? `dump level ${d.level}` : d.filtered ? 'filtered (some RAM has no data)' : 'complete (no dump level)';
+  rows.push(['dump', `${d.format}, ${level}${d.compression && d.compression !== 'none' ? `, ${d.compression}` : ''}; written by ${d.tool}`]);
+  if (t.log) {
+    const lost = t.log.lost ? `, ${n(t.log.lost)} older records overwritten` : '';
+    rows.push(['log', `${t.log.format === 'lockless' ? 'lockless ring buffer' : 'log_buf'}: ${n(t.log.records)} records${lost}${t.log.warnings.length ? `; ${t.log.warnings.length} warning(s), see dumpsieve dmesg` : ''}`]);
+  } else if (t.logError) rows.push(['log', printable(t.logError)]);
+  out.push(table(rows, { indent: '  ' }));
+  if (t.before.length) {
+    out.push(`Last lines before the ${t.cause && t.panic && t.cause.text !== t.panic.text ? 'first sign' : 'panic'}:`);
+    for (const l of t.before) out.push(`  ${logLine(l)}`);
+  }
+  return out;
+}
 
 export function renderInfo(r: InfoReport): string {
   const hex = (n: number): string => `0x${n.toString(16)}`;
@@ -10,6 +64,7 @@ export function renderInfo(r: InfoReport): string {
   out.push(`  page size ${r.pageSize}, max pfn ${hex(r.maxPfn)} (${formatBytes(r.maxPfn * r.pageSize)} of address space), ${r.cpus} CPU note(s)`);
   out.push(`  RAM pages ${r.ramPages.toLocaleString('en-US')} (${formatBytes(r.ramPages * r.pageSize)})${r.absentPages ? `, ${r.absentPages.toLocaleString('en-US')} without data` : ''}`);
   if (r.utsname) out.push(`  utsname: ${r.utsname.sysname} ${r.utsname.nodename} ${r.utsname.release} ${r.utsname.version} ${r.utsname.machine}`.trimEnd());
+  if (r.triage) out.push(...renderTriage(r.triage));
   const det = Object.entries(r.details);
   if (det.length) {
     out.push('Header:');

@@ -22,6 +22,7 @@ import {
   type ScenarioContext,
   type VirtioMemPlan,
 } from './scenarios.js';
+import { planPrintk, type PrintkPlan } from './printk.js';
 import { makePageEncoder, type PageEncoder } from './structpage.js';
 import { buildVmcoreinfo } from './vmcoreinfo.js';
 
@@ -70,6 +71,8 @@ export interface Guest {
   virtioMem: VirtioMemPlan[];
   sideFiles: Array<'xen-hvm' | 'xen-pv' | 'virtio-mem' | 'kexec'>;
   vmcoreinfo: string;
+  /** The kernel log: its truth, VMCOREINFO keys and the CPUs' NT_PRSTATUS notes. */
+  printk: PrintkPlan;
   encoder: PageEncoder;
   content: ContentGenerator;
   /** Render pages [pfn, pfn+count) exactly as the image holds them (zeros where it holds none). */
@@ -184,6 +187,9 @@ export function buildGuest(o: GuestOptions): Guest {
     if (!ok) usage(`fault ${name}: ${sc.name} with kernel ${era.name} has no pages it could act on`);
   }
 
+  // The kernel log (in the image, or memblock memory taken from a plain kernel run).
+  const printk = planPrintk({ era, layout, plan, seed, ram, scenario: sc.name, homeEnd: home.end });
+
   // Struct pages exist exactly for present sections (or every pfn below max_pfn with FLATMEM).
   fixStructPagePresence(plan, layout);
   const finished = plan.finish();
@@ -194,7 +200,7 @@ export function buildGuest(o: GuestOptions): Guest {
   const textLoad = imageRng.chance(0.7)
     ? { start: layout.kbase, end: imageRng.chance(0.5) ? layout.imageEnd : layout.kbase + layout.imagePages }
     : undefined;
-  const vmcoreinfo = buildVmcoreinfo({ era, layout, seed });
+  const vmcoreinfo = buildVmcoreinfo({ era, layout, seed, printk: printk.vmcoreinfo });
   const content = new ContentGenerator(seed);
   const encoder = makePageEncoder(finished, era, layout, seed);
 
@@ -218,6 +224,7 @@ export function buildGuest(o: GuestOptions): Guest {
     virtioMem: draft.virtioMem,
     sideFiles: draft.sideFiles,
     vmcoreinfo,
+    printk,
     encoder,
     content,
     fillPages: (pfn, count, dst, off) => fillPages(guest, pfn, count, dst, off),

@@ -8,7 +8,7 @@
  * that are all zero are never written (sparse holes, with the final length
  * set at the end).
  */
-import { EHDR_SIZE, PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE, encodeEhdr, encodePhdr, encodePrstatusNote, encodeVmcoreinfoNote } from '../formats/elf/elf.js';
+import { EHDR_SIZE, PF_R, PF_W, PF_X, PHDR_SIZE, PT_LOAD, PT_NOTE, encodeEhdr, encodePhdr, encodeVmcoreinfoNote } from '../formats/elf/elf.js';
 import type { PositionalSink } from '../io/sink.js';
 import type { Guest } from './guest.js';
 import { KERNEL_TEXT_BASE, PAGE_OFFSET } from './layout.js';
@@ -17,7 +17,6 @@ import { PAGE_SIZE } from './plan.js';
 /** Pages generated per buffer (2 MiB, one section's struct pages). */
 const CHUNK_PAGES = 512;
 const BUFFERS = 3;
-const CPUS = 2;
 
 export interface ImageStats {
   /** Length of the image file. */
@@ -31,8 +30,8 @@ export interface ImageStats {
 }
 
 export function imageNotes(g: Guest): Uint8Array {
-  const parts: Uint8Array[] = [];
-  for (let cpu = 0; cpu < CPUS; cpu++) parts.push(encodePrstatusNote(cpu === 0 ? 1 : 0));
+  // NT_PRSTATUS per CPU (the panicking one with its registers), then VMCOREINFO.
+  const parts: Uint8Array[] = [...g.printk.cpuNotes];
   parts.push(encodeVmcoreinfoNote(g.vmcoreinfo));
   return Buffer.concat(parts);
 }

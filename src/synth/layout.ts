@@ -162,6 +162,8 @@ export class KernelLayout {
   /** First pfn after the dynamic (page-granular) metadata, before the struct-page alignment. */
   readonly dynamicEnd: number;
   readonly sections: SectionInfo[] = [];
+  /** Pages other parts of the stub kernel render themselves (the printk buffers): pfn → 4 KiB. */
+  readonly extraPages = new Map<number, Uint8Array>();
   private readonly nodename: string;
 
   constructor(o: LayoutOptions) {
@@ -430,6 +432,11 @@ export class KernelLayout {
           b[o + off] = sub ? 0xff : 0x11;
         }
       }
+      return;
+    }
+    const extra = this.extraPages.get(p);
+    if (extra) {
+      b.set(extra, o);
       return;
     }
     throw new Error(`pfn 0x${p.toString(16)} is not a metadata page`);

@@ -42,6 +42,7 @@ export function truthHeader(g: Guest): Omit<TruthHeader, 'runs'> {
     kernelMaxPfn: g.kernelMaxPfn,
     loads: g.loads.map((l) => ({ start: l.start, end: l.end })),
     textLoad: g.textLoad ? { start: g.textLoad.start, end: g.textLoad.end } : undefined,
+    printk: g.printk.truth,
   };
 }
 

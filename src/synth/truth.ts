@@ -19,6 +19,7 @@ import { createInterface } from 'node:readline';
 import { InputError, ioError } from '../core/errors.js';
 import type { PositionalSink } from '../io/sink.js';
 import { MEMMAP_STATES, PAGE_CLASSES, type Content, type KpfOverride, type MemmapState, type PageClass, type PlanRun, type Variant } from './plan.js';
+import type { PrintkCrash, PrintkTruth, PrintkTruthRecord } from './printk.js';
 
 export const TRUTH_MAGIC = 'dumpsieve-truth';
 export const TRUTH_VERSION = 1;
@@ -43,6 +44,8 @@ export interface TruthHeader {
   loads: Array<{ start: number; end: number }>;
   /** The kexec-style kernel-text PT_LOAD (a second copy of those pfns), if the image has one. */
   textLoad?: { start: number; end: number } | undefined;
+  /** The kernel log the image holds (optional: manifests before it have none). */
+  printk?: PrintkTruth | undefined;
   runs: number;
 }
 
@@ -52,9 +55,13 @@ export type TruthRun = PlanRun;
 const CONTENTS: readonly Content[] = ['zero', 'data', 'meta', 'none'];
 const KPFS: readonly KpfOverride[] = ['clear-offline', 'clear-buddy'];
 const VARIANTS: readonly Variant[] = ['adversarial', 'reported', 'zero-page'];
-const hx = (n: number): string => `0x${n.toString(16)}`;
+const hx = (n: number | bigint): string => `0x${n.toString(16)}`;
 
 export function formatTruthHeader(h: Omit<TruthHeader, 'runs'>, runs: number): string {
+  return `${formatTruthHeaderLines(h, runs).join('\n')}\n`;
+}
+
+function formatTruthHeaderLines(h: Omit<TruthHeader, 'runs'>, runs: number): string[] {
   const L = [`${TRUTH_MAGIC} ${TRUTH_VERSION}`];
   L.push('# The true state of every pfn of a synthetic guest, as runs (docs/formats/truth.md).');
   L.push(`scenario ${h.scenario}`);
@@ -70,9 +77,24 @@ export function formatTruthHeader(h: Omit<TruthHeader, 'runs'>, runs: number): s
   L.push(`kernel-max-pfn ${hx(h.kernelMaxPfn)}`);
   for (const l of h.loads) L.push(`pt-load ${hx(l.start)} ${hx(l.end)}`);
   if (h.textLoad) L.push(`text-load ${hx(h.textLoad.start)} ${hx(h.textLoad.end)}`);
+  if (h.printk) L.push(...formatPrintk(h.printk));
   L.push(`runs ${runs}`);
   L.push('# START COUNT CLASS BACKING(ram|noram) IMAGE(load|noload) MEMMAP CONTENT(zero|data|meta|none) [owner= fault= kpf= variant=]');
-  return `${L.join('\n')}\n`;
+  return L;
+}
+
+/** The kernel log lines of the header (docs/formats/truth.md, "Kernel log"). */
+function formatPrintk(p: PrintkTruth): string[] {
+  const L: string[] = [];
+  L.push(`printk ${p.format} ${p.placement} written=${p.written} lost=${p.lost} in-flight=${p.inFlight} buffer-bytes=${p.bufferBytes}`);
+  for (const r of p.ranges) L.push(`printk-range ${hx(r.start)} ${hx(r.end)}`);
+  const c = p.crash;
+  L.push(`crash ${JSON.stringify({ cpu: c.cpu, pid: c.pid, comm: c.comm, rip: hx(c.rip), rsp: hx(c.rsp), cr2: c.cr2 === undefined ? null : hx(c.cr2), panic: c.panic, cause: c.cause })}`);
+  L.push('# log [SEQ, TS_NSEC, LEVEL, FACILITY, FLAGS, CALLER_ID|null, STATE|null, WRAPS(0|1), TEXT, [[KEY, VALUE]...]]');
+  for (const r of p.records) {
+    L.push(`log ${JSON.stringify([r.seq, r.tsNsec, r.level, r.facility, r.flags, r.caller ?? null, r.state ?? null, r.wraps ? 1 : 0, r.text, r.dict])}`);
+  }
+  return L;
 }
 
 const TOKEN = /^[^\s=]+$/;
@@ -102,7 +124,7 @@ export async function writeTruth(sink: PositionalSink, header: Omit<TruthHeader,
     if (fill + text.length > buf.length) await flush();
     fill += buf.write(text, fill, 'latin1');
   };
-  await put(formatTruthHeader(header, runs.length));
+  for (const line of formatTruthHeaderLines(header, runs.length)) await put(`${line}\n`);
   for (const r of runs) {
     const line = `${formatTruthRun(r)}\n`;
     if (fill + line.length > buf.length) await flush();
@@ -174,6 +196,7 @@ export async function openTruth(file: string): Promise<TruthReader> {
     const seen = new Map<string, string>();
     const loads: Array<{ start: number; end: number }> = [];
     let textLoad: { start: number; end: number } | undefined;
+    const pk: PrintkDraft = { ranges: [], records: [] };
     let runs: number | undefined;
     for (;;) {
       const t = await next();
@@ -198,6 +221,10 @@ export async function openTruth(file: string): Promise<TruthReader> {
         const end = parseNum(b, 'text-load end', file, lineNo);
         if (end <= start) throw new InputError(`text-load ${a} ${b} is empty`, { file, line: lineNo });
         textLoad = { start, end };
+        continue;
+      }
+      if (PRINTK_KEYS.includes(key)) {
+        parsePrintkLine(key, val, pk, file, lineNo);
         continue;
       }
       if (key === 'runs') {
@@ -230,6 +257,7 @@ export async function openTruth(file: string): Promise<TruthReader> {
       kernelMaxPfn: parseNum(seen.get('kernel-max-pfn'), 'kernel-max-pfn', file, hl),
       loads,
       textLoad,
+      printk: finishPrintk(pk, file, hl),
       runs,
     };
     for (const l of loads) if (l.end > header.maxPfn) throw new InputError(`pt-load ending at ${hx(l.end)} is beyond max-pfn ${hx(header.maxPfn)}`, { file, line: hl });
@@ -269,6 +297,80 @@ export async function openTruth(file: string): Promise<TruthReader> {
     close();
     throw err;
   }
+}
+
+const PRINTK_KEYS = ['printk', 'printk-range', 'crash', 'log'];
+
+interface PrintkDraft {
+  head?: Pick<PrintkTruth, 'format' | 'placement' | 'written' | 'lost' | 'inFlight' | 'bufferBytes'>;
+  crash?: PrintkCrash;
+  ranges: Array<{ start: number; end: number }>;
+  records: PrintkTruthRecord[];
+}
+
+function parseJson(val: string, what: string, file: string, line: number): unknown {
+  try {
+    return JSON.parse(val);
+  } catch {
+    throw new InputError(`${what} is not valid JSON`, { file, line });
+  }
+}
+
+function parsePrintkLine(key: string, val: string, pk: PrintkDraft, file: string, line: number): void {
+  const bad = (what: string): never => {
+    throw new InputError(what, { file, line });
+  };
+  if (key === 'printk') {
+    if (pk.head) bad("header key 'printk' given twice");
+    const [format, placement, ...kv] = val.split(/\s+/);
+    if (format !== 'lockless' && format !== 'log_buf') bad(`printk format '${(format ?? '').slice(0, 40)}' is not lockless or log_buf`);
+    if (placement !== 'static' && placement !== 'dynamic') bad(`printk placement '${(placement ?? '').slice(0, 40)}' is not static or dynamic`);
+    const f = new Map(kv.map((t) => [t.slice(0, t.indexOf('=')), t.slice(t.indexOf('=') + 1)]));
+    const num = (k: string): number => parseNum(f.get(k), `printk ${k}`, file, line, 2 ** 40);
+    pk.head = { format: format as PrintkTruth['format'], placement: placement as PrintkTruth['placement'], written: num('written'), lost: num('lost'), inFlight: num('in-flight'), bufferBytes: num('buffer-bytes') };
+  } else if (key === 'printk-range') {
+    const [a, b, extra] = val.split(/\s+/);
+    if (extra !== undefined) bad("expected 'printk-range START END'");
+    const start = parseNum(a, 'printk-range start', file, line);
+    const end = parseNum(b, 'printk-range end', file, line);
+    if (end <= start) bad('printk-range is empty');
+    pk.ranges.push({ start, end });
+  } else if (key === 'crash') {
+    if (pk.crash) bad("header key 'crash' given twice");
+    const o = parseJson(val, 'crash', file, line) as Record<string, unknown>;
+    const big = (v: unknown, k: string): bigint => (typeof v === 'string' && /^0x[0-9a-f]{1,16}$/.test(v) ? BigInt(v) : bad(`crash ${k} is not a 0x-hex number`));
+    if (typeof o !== 'object' || o === null || typeof o.cpu !== 'number' || typeof o.pid !== 'number' || typeof o.comm !== 'string' || typeof o.panic !== 'string' || typeof o.cause !== 'string') bad('crash lacks cpu, pid, comm, panic or cause');
+    pk.crash = { cpu: o.cpu as number, pid: o.pid as number, comm: o.comm as string, rip: big(o.rip, 'rip'), rsp: big(o.rsp, 'rsp'), cr2: o.cr2 === null ? undefined : big(o.cr2, 'cr2'), panic: o.panic as string, cause: o.cause as string };
+  } else {
+    const a = parseJson(val, 'log record', file, line);
+    if (!Array.isArray(a) || a.length !== 10) bad('log record is not a 10-element array');
+    const [seq, ts, level, facility, flags, caller, state, wraps, text, dict] = a as unknown[];
+    const int = (v: unknown, k: string): number => (typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : bad(`log ${k} is not a non-negative integer`));
+    if (typeof text !== 'string') bad('log text is not a string');
+    if (!Array.isArray(dict) || !dict.every((kv) => Array.isArray(kv) && kv.length === 2 && typeof kv[0] === 'string' && typeof kv[1] === 'string')) bad('log dictionary is not a list of [key, value]');
+    if (state !== null && state !== 'finalized' && state !== 'committed') bad('log state is not finalized, committed or null');
+    pk.records.push({
+      seq: int(seq, 'seq'),
+      tsNsec: int(ts, 'timestamp'),
+      level: int(level, 'level'),
+      facility: int(facility, 'facility'),
+      flags: int(flags, 'flags'),
+      caller: caller === null ? undefined : int(caller, 'caller'),
+      state: (state ?? undefined) as PrintkTruthRecord['state'],
+      wraps: int(wraps, 'wraps') === 1,
+      text: text as string,
+      dict: dict as Array<[string, string]>,
+    });
+  }
+}
+
+function finishPrintk(pk: PrintkDraft, file: string, line: number): PrintkTruth | undefined {
+  if (!pk.head) {
+    if (pk.crash || pk.ranges.length || pk.records.length) throw new InputError("'crash', 'printk-range' or 'log' lines without a 'printk' line", { file, line });
+    return undefined;
+  }
+  if (!pk.crash) throw new InputError("'printk' without a 'crash' line", { file, line });
+  return { ...pk.head, ranges: pk.ranges, records: pk.records, crash: pk.crash };
 }
 
 const HEADER_KEYS = ['scenario', 'kernel', 'osrelease', 'seed', 'size', 'memory-model', 'phys-base', 'page-size', 'faults', 'max-pfn', 'kernel-max-pfn'];

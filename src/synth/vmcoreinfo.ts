@@ -7,10 +7,10 @@
  *
  * Keys are gated as the kernel gates them (CONFIG_HUGETLB_PAGE,
  * CONFIG_SPARSEMEM vs FLATMEM, the version that added or removed each).
- * Left out: SYMBOL()s of objects the stub kernel does not contain (the
- * printk ring buffer and its layout, vmap_area_list, kallsyms tables,
- * node_data, contig_page_data), so no reader follows a pointer into
- * nothing. The zone/pglist_data sizes and offsets are those of a real
+ * Left out: SYMBOL()s of objects the stub kernel does not contain
+ * (vmap_area_list, kallsyms tables, node_data, contig_page_data), so no
+ * reader follows a pointer into nothing. The printk keys come from the
+ * guest's log (printk.ts), where log_buf_vmcoreinfo_setup() puts them. The zone/pglist_data sizes and offsets are those of a real
  * x86_64 6.2 kernel (Fedora 6.2.15); the stub has no such structures.
  */
 import type { EraDef } from './eras.js';
@@ -30,12 +30,14 @@ export interface VmcoreinfoInput {
   era: EraDef;
   layout: KernelLayout;
   seed: number;
+  /** log_buf_vmcoreinfo_setup()'s lines (printk.ts). */
+  printk?: ReadonlyArray<readonly [string, string | number]> | undefined;
 }
 
 const hex = (v: bigint): string => v.toString(16);
 const signed = (u32: number): number => u32 | 0;
 
-export function buildVmcoreinfo({ era, layout, seed }: VmcoreinfoInput): string {
+export function buildVmcoreinfo({ era, layout, seed, printk }: VmcoreinfoInput): string {
   const L: string[] = [];
   const add = (k: string, v: string | number): void => {
     L.push(`${k}=${v}`);
@@ -104,6 +106,7 @@ export function buildVmcoreinfo({ era, layout, seed }: VmcoreinfoInput): string 
     add('OFFSET(vmap_area.list)', 40);
   }
   add('LENGTH(zone.free_area)', 11);
+  for (const [k, val] of printk ?? []) add(k, val);
   add('LENGTH(free_area.free_list)', 6);
   add('NUMBER(NR_FREE_PAGES)', 0);
   add('NUMBER(PG_lru)', era.pg.lru);

@@ -1,4 +1,4 @@
-/** `dumpsieve info`: headers, VMCOREINFO, segments, memory model, page-type era. */
+/** `dumpsieve info`: the crash summary, headers, VMCOREINFO, segments, memory model, page-type era. */
 import type { Argv } from 'yargs';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
@@ -9,11 +9,14 @@ export function infoCommand(io: CliIO, setExit: (code: number) => void) {
     command: 'info <input>',
     describe: 'Show what a dump holds and how dumpsieve reads it',
     builder: (y: Argv) =>
-      y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options(outputOptions),
+      y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options({
+        triage: { type: 'boolean', default: true, describe: 'Include the crash summary (reads the kernel log and every struct page); --no-triage skips it' },
+        ...outputOptions,
+      }),
     handler: async (args: Record<string, unknown>) => {
       const { inspectDump } = await import('../../pipeline/info.js');
       const { renderInfo } = await import('../../report/info-text.js');
-      const report = await inspectDump(args.input as string);
+      const report = await inspectDump(args.input as string, { triage: args.triage as boolean });
       await write(io.stdout, args.json ? toJson(report) : renderInfo(report));
       setExit(0);
     },
