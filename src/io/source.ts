@@ -12,6 +12,12 @@ export interface ByteSource {
   /** Size in bytes. */
   readonly size: number;
   /**
+   * Bytes the source really holds, when fewer than `size` (a flattened
+   * file's records, a spilled stream): the bound for work a header asks
+   * for. Absent: `size`.
+   */
+  readonly storedBytes?: number | undefined;
+  /**
    * Read up to `length` bytes at `position` into `buf[bufOffset..]`.
    * Returns the number of bytes read; fewer than asked only at end of file.
    */
