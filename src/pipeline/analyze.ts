@@ -21,7 +21,7 @@ import type { FlagSourceDescription, PageFlagSource } from '../classify/flagsour
 import { Prop, PropWindow } from '../kernel/props.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { chooseFlagSource, protectedRanges } from './filter.js';
-import { openInput } from './input.js';
+import { openInput, type DumpInput } from './input.js';
 import { WINDOW } from './window.js';
 import { anyRam, markNotRam } from './scan.js';
 import { DEFAULT_COSTS, type CostParams, type StrategyCost, costStrategies } from './cost.js';
@@ -88,7 +88,8 @@ function dominantCells(hist: Uint32Array): number[] {
 }
 
 export interface AnalyzeOptions {
-  input: string;
+  /** A dump, the parts of a split set, `-`, or a spec with a work directory (see pipeline/input.ts). */
+  input: DumpInput;
   flagsTable?: string | undefined;
   oracle?: RamOracle | undefined;
   protect?: RangeSet | undefined;

@@ -25,7 +25,7 @@ import { PfnState, type Codec, type DumpReader, type DumpWriter, type OutputPlan
 import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } from '../classify/flagsource.js';
 import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
-import { openInput } from './input.js';
+import { describeInput, openInput, type DumpInput } from './input.js';
 import { WINDOW, WindowClassifier } from './window.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
@@ -34,7 +34,8 @@ import { openFlagTable } from './flags.js';
 export type OutputFormat = 'kdump' | 'elf';
 
 export interface FilterOptions {
-  input: string;
+  /** A dump, the parts of a split set, `-`, or a spec with a work directory (see pipeline/input.ts). */
+  input: DumpInput;
   /** Output path. Omitted with `flattened`: the stream goes to `stdout`. */
   output?: string | undefined;
   format?: OutputFormat;
@@ -255,7 +256,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
       pageOffset: pageOffsetOf(reader),
     };
     await out.begin(plan);
-    const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, opts.input, level, ps) : undefined;
+    const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, describeInput(opts.input), level, ps) : undefined;
 
     const counts = new Float64Array(REASON_COUNT);
     const ramBits = new Uint8Array(WINDOW / 8);

@@ -7,7 +7,7 @@ import { DumpError } from '../core/errors.js';
 import { MemMapFlagSource, type FlagSourceDescription } from '../classify/flagsource.js';
 import type { SegmentInfo, Utsname } from '../formats/types.js';
 import { readUtsname } from '../kernel/utsname.js';
-import { openInput } from './input.js';
+import { openInput, type DumpInput } from './input.js';
 import { WINDOW } from './window.js';
 
 export interface InfoReport {
@@ -38,8 +38,8 @@ export interface InfoReport {
 
 const PAGE_KEY = /^(NUMBER\((PG_\w+|PAGE_\w+_MAPCOUNT_VALUE|HUGETLB_PAGE_DTOR|phys_base|SECTION_SIZE_BITS|MAX_PHYSMEM_BITS|pgtable_l5_enabled)\)|SIZE\((page|mem_section)\)|LENGTH\((mem_section|zone\.free_area)\)|SYMBOL\((mem_section|mem_map|init_top_pgt|vmemmap)\)|KERNELOFFSET)$/;
 
-export async function inspectDump(path: string): Promise<InfoReport> {
-  const reader = await openInput(path);
+export async function inspectDump(input: DumpInput): Promise<InfoReport> {
+  const reader = await openInput(input);
   try {
     const info = reader.info;
     const states = new Uint8Array(WINDOW);

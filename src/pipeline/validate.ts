@@ -16,7 +16,7 @@ import { Prop, PropWindow } from '../kernel/props.js';
 import { SECTION_IS_ONLINE, SECTION_MARKED_PRESENT, SECTION_TAINT_ZONE_DEVICE } from '../kernel/memmap.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { findModel } from '../ram/models.js';
-import { openInput } from './input.js';
+import { openInput, type DumpInput } from './input.js';
 import { protectedRanges } from './filter.js';
 import { WINDOW } from './window.js';
 import { anyRam, markNotRam } from './scan.js';
@@ -30,7 +30,8 @@ const CONTENT_CHUNK = 256;
 export type { KexecSegment };
 
 export interface ValidateOptions {
-  input: string;
+  /** A dump, the parts of a split set, `-`, or a spec with a work directory (see pipeline/input.ts). */
+  input: DumpInput;
   oracle?: RamOracle | undefined;
   flagsTable?: string | undefined;
   kexecSegments?: readonly KexecSegment[] | undefined;
