@@ -71,6 +71,18 @@ export async function openInput(input: DumpInput, wrap?: (src: ByteSource) => By
   const paths = spec.paths;
   if (paths.length === 0) throw new UsageError('no input named');
   if (paths.length === 1) return openOne(paths[0]!, spec, wrap, false);
+  return openSplitSet(spec, wrap);
+}
+
+/**
+ * Open the parts of a split set (one part or more) and check that they
+ * belong together and cover every pfn. Pages come from the part that
+ * holds them.
+ */
+export async function openSplitSet(input: DumpInput, wrap?: (src: ByteSource) => ByteSource): Promise<SplitKdumpReader> {
+  const spec = inputSpec(input);
+  const paths = spec.paths;
+  if (paths.length === 0) throw new UsageError('no split parts named');
   if (paths.includes('-')) throw new UsageError('standard input (-) cannot be one part of a split set: name the part files');
   const readers: DumpReader[] = [];
   try {

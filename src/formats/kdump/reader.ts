@@ -172,6 +172,19 @@ export class KdumpReader implements DumpReader {
   /** The 464 bytes of disk_dump_header, as in the file. */
   readonly rawHeader: Uint8Array;
   readonly subHeader: KdumpSubHeader;
+  /** Where the file's parts are (reassembly copies them as they are). */
+  readonly layout: {
+    blockSize: number;
+    headerVersion: number;
+    subHdrBlocks: number;
+    bitmapBlocks: number;
+    /** File offsets of the 1st and 2nd bitmap (equal for a single-bitmap file). */
+    bm1Off: number;
+    bm2Off: number;
+    /** Offset of the page descriptor table and its entry count (this part's pages). */
+    descOff: number;
+    descCount: number;
+  };
   // Rank index: set bits of the 2nd bitmap before chunk i.
   private readonly rank0: Float64Array;
   private readonly bm1: BitmapChunks;
@@ -205,6 +218,9 @@ export class KdumpReader implements DumpReader {
       descCount: number;
       statusCodecBits: number;
       rankBase: number;
+      headerVersion: number;
+      subHdrBlocks: number;
+      bitmapBlocks: number;
       part: { start: number; end: number } | undefined;
       header: Uint8Array;
       subHeader: KdumpSubHeader;
@@ -212,6 +228,16 @@ export class KdumpReader implements DumpReader {
   ) {
     this.rankBase = p.rankBase;
     this.part = p.part;
+    this.layout = {
+      blockSize: p.bs,
+      headerVersion: p.headerVersion,
+      subHdrBlocks: p.subHdrBlocks,
+      bitmapBlocks: p.bitmapBlocks,
+      bm1Off: p.bm1Off,
+      bm2Off: p.bm2Off,
+      descOff: p.descOff,
+      descCount: p.descCount,
+    };
     this.rawHeader = p.header;
     this.subHeader = p.subHeader;
     this.src = src;
@@ -487,6 +513,9 @@ export class KdumpReader implements DumpReader {
       descCount,
       statusCodecBits,
       rankBase,
+      headerVersion: version,
+      subHdrBlocks: dh.subHdrSize,
+      bitmapBlocks: dh.bitmapBlocks,
       part,
       header: head,
       subHeader: sh,
@@ -574,6 +603,24 @@ export class KdumpReader implements DumpReader {
     const b = bits[byte]!;
     r += POPCOUNT8[b & ((1 << (rel & 7)) - 1)]!;
     return { rank: r, set: (b & (1 << (rel & 7))) !== 0 };
+  }
+
+  /** The file the reader reads (reassembly copies stored pages from it). */
+  get source(): ByteSource {
+    return this.src;
+  }
+
+  /**
+   * Read descriptors [index, index+n) of this file's table into `into`
+   * (n * 24 bytes) and check each (offset, size, flags) as page reads do;
+   * `pfnOf(i)` names the pfn of entry index+i for messages.
+   */
+  async readDescriptors(index: number, n: number, into: Uint8Array, pfnOf: (i: number) => number): Promise<void> {
+    if (index < 0 || index + n > this.descCount) throw new RangeError(`descriptors ${index}+${n} beyond the table of ${this.descCount}`);
+    const pos = this.descOff + index * PAGE_DESC_SIZE;
+    await readExact(this.src, into, 0, n * PAGE_DESC_SIZE, pos, 'page descriptors');
+    const dv = new DataView(into.buffer, into.byteOffset, n * PAGE_DESC_SIZE);
+    for (let i = 0; i < n; i++) this.decodeDesc(dv, i * PAGE_DESC_SIZE, pfnOf(i), pos + i * PAGE_DESC_SIZE);
   }
 
   private otherPart(pfn: number): DumpError {
