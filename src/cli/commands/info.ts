@@ -3,17 +3,18 @@ import type { Argv } from 'yargs';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
 import { outputOptions } from '../options.js';
+import { INPUT_HELP, inputFrom, inputOptions, pathsOf } from './input-options.js';
 
 export function infoCommand(io: CliIO, setExit: (code: number) => void) {
   return {
-    command: 'info <input>',
+    command: 'info <input..>',
     describe: 'Show what a dump holds and how dumpsieve reads it',
     builder: (y: Argv) =>
-      y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options(outputOptions),
+      y.positional('input', { type: 'string', array: true, demandOption: true, describe: INPUT_HELP }).options({ ...inputOptions, ...outputOptions }),
     handler: async (args: Record<string, unknown>) => {
       const { inspectDump } = await import('../../pipeline/info.js');
       const { renderInfo } = await import('../../report/info-text.js');
-      const report = await inspectDump(args.input as string);
+      const report = await inspectDump(inputFrom(pathsOf(args.input), args, io));
       await write(io.stdout, args.json ? toJson(report) : renderInfo(report));
       setExit(0);
     },
