@@ -85,12 +85,13 @@ export async function openRegular(
   path: string,
   name: string,
   error: (detail: string) => DumpError = (d) => new DumpError('IO', d, { file: name }),
+  cannotOpen = 'cannot open',
 ): Promise<{ fh: FileHandle; size: number }> {
   let fh: FileHandle;
   try {
     fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
-    throw (err as NodeJS.ErrnoException).code === 'EISDIR' ? error('not a regular file (a directory)') : ioError(err, name, 'cannot open');
+    throw (err as NodeJS.ErrnoException).code === 'EISDIR' ? error('not a regular file (a directory)') : ioError(err, name, cannotOpen);
   }
   let st: Stats;
   try {

@@ -148,9 +148,10 @@ async function openFile(path: string, name: string, spec: InputSpec, wrap: Wrap,
 
 /** `raw` through `inflater`, with damaged data reported as DUMP_CORRUPT naming the file. */
 function inflating(raw: Readable, inflater: Transform, name: string, kind: string): AsyncIterable<Uint8Array> {
-  raw.on('error', (err) => inflater.destroy(err));
-  const out = raw.pipe(inflater);
   return (async function* () {
+    // Piped when the first chunk is asked for: an error then has a reader.
+    raw.on('error', (err) => inflater.destroy(err));
+    const out = raw.pipe(inflater);
     try {
       for await (const chunk of out as AsyncIterable<Buffer>) yield chunk;
     } catch (err) {
