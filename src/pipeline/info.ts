@@ -34,6 +34,12 @@ export interface InfoReport {
   /** Why struct page could not be used, if it could not. */
   kernelError?: string | undefined;
   kernelImage?: Array<[number, number]> | undefined;
+  /** The parts of a split set, in pfn order. */
+  parts?: ReadonlyArray<{ file: string; startPfn: number; endPfn: number; bytes: number }> | undefined;
+  /** eraseinfo text of a kdump input (what makedumpfile --config erased). */
+  eraseinfo?: string | undefined;
+  /** What the reader noticed without stopping (an unknown header version, ...). */
+  warnings?: string[] | undefined;
 }
 
 const PAGE_KEY = /^(NUMBER\((PG_\w+|PAGE_\w+_MAPCOUNT_VALUE|HUGETLB_PAGE_DTOR|phys_base|SECTION_SIZE_BITS|MAX_PHYSMEM_BITS|pgtable_l5_enabled)\)|SIZE\((page|mem_section)\)|LENGTH\((mem_section|zone\.free_area)\)|SYMBOL\((mem_section|mem_map|init_top_pgt|vmemmap)\)|KERNELOFFSET)$/;
@@ -65,6 +71,9 @@ export async function inspectDump(input: DumpInput): Promise<InfoReport> {
       absentPages: absent,
       details: info.details ?? {},
       utsname: info.utsname,
+      parts: info.parts,
+      eraseinfo: info.eraseinfo,
+      warnings: info.warnings,
     };
     const vi = info.vmcoreinfo;
     if (vi) {
@@ -81,7 +90,7 @@ export async function inspectDump(input: DumpInput): Promise<InfoReport> {
         report.kernelError = err.message;
       }
     }
-    if (info.segments) report.segments = { count: info.segments.length, first: info.segments.slice(0, 16) };
+    if (info.segments) report.segments = { count: info.segmentCount ?? info.segments.length, first: info.segments.slice(0, 16) };
     return report;
   } finally {
     await reader.close();

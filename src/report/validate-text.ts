@@ -1,4 +1,5 @@
 /** `dumpsieve validate` for people: findings first, then what ran. */
+import { field, terminalText } from './safe.js';
 import { describeRanges, type ValidateReport } from '../pipeline/validate.js';
 
 function wrap(text: string, width: number, indent: string): string {
@@ -17,7 +18,7 @@ function wrap(text: string, width: number, indent: string): string {
 
 export function renderValidateReport(r: ValidateReport): string {
   const out: string[] = [];
-  out.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${r.input.osrelease}` : ''})${r.oracle ? `, RAM oracle ${r.oracle}` : ''}`);
+  out.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${field(r.input.osrelease)}` : ''})${r.oracle ? `, RAM oracle ${r.oracle}` : ''}`);
   if (r.findings.length === 0) out.push('No findings.');
   for (const f of r.findings) {
     out.push('');
@@ -32,5 +33,5 @@ export function renderValidateReport(r: ValidateReport): string {
     out.push(`  ${c.ran ? (c.count ? 'FAIL' : 'ok  ') : 'skip'}  ${c.id.padEnd(20)} ${c.ran ? c.title : `${c.title} (${c.skipped})`}`);
   }
   for (const n of r.notes) out.push(`Note: ${n}`);
-  return `${out.join('\n')}\n`;
+  return terminalText(`${out.join('\n')}\n`);
 }
