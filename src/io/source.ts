@@ -199,9 +199,11 @@ export class CountingSource implements ByteSource {
   readonly reads: Array<[number, number]> = [];
   bytesRead = 0;
 
+  readonly storedBytes: number | undefined;
   constructor(private readonly inner: ByteSource) {
     this.name = inner.name;
     this.size = inner.size;
+    this.storedBytes = inner.storedBytes;
   }
 
   async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
@@ -229,9 +231,11 @@ export class MeteredSource implements ByteSource {
   readonly size: number;
   bytesRead = 0;
   reads = 0;
+  readonly storedBytes: number | undefined;
   constructor(private readonly inner: ByteSource) {
     this.name = inner.name;
     this.size = inner.size;
+    this.storedBytes = inner.storedBytes;
   }
   async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
     const n = await this.inner.read(buf, bufOffset, length, position);

@@ -74,6 +74,8 @@ export class FlatSource implements ByteSource {
   readonly size: number;
   /** Data records in the file. */
   readonly records: number;
+  /** Bytes of record data: what the file really holds of the rebuilt one. */
+  readonly storedBytes: number;
   // Runs, in stream order.
   private readonly runs: Runs;
   // Extents of the plain file, sorted, disjoint: [start[i], end[i]) comes from run run[i].
@@ -81,8 +83,9 @@ export class FlatSource implements ByteSource {
   private readonly eEnd: Float64Array;
   private readonly eRun: Int32Array;
 
-  private constructor(inner: ByteSource, runs: Runs, records: number, size: number) {
+  private constructor(inner: ByteSource, runs: Runs, records: number, size: number, storedBytes: number) {
     this.inner = inner;
+    this.storedBytes = storedBytes;
     this.name = inner.name;
     this.runs = runs;
     this.records = records;
@@ -129,6 +132,7 @@ export class FlatSource implements ByteSource {
     let pos = FLAT_HEADER_SIZE;
     let records = 0;
     let plainSize = 0;
+    let stored = 0;
     for (;;) {
       if (pos + FLAT_RECORD_HEADER_SIZE > inner.size) {
         throw new DumpError('DUMP_TRUNCATED', `flattened file ends at ${hex(inner.size)} without its end marker`, { file, offset: pos });
@@ -164,6 +168,7 @@ export class FlatSource implements ByteSource {
         throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened file has more than ${maxRecords} records`, ctx);
       }
       records++;
+      stored += size;
       plainSize = Math.max(plainSize, offset + size);
       // Continue the last run if this record follows it in both files and
       // the run's records so far are all of one size.
@@ -184,7 +189,7 @@ export class FlatSource implements ByteSource {
       }
       pos = dataAt + size;
     }
-    return new FlatSource(inner, runs, records, plainSize);
+    return new FlatSource(inner, runs, records, plainSize, Math.min(stored, inner.storedBytes ?? inner.size));
   }
 
   async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
