@@ -55,11 +55,11 @@ function result(code: number | null, signal: NodeJS.Signals | null, stdout: stri
 }
 
 /** Run `dumpsieve ARGS` with `input` (bytes or nothing) on standard input. */
-export function runBuilt(args: string[], opts: { input?: Uint8Array | string; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): ChildRun {
+export function runBuilt(args: string[], opts: { input?: Uint8Array | string; stdinFd?: number; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): ChildRun {
   assertFreshBuild();
   const file = measureFile();
   const r = spawnSync(process.execPath, [MEASURE, ...args], {
-    input: opts.input,
+    ...(opts.stdinFd !== undefined ? { stdio: [opts.stdinFd, 'pipe', 'pipe'] } : { input: opts.input }),
     encoding: 'utf8',
     maxBuffer: 64 << 20,
     timeout: opts.timeoutMs ?? 120_000,
