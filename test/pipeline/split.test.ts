@@ -172,6 +172,23 @@ describe('split sets that are not whole: one line naming the part, exit 1', () =
     expect(lone.message).toMatch(/one part of a split dump \(pfns 0x4d2-0x4d3\): name every part of the set/);
   });
 
+  it('analyze and validate take the parts too', async () => {
+    const flags = dir.file('zero.kpageflags');
+    await writeFile(flags, new Uint8Array(5000 * 8));
+    const a = await cli('analyze', '--json', '--flags', flags, ...parts);
+    expect(a.code, a.stderr).toBe(0);
+    const b = await cli('analyze', '--json', '--flags', flags, whole);
+    const pick = (s: string): unknown => {
+      const j = JSON.parse(s) as { ramPages: number; classes: unknown };
+      return [j.ramPages, j.classes];
+    };
+    expect(pick(a.stdout)).toEqual(pick(b.stdout));
+    expect((JSON.parse(a.stdout) as { ramPages: number }).ramPages).toBe(4800);
+    const v = await cli('validate', ...parts);
+    expect(v.code, v.stderr).toBe(0);
+    expect(v.stdout.startsWith(`${parts.join(' ')} (kdump`)).toBe(true);
+  });
+
   it('on the command line: exit 1, one line, nothing written', async () => {
     const r = await cli('filter', '-d', '0', parts[0]!, parts[2]!, dir.file('never.kdump'));
     expect(r.code).toBe(1);

@@ -91,7 +91,7 @@ describe('KdumpReader on builder files', () => {
     expect(await readPage(r, 21)).toEqual(taggedPage(21));
   });
 
-  for (const v of [1, 2, 5]) {
+  for (const v of [1, 2, 4, 5]) {
     it(`reads header_version ${v} (max_mapnr from the main header)`, async () => {
       const r = await open(buildKdump(basicSpec('lzo', { headerVersion: v })));
       expect(r.info.maxPfn).toBe(48);
