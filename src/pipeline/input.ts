@@ -203,6 +203,9 @@ async function openStream(source: AsyncIterable<Uint8Array | string>, name: stri
       stored = size;
     }
     await spill.finish(size);
+    // Whatever follows a flattened stream's end marker is not read.
+    await input.close().catch(() => undefined);
+    if (input !== raw) await raw.close().catch(() => undefined);
     const src = await FileSource.open(spill.path, name, { storedBytes: stored });
     const reader = await openDumpSource(wrap ? wrap(src) : src, { kdump: { splitPart } }).catch(async (err: unknown) => {
       await src.close();
