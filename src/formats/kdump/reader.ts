@@ -1,6 +1,8 @@
 /**
  * kdump-compressed reader (signature `KDUMP   `, or `DISKDUMP`), header
- * versions 0–6, LP64 little-endian (x86_64) as makedumpfile writes it.
+ * versions 0–6 (later ones read as 6, with a warning), LP64 little-endian
+ * (x86_64) as makedumpfile writes it; with `splitPart`, one part of a
+ * split set (joined by split.ts).
  *
  * Streaming: opening reads the headers, the notes and the 2nd bitmap once,
  * sequentially, to build a compact rank index (set bits of the 2nd bitmap
