@@ -1,7 +1,9 @@
 /** Where a command writes: injectable so tests can run the CLI in-process. */
-import type { Writable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 
 export interface CliIO {
+  /** What `-` reads (default: the process's standard input). */
+  stdin?: Readable | undefined;
   stdout: Writable;
   stderr: Writable;
   /** stderr is a terminal: progress bars are drawn. */

@@ -13,6 +13,8 @@ import { analyzeCommand } from './commands/analyze.js';
 import { validateCommand } from './commands/validate.js';
 import { synthCommand } from './commands/synth.js';
 import { dmesgCommand } from './commands/dmesg.js';
+import { reassembleCommand } from './commands/reassemble.js';
+import { protectStdinArgs } from './commands/input-options.js';
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   let exit: number = EXIT.OK;
@@ -20,7 +22,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     exit = code;
   };
   const debug = argv.includes('--debug');
-  const parser = yargs(argv)
+  const parser = yargs(protectStdinArgs(argv))
     .scriptName('dumpsieve')
     .usage('$0 <command> [options]\n\nFilter and analyze crash dumps of virtual machines; logically offline (ballooned) pages are never read.')
     .command(filterCommand(io, setExit))
@@ -28,6 +30,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     .command(validateCommand(io, setExit))
     .command(infoCommand(io, setExit))
     .command(dmesgCommand(io, setExit))
+    .command(reassembleCommand(io, setExit))
     .command(synthCommand(io, setExit))
     .demandCommand(1, 'name a command (see --help)')
     .strict()

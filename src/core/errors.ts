@@ -97,11 +97,11 @@ function renderMessage(detail: string, ctx: DumpErrorContext): string {
 
 /**
  * One line whatever the input held: control characters (a newline in a
- * corrupt header string, say) are shown as \xNN escapes.
+ * corrupt header string, say, or a C1 CSI) are shown as \xNN escapes.
  */
 export function printable(s: string): string {
   // eslint-disable-next-line no-control-regex
-  return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  return s.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
 export function hex(n: number | bigint): string {

@@ -9,8 +9,8 @@
  *   # MEM MEMSZ [LABEL]
  *   0x1400000 0x800000 kernel
  */
-import { readFile } from 'node:fs/promises';
-import { InputError, ioError } from '../core/errors.js';
+import { DumpError, InputError } from '../core/errors.js';
+import { readLines, textLines, type TextLine } from '../io/lines.js';
 
 export const KEXEC_SEGMENTS_MAGIC = 'dumpsieve-kexec-segments';
 export const KEXEC_SEGMENT_MAX = 16;
@@ -37,21 +37,32 @@ function num(s: string, what: string, file: string, line: number): number {
   return v;
 }
 
-/** Parse a segment list; segments must be sorted by address, page-aligned and disjoint. */
-export function parseKexecSegments(text: string, file: string): KexecSegment[] {
-  const lines = text.split('\n');
-  const first = (lines[0] ?? '').replace(/\r$/, '').trim();
-  const m = /^(\S+)\s+(\d+)$/.exec(first);
-  if (!m || m[1] !== KEXEC_SEGMENTS_MAGIC) {
-    throw new InputError(`not a kexec segment list (first line must be '${KEXEC_SEGMENTS_MAGIC} 1')`, { file, line: 1 });
-  }
-  if (m[2] !== '1') throw new InputError(`kexec segment list version ${m[2]} is not supported (this build reads version 1)`, { file, line: 1 });
-  const out: KexecSegment[] = [];
-  let prevEnd = 0;
-  for (let i = 1; i < lines.length; i++) {
-    const t = lines[i]!.replace(/\r$/, '').trim();
-    if (t === '' || t.startsWith('#')) continue;
-    const line = i + 1;
+/** Largest segment list read (bytes). */
+export const MAX_KEXEC_SEGMENTS_BYTES = 1 << 20;
+
+/** Parses a segment list line by line; the first bad line throws. */
+class SegmentListParser {
+  readonly out: KexecSegment[] = [];
+  private prevEnd = 0;
+  private started = false;
+  constructor(private readonly file: string) {}
+
+  line(l: TextLine): void {
+    const file = this.file;
+    if (!this.started) {
+      this.started = true;
+      const m = /^(\S+)\s+(\d+)$/.exec(l.text.trim());
+      if (!m || m[1] !== KEXEC_SEGMENTS_MAGIC) {
+        throw new InputError(`not a kexec segment list (first line must be '${KEXEC_SEGMENTS_MAGIC} 1')`, { file, line: 1 });
+      }
+      if (m[2] !== '1') throw new InputError(`kexec segment list version ${m[2]} is not supported (this build reads version 1)`, { file, line: 1 });
+      return;
+    }
+    const t = l.text.trim();
+    if (t === '' || t.startsWith('#')) return;
+    const line = l.no;
+    const out = this.out;
+    const prevEnd = this.prevEnd;
     const f = t.split(/\s+/);
     if (f.length < 2 || f.length > 3) throw new InputError(`expected 'MEM MEMSZ [LABEL]', got ${f.length} fields`, { file, line });
     const mem = num(f[0]!, 'mem', file, line);
@@ -66,9 +77,20 @@ export function parseKexecSegments(text: string, file: string): KexecSegment[] {
     const label = f[2];
     if (label !== undefined && !/^[A-Za-z0-9_.:-]{1,64}$/.test(label)) throw new InputError(`label '${label}' has characters other than letters, digits and _.:-`, { file, line });
     out.push({ mem, memsz, label });
-    prevEnd = mem + memsz;
+    this.prevEnd = mem + memsz;
   }
-  return out;
+
+  end(): KexecSegment[] {
+    if (!this.started) throw new InputError(`not a kexec segment list (first line must be '${KEXEC_SEGMENTS_MAGIC} 1')`, { file: this.file, line: 1 });
+    return this.out;
+  }
+}
+
+/** Parse a segment list; segments must be sorted by address, page-aligned and disjoint. */
+export function parseKexecSegments(text: string, file: string): KexecSegment[] {
+  const p = new SegmentListParser(file);
+  for (const l of textLines(text)) p.line(l);
+  return p.end();
 }
 
 export function formatKexecSegments(segs: readonly KexecSegment[], comment?: string): string {
@@ -79,15 +101,15 @@ export function formatKexecSegments(segs: readonly KexecSegment[], comment?: str
   return `${out.join('\n')}\n`;
 }
 
+/** Read a segment list: a regular file of at most 1 MiB, read as a stream and stopped at its first error (InputError, exit 2). */
 export async function readKexecSegments(path: string): Promise<KexecSegment[]> {
-  let text: string;
+  const p = new SegmentListParser(path);
   try {
-    const buf = await readFile(path);
-    if (buf.length > 1 << 20) throw new InputError(`kexec segment list is ${buf.length} bytes, above 1 MiB`, { file: path });
-    text = buf.toString('utf8');
+    for await (const l of readLines(path, { what: 'kexec segment list', maxBytes: MAX_KEXEC_SEGMENTS_BYTES })) p.line(l);
   } catch (err) {
-    if (err instanceof InputError) throw err;
-    throw ioError(err, path, 'cannot read kexec segment list');
+    // A list that cannot be read is a bad argument (exit 2), like a malformed one.
+    if (err instanceof DumpError && err.code === 'IO') throw new InputError(err.detail, { file: err.file, cause: err });
+    throw err;
   }
-  return parseKexecSegments(text, path);
+  return p.end();
 }

@@ -54,10 +54,36 @@ export interface DumpInfo {
   dumpLevel?: number | undefined;
   /** Compression used by the input (kdump inputs): 'none', 'zlib', 'lzo', 'snappy', 'zstd', 'mixed'. */
   compression?: string | undefined;
-  /** PT_LOAD segments (ELF inputs), for `info`. */
+  /** PT_LOAD segments (ELF inputs), for `info`: the first MAX_LISTED_SEGMENTS of them. */
   segments?: readonly SegmentInfo[] | undefined;
+  /** Number of PT_LOAD segments (ELF inputs), listed or not. */
+  segmentCount?: number | undefined;
+  /** eraseinfo text of a kdump input (header_version 5+; makedumpfile --config). */
+  eraseinfo?: string | undefined;
+  /** The parts of a split set read as one dump, in pfn order. */
+  parts?: ReadonlyArray<{ file: string; startPfn: number; endPfn: number; bytes: number }> | undefined;
+  /** Things worth telling the user that do not stop reading (an unknown header version, a field taken from its 32-bit copy). */
+  warnings?: string[] | undefined;
   /** Header fields worth showing in `info`, format-specific. */
   details?: Record<string, string | number | boolean> | undefined;
+}
+
+/** PT_LOAD segments listed in DumpInfo.segments (the count is in segmentCount). */
+export const MAX_LISTED_SEGMENTS = 4096;
+
+/** Fewest pfns any image may span, whatever its size: 2^32 pfns (16 TiB of 4 KiB pages). */
+export const MIN_PFN_SPAN_LIMIT = 2 ** 32;
+
+/**
+ * Most pfns an image that stores `storedBytes` bytes may span. Every pass
+ * walks [0, maxPfn) window by window and a kdump-compressed output holds
+ * two bitmaps of maxPfn/8 bytes each, so a header that claims more address
+ * space than its file backs would cost work and output out of proportion
+ * to the file: 8 pfns per stored byte (the two bitmaps at most twice the
+ * input), and never less than MIN_PFN_SPAN_LIMIT for sparse guests.
+ */
+export function pfnSpanLimit(storedBytes: number): number {
+  return Math.max(MIN_PFN_SPAN_LIMIT, 8 * storedBytes);
 }
 
 export interface DumpReader {

@@ -3,7 +3,8 @@
  * interface: bounded reads at absolute positions into caller-owned buffers.
  * Nothing ever reads a whole file.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { constants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { DumpError, ioError } from '../core/errors.js';
 
 export interface ByteSource {
@@ -11,6 +12,12 @@ export interface ByteSource {
   readonly name: string;
   /** Size in bytes. */
   readonly size: number;
+  /**
+   * Bytes the source really holds, when fewer than `size` (a flattened
+   * file's records, a spilled stream): the bound for work a header asks
+   * for. Absent: `size`.
+   */
+  readonly storedBytes?: number | undefined;
   /**
    * Read up to `length` bytes at `position` into `buf[bufOffset..]`.
    * Returns the number of bytes read; fewer than asked only at end of file.
@@ -48,33 +55,80 @@ export async function readExact(
   }
 }
 
+/** What kind of file a stat describes: 'regular', 'FIFO', 'directory', ... */
+export function fileKind(st: Stats): string {
+  if (st.isFile()) return 'regular';
+  if (st.isFIFO()) return 'FIFO';
+  if (st.isDirectory()) return 'directory';
+  if (st.isCharacterDevice()) return 'character device';
+  if (st.isBlockDevice()) return 'block device';
+  if (st.isSocket()) return 'socket';
+  return 'special file';
+}
+
+/** The kind of file at `path` (fileKind), without opening it (a FIFO is not waited on). */
+export async function pathKind(path: string, name = path): Promise<string> {
+  try {
+    return fileKind(await stat(path));
+  } catch (err) {
+    throw ioError(err, name, 'cannot open');
+  }
+}
+
+/**
+ * Open a regular file read-only without ever blocking: O_NONBLOCK, then
+ * fstat; anything but a regular file (a FIFO, a device, a directory) is
+ * refused with "not a regular file". `error` makes the error (a dump input
+ * and a side input differ in their exit code).
+ */
+export async function openRegular(
+  path: string,
+  name: string,
+  error: (detail: string) => DumpError = (d) => new DumpError('IO', d, { file: name }),
+  cannotOpen = 'cannot open',
+): Promise<{ fh: FileHandle; size: number }> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  } catch (err) {
+    throw (err as NodeJS.ErrnoException).code === 'EISDIR' ? error('not a regular file (a directory)') : ioError(err, name, cannotOpen);
+  }
+  let st: Stats;
+  try {
+    st = await fh.stat();
+  } catch (err) {
+    await fh.close();
+    throw ioError(err, name, 'cannot stat');
+  }
+  if (!st.isFile()) {
+    await fh.close();
+    throw error(`not a regular file (a ${fileKind(st)})`);
+  }
+  return { fh, size: st.size };
+}
+
 /** A file opened read-only. */
 export class FileSource implements ByteSource {
   readonly name: string;
   readonly size: number;
+  readonly storedBytes: number | undefined;
   private readonly fh: FileHandle;
 
-  private constructor(name: string, fh: FileHandle, size: number) {
+  private constructor(name: string, fh: FileHandle, size: number, storedBytes?: number) {
     this.name = name;
     this.fh = fh;
     this.size = size;
+    this.storedBytes = storedBytes;
   }
 
-  static async open(path: string, name = path): Promise<FileSource> {
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'r');
-    } catch (err) {
-      throw ioError(err, name, 'cannot open');
-    }
-    try {
-      const st = await fh.stat();
-      if (st.isDirectory()) throw new DumpError('IO', 'is a directory', { file: name });
-      return new FileSource(name, fh, st.size);
-    } catch (err) {
-      await fh.close();
-      throw ioError(err, name, 'cannot stat');
-    }
+  /**
+   * Open a regular file (anything else is refused with one line, without
+   * blocking). `storedBytes`: for a sparse spill of a stream, the bytes the
+   * stream really carried.
+   */
+  static async open(path: string, name = path, opts: { storedBytes?: number } = {}): Promise<FileSource> {
+    const { fh, size } = await openRegular(path, name);
+    return new FileSource(name, fh, size, opts.storedBytes);
   }
 
   async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
@@ -145,9 +199,11 @@ export class CountingSource implements ByteSource {
   readonly reads: Array<[number, number]> = [];
   bytesRead = 0;
 
+  readonly storedBytes: number | undefined;
   constructor(private readonly inner: ByteSource) {
     this.name = inner.name;
     this.size = inner.size;
+    this.storedBytes = inner.storedBytes;
   }
 
   async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
@@ -175,9 +231,11 @@ export class MeteredSource implements ByteSource {
   readonly size: number;
   bytesRead = 0;
   reads = 0;
+  readonly storedBytes: number | undefined;
   constructor(private readonly inner: ByteSource) {
     this.name = inner.name;
     this.size = inner.size;
+    this.storedBytes = inner.storedBytes;
   }
   async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
     const n = await this.inner.read(buf, bufOffset, length, position);

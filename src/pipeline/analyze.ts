@@ -62,6 +62,9 @@ export const ACLASS_NAMES = [
 ] as const;
 export type AClassName = (typeof ACLASS_NAMES)[number];
 
+/** Classes every dump level keeps when protected (content rules yield to protection; status rules do not). */
+const KEPT_ALWAYS: ReadonlySet<number> = new Set([AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.DEVICE]);
+
 /** Classes a dump level can keep: the only ones sampled (offline pages are never read). */
 const SAMPLED: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.FREE, AClass.UNACCEPTED, AClass.DEVICE];
 
@@ -90,7 +93,7 @@ function dominantCells(hist: Uint32Array): number[] {
 }
 
 export interface AnalyzeOptions {
-  /** The dump: a path, or an open source. */
+  /** A dump, the parts of a split set, `-`, a spec with a work directory (see pipeline/input.ts), or an open source. */
   input: PipelineInput;
   /** Wrap the input source (tests: count what is read). */
   wrapSource?: ((src: ByteSource) => ByteSource) | undefined;
@@ -315,11 +318,37 @@ async function run(
     return true;
   };
 
+  // Zero pages of protected ranges stay in ELF output: counted exactly
+  // (protected pages every level keeps are read by every filter anyway).
+  let protZero = 0;
+  const protBuf = new Uint8Array(64 * info.pageSize);
+  const protView = Buffer.from(protBuf.buffer);
+  const zeroPg = Buffer.alloc(info.pageSize);
+  const countProtectedZeros = async (w: number, n: number): Promise<number> => {
+    let z = 0;
+    const ps = info.pageSize;
+    for (const r of protect!.within(w, w + n)) {
+      for (let i = r.start - w; i < r.end - w; ) {
+        if (!KEPT_ALWAYS.has(aclass[i]!) || states[i] !== PfnState.PRESENT || notRam[i]) {
+          i++;
+          continue;
+        }
+        let j = i + 1;
+        while (j < r.end - w && j - i < 64 && KEPT_ALWAYS.has(aclass[j]!) && states[j] === PfnState.PRESENT && !notRam[j]) j++;
+        await reader.readPages(w + i, j - i, protBuf);
+        for (let k = 0; k < j - i; k++) if (protView.compare(zeroPg, 0, ps, k * ps, (k + 1) * ps) === 0) z++;
+        i = j;
+      }
+    }
+    return z;
+  };
+
   // ---- pass 1: classes, per-level kept counts, map, cost ----
   for (let w = 0; w < maxPfn; w += WINDOW) {
     const n = Math.min(WINDOW, maxPfn - w);
     opts.onProgress?.({ phase: 'classify', done: w, total: maxPfn });
     const any = await classifyWindow(w, n, true);
+    if (any && protect) protZero += await countProtectedZeros(w, n);
     if (any && oracle) {
       for (let i = 0; i < n; ) {
         const c = aclass[i]!;
@@ -463,8 +492,9 @@ async function run(
       kdump[k] = { bytes: Math.round(kdumpMeta(kept) + mean[ci]! + sharedZero), error: Math.round(1.96 * Math.sqrt(variance[ci]!)) };
     });
     // ELF: page data (zero pages dropped at odd levels), headers, notes.
-    const nonzeroKept = zeroBit ? kept - zeros : kept;
-    const runs = runsBy[c]! + (zeroBit ? Math.round(zeros) : 0);
+    const droppedZeros = Math.max(0, zeros - protZero);
+    const nonzeroKept = zeroBit ? kept - droppedZeros : kept;
+    const runs = runsBy[c]! + (zeroBit ? Math.round(droppedZeros) : 0);
     const elfBytes = Math.ceil((64 + (1 + runs) * 56 + notesLen) / ps) * ps + nonzeroKept * ps;
     let zeroVar = 0;
     if (zeroBit) {

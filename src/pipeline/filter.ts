@@ -26,7 +26,7 @@ import { PfnState, type Codec, type DumpReader, type DumpWriter, type OutputPlan
 import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } from '../classify/flagsource.js';
 import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
-import { inputPath, openPipelineInput, type PipelineInput } from './open.js';
+import { describePipelineInput, inputPaths, openPipelineInput, type PipelineInput } from './open.js';
 import { WINDOW, WindowClassifier } from './window.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
@@ -36,7 +36,7 @@ import { protection, type Protection } from './protect.js';
 export type OutputFormat = 'kdump' | 'elf';
 
 export interface FilterOptions {
-  /** The dump: a path, or an open source (tests, embedded images). */
+  /** A dump, the parts of a split set, `-`, a spec with a work directory (see pipeline/input.ts), or an open source. */
   input: PipelineInput;
   /** Output path. Omitted with `flattened`: the stream goes to `stdout`. */
   output?: string | undefined;
@@ -209,7 +209,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
   if (!opts.output && !opts.flattened && !opts.sink) throw new UsageError('an output file is needed (or -F to write the flattened format to standard output)');
   if (opts.output && opts.flattened) throw new UsageError('-F writes the flattened format to standard output; redirect it instead of naming an output file');
 
-  await checkOutputs({ outputs: [opts.output, opts.reasonsFile], inputs: [inputPath(opts.input), opts.flagsTable], force: opts.force ?? false });
+  await checkOutputs({ outputs: [opts.output, opts.reasonsFile], inputs: [...inputPaths(opts.input), opts.flagsTable], force: opts.force ?? false });
 
   let meter: MeteredSource | undefined;
   const wrap = (src: ByteSource): ByteSource => {
@@ -296,7 +296,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
       pageOffset: pageOffsetOf(reader),
     };
     await out.begin(plan);
-    const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, info.file, level, ps) : undefined;
+    const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, describePipelineInput(opts.input), level, ps) : undefined;
 
     const counts = new Float64Array(REASON_COUNT);
     const ramBits = new Uint8Array(WINDOW / 8);

@@ -15,7 +15,7 @@ import { DumpError } from '../core/errors.js';
 import { MemMapFlagSource, type FlagSourceDescription } from '../classify/flagsource.js';
 import type { DumpReader, SegmentInfo, Utsname } from '../formats/types.js';
 import { readUtsname } from '../kernel/utsname.js';
-import { openInput } from './input.js';
+import { openInput, type DumpInput } from './input.js';
 import { locateKernelImage } from './protect.js';
 import { WINDOW, WindowClassifier } from './window.js';
 import { Prop } from '../kernel/props.js';
@@ -50,6 +50,12 @@ export interface InfoReport {
   kernelImageMissing?: string | undefined;
   /** The crash summary. */
   triage?: Triage | undefined;
+  /** The parts of a split set, in pfn order. */
+  parts?: ReadonlyArray<{ file: string; startPfn: number; endPfn: number; bytes: number }> | undefined;
+  /** eraseinfo text of a kdump input (what makedumpfile --config erased). */
+  eraseinfo?: string | undefined;
+  /** What the reader noticed without stopping (an unknown header version, ...). */
+  warnings?: string[] | undefined;
 }
 
 export interface InspectOptions {
@@ -86,8 +92,8 @@ async function countPfns(reader: DumpReader, src: MemMapFlagSource | undefined):
   return c;
 }
 
-export async function inspectDump(path: string, opts: InspectOptions = {}): Promise<InfoReport> {
-  const reader = await openInput(path);
+export async function inspectDump(input: DumpInput, opts: InspectOptions = {}): Promise<InfoReport> {
+  const reader = await openInput(input);
   try {
     const info = reader.info;
     const vi = info.vmcoreinfo;
@@ -123,6 +129,9 @@ export async function inspectDump(path: string, opts: InspectOptions = {}): Prom
       absentPages: absent,
       details: info.details ?? {},
       utsname: info.utsname,
+      parts: info.parts,
+      eraseinfo: info.eraseinfo,
+      warnings: info.warnings,
     };
     if (vi) {
       const pageKeys: Record<string, string> = {};
@@ -166,7 +175,7 @@ export async function inspectDump(path: string, opts: InspectOptions = {}): Prom
         },
       });
     }
-    if (info.segments) report.segments = { count: info.segments.length, first: info.segments.slice(0, 16) };
+    if (info.segments) report.segments = { count: info.segmentCount ?? info.segments.length, first: info.segments.slice(0, 16) };
     return report;
   } finally {
     await reader.close();

@@ -31,7 +31,7 @@ const CONTENT_CHUNK = 256;
 export type { KexecSegment };
 
 export interface ValidateOptions {
-  /** The dump: a path, or an open source. */
+  /** A dump, the parts of a split set, `-`, a spec with a work directory (see pipeline/input.ts), or an open source. */
   input: PipelineInput;
   /** Wrap the input source (tests: count what is read). */
   wrapSource?: ((src: ByteSource) => ByteSource) | undefined;

@@ -13,13 +13,15 @@
  * Parsers check that runs are sorted, do not overlap and stay within
  * bounds, and report InputError with the file and line.
  */
-import { readFile } from 'node:fs/promises';
-import { InputError, ioError } from '../core/errors.js';
+import { InputError } from '../core/errors.js';
+import { readLines, textLines, type TextLine } from '../io/lines.js';
 
 /** Pfns and mfns beyond 2^40 are refused (2^52 bytes of 4 KiB pages). */
 export const MAX_PFN = 2 ** 40;
-/** Largest side file read (bytes). */
-export const MAX_FILE_BYTES = 512 * 2 ** 20;
+/** Largest side file read (bytes): read as a stream, never whole. */
+export const MAX_FILE_BYTES = 64 * 2 ** 20;
+/** Most records (runs, devices, ranges) a file may hold: their tables stay well below 200 MB. */
+export const MAX_RECORDS = 1 << 20;
 
 // ---------------------------------------------------------------------------
 // Shared text handling
@@ -29,17 +31,58 @@ interface Line {
   fields: string[];
 }
 
-function* records(text: string, file: string, magic: string, version: number): Generator<Line> {
-  const lines = text.split('\n');
-  const first = (lines[0] ?? '').replace(/\r$/, '').trim();
-  const m = /^(\S+)\s+(\d+)$/.exec(first);
-  if (!m || m[1] !== magic) throw new InputError(`not a ${magic} file (first line must be '${magic} ${version}')`, { file, line: 1 });
-  if (Number(m[2]) !== version) throw new InputError(`${magic} version ${m[2]} is not supported (this build reads version ${version})`, { file, line: 1 });
-  for (let i = 1; i < lines.length; i++) {
-    const t = lines[i]!.replace(/\r$/, '').trim();
-    if (t === '' || t.startsWith('#')) continue;
-    yield { no: i + 1, fields: t.split(/\s+/) };
+/** One format's record parser: fed the records after the magic line, then asked for the result. */
+interface FormatParser<T> {
+  record(l: Line): void;
+  end(): T;
+}
+
+/**
+ * Feed the lines of a side file to a parser: the first line must be
+ * `MAGIC VERSION`; blank and `#` lines are skipped; at most MAX_RECORDS
+ * records. Stops at the first error (the parser's or the limits').
+ */
+class Feeder<T> {
+  private records = 0;
+  private started = false;
+  constructor(
+    private readonly file: string,
+    private readonly magic: string,
+    private readonly version: number,
+    private readonly parser: FormatParser<T>,
+  ) {}
+
+  line(l: TextLine): void {
+    const { file, magic, version } = this;
+    if (!this.started) {
+      this.started = true;
+      const m = /^(\S+)\s+(\d+)$/.exec(l.text.trim());
+      if (!m || m[1] !== magic) throw new InputError(`not a ${magic} file (first line must be '${magic} ${version}')`, { file, line: 1 });
+      if (Number(m[2]) !== version) throw new InputError(`${magic} version ${m[2]} is not supported (this build reads version ${version})`, { file, line: 1 });
+      return;
+    }
+    const t = l.text.trim();
+    if (t === '' || t.startsWith('#')) return;
+    if (++this.records > MAX_RECORDS) throw new InputError(`more than ${MAX_RECORDS} records`, { file, line: l.no });
+    this.parser.record({ no: l.no, fields: t.split(/\s+/) });
   }
+
+  end(): T {
+    if (!this.started) throw new InputError(`not a ${this.magic} file (first line must be '${this.magic} ${this.version}')`, { file: this.file, line: 1 });
+    return this.parser.end();
+  }
+}
+
+function parseText<T>(text: string, file: string, magic: string, version: number, parser: FormatParser<T>): T {
+  const f = new Feeder(file, magic, version, parser);
+  for (const l of textLines(text)) f.line(l);
+  return f.end();
+}
+
+async function readParsed<T>(path: string, what: string, magic: string, version: number, parser: FormatParser<T>): Promise<T> {
+  const f = new Feeder(path, magic, version, parser);
+  for await (const l of readLines(path, { what, maxBytes: MAX_FILE_BYTES })) f.line(l);
+  return f.end();
 }
 
 function num(s: string | undefined, what: string, file: string, line: number, max = MAX_PFN): number {
@@ -56,17 +99,6 @@ function arity(l: Line, min: number, max: number, file: string, shape: string): 
   if (l.fields.length < min || l.fields.length > max) {
     throw new InputError(`expected '${shape}', got ${l.fields.length} field${l.fields.length === 1 ? '' : 's'}`, { file, line: l.no });
   }
-}
-
-async function readText(path: string, what: string): Promise<string> {
-  let buf: Buffer;
-  try {
-    buf = await readFile(path);
-  } catch (err) {
-    throw ioError(err, path, `cannot read ${what}`);
-  }
-  if (buf.length > MAX_FILE_BYTES) throw new InputError(`${what} is ${buf.length} bytes, above ${MAX_FILE_BYTES}`, { file: path });
-  return buf.toString('utf8');
 }
 
 const hx = (n: number): string => `0x${n.toString(16)}`;
@@ -135,10 +167,10 @@ export interface XenHvmMemTypes {
   runs: ValueRun<HvmMemAnswer>[];
 }
 
-export function parseXenHvmMemTypes(text: string, file: string): XenHvmMemTypes {
+function xenHvmParser(file: string): FormatParser<XenHvmMemTypes> {
   const runs: ValueRun<HvmMemAnswer>[] = [];
   let prevEnd = 0;
-  for (const l of records(text, file, XEN_HVM_MAGIC, 1)) {
+  const record = (l: Line): void => {
     arity(l, 3, 3, file, 'START COUNT TYPE');
     const start = num(l.fields[0], 'start pfn', file, l.no);
     const count = num(l.fields[1], 'count', file, l.no);
@@ -148,8 +180,12 @@ export function parseXenHvmMemTypes(text: string, file: string): XenHvmMemTypes 
     }
     prevEnd = checkOrder(prevEnd, start, count, file, l.no);
     runs.push({ start, count, value: type });
-  }
-  return { runs };
+  };
+  return { record, end: () => ({ runs }) };
+}
+
+export function parseXenHvmMemTypes(text: string, file: string): XenHvmMemTypes {
+  return parseText(text, file, XEN_HVM_MAGIC, 1, xenHvmParser(file));
 }
 
 export function formatXenHvmMemTypes(d: XenHvmMemTypes, comment?: string): string {
@@ -161,7 +197,7 @@ export function formatXenHvmMemTypes(d: XenHvmMemTypes, comment?: string): strin
 }
 
 export async function readXenHvmMemTypes(path: string): Promise<XenHvmMemTypes> {
-  return parseXenHvmMemTypes(await readText(path, 'Xen HVM memory-type file'), path);
+  return readParsed(path, 'Xen HVM memory-type file', XEN_HVM_MAGIC, 1, xenHvmParser(path));
 }
 
 /** The type Xen reports for pfn, and for how many pfns it holds. */
@@ -184,17 +220,17 @@ export interface XenPvP2m {
   runs: ValueRun<P2mEntry>[];
 }
 
-export function parseXenPvP2m(text: string, file: string): XenPvP2m {
+function xenPvParser(file: string): FormatParser<XenPvP2m> {
   const runs: ValueRun<P2mEntry>[] = [];
   let p2mSize: number | undefined;
   let prevEnd = 0;
-  for (const l of records(text, file, XEN_PV_MAGIC, 1)) {
+  const record = (l: Line): void => {
     if (l.fields[0] === 'p2m-size') {
       arity(l, 2, 2, file, 'p2m-size N');
       if (p2mSize !== undefined) throw new InputError('p2m-size given twice', { file, line: l.no });
       if (runs.length) throw new InputError('p2m-size must come before the runs', { file, line: l.no });
       p2mSize = num(l.fields[1], 'p2m-size', file, l.no);
-      continue;
+      return;
     }
     if (p2mSize === undefined) throw new InputError("missing 'p2m-size N' before the first run", { file, line: l.no });
     const kind = l.fields[2];
@@ -215,9 +251,16 @@ export function parseXenPvP2m(text: string, file: string): XenPvP2m {
     prevEnd = checkOrder(prevEnd, start, count, file, l.no);
     if (prevEnd > p2mSize) throw new InputError(`run ${hx(start)}+${hx(count)} goes past p2m-size ${hx(p2mSize)}`, { file, line: l.no });
     runs.push({ start, count, value: entry });
-  }
-  if (p2mSize === undefined) throw new InputError("missing 'p2m-size N'", { file });
-  return { p2mSize, runs };
+  };
+  const end = (): XenPvP2m => {
+    if (p2mSize === undefined) throw new InputError("missing 'p2m-size N'", { file });
+    return { p2mSize, runs };
+  };
+  return { record, end };
+}
+
+export function parseXenPvP2m(text: string, file: string): XenPvP2m {
+  return parseText(text, file, XEN_PV_MAGIC, 1, xenPvParser(file));
 }
 
 export function formatXenPvP2m(d: XenPvP2m, comment?: string): string {
@@ -233,7 +276,7 @@ export function formatXenPvP2m(d: XenPvP2m, comment?: string): string {
 }
 
 export async function readXenPvP2m(path: string): Promise<XenPvP2m> {
-  return parseXenPvP2m(await readText(path, 'Xen PV P2M file'), path);
+  return readParsed(path, 'Xen PV P2M file', XEN_PV_MAGIC, 1, xenPvParser(path));
 }
 
 /** The P2M entry of pfn (an mfn entry gives the mfn of pfn itself) and for how many pfns its kind holds. */
@@ -269,10 +312,10 @@ export interface VirtioMemState {
 
 const MAX_ADDR = MAX_PFN * 4096;
 
-export function parseVirtioMem(text: string, file: string): VirtioMemState {
+function virtioMemParser(file: string): FormatParser<VirtioMemState> {
   const devices: VirtioMemDevice[] = [];
   const byId = new Map<number, VirtioMemDevice>();
-  for (const l of records(text, file, VIRTIO_MEM_MAGIC, 1)) {
+  const record = (l: Line): void => {
     const kw = l.fields[0];
     if (kw === 'device') {
       arity(l, 5, 5, file, 'device ID ADDR SIZE BLOCK-SIZE');
@@ -314,8 +357,12 @@ export function parseVirtioMem(text: string, file: string): VirtioMemState {
     } else {
       throw new InputError(`unknown record '${kw ?? ''}' (device, plugged or error)`, { file, line: l.no });
     }
-  }
-  return { devices };
+  };
+  return { record, end: () => ({ devices }) };
+}
+
+export function parseVirtioMem(text: string, file: string): VirtioMemState {
+  return parseText(text, file, VIRTIO_MEM_MAGIC, 1, virtioMemParser(file));
 }
 
 export function formatVirtioMem(d: VirtioMemState, comment?: string): string {
@@ -331,7 +378,7 @@ export function formatVirtioMem(d: VirtioMemState, comment?: string): string {
 }
 
 export async function readVirtioMem(path: string): Promise<VirtioMemState> {
-  return parseVirtioMem(await readText(path, 'virtio-mem state file'), path);
+  return readParsed(path, 'virtio-mem state file', VIRTIO_MEM_MAGIC, 1, virtioMemParser(path));
 }
 
 // ---------------------------------------------------------------------------
@@ -344,17 +391,21 @@ export interface BackedRanges {
   runs: Array<{ start: number; count: number }>;
 }
 
-export function parseBackedRanges(text: string, file: string): BackedRanges {
+function backedParser(file: string): FormatParser<BackedRanges> {
   const runs: Array<{ start: number; count: number }> = [];
   let prevEnd = 0;
-  for (const l of records(text, file, BACKED_MAGIC, 1)) {
+  const record = (l: Line): void => {
     arity(l, 2, 2, file, 'START COUNT');
     const start = num(l.fields[0], 'start pfn', file, l.no);
     const count = num(l.fields[1], 'count', file, l.no);
     prevEnd = checkOrder(prevEnd, start, count, file, l.no);
     runs.push({ start, count });
-  }
-  return { runs };
+  };
+  return { record, end: () => ({ runs }) };
+}
+
+export function parseBackedRanges(text: string, file: string): BackedRanges {
+  return parseText(text, file, BACKED_MAGIC, 1, backedParser(file));
 }
 
 export function formatBackedRanges(d: BackedRanges, comment?: string): string {
@@ -366,5 +417,5 @@ export function formatBackedRanges(d: BackedRanges, comment?: string): string {
 }
 
 export async function readBackedRanges(path: string): Promise<BackedRanges> {
-  return parseBackedRanges(await readText(path, 'backed-ranges file'), path);
+  return readParsed(path, 'backed-ranges file', BACKED_MAGIC, 1, backedParser(path));
 }

@@ -1,4 +1,5 @@
 /** `dumpsieve analyze` for people: classes, predicted sizes per level and codec, cost of reading. */
+import { field, terminalText } from './safe.js';
 import { formatBytes, percent } from '../core/units.js';
 import { ACLASS_NAMES, type AnalyzeReport } from '../pipeline/analyze.js';
 import { table } from './table.js';
@@ -7,7 +8,7 @@ import { renderCostTable } from './cost-text.js';
 export function renderAnalyzeReport(r: AnalyzeReport): string {
   const ps = r.input.pageSize;
   const out: string[] = [];
-  out.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${r.input.osrelease}` : ''}): ${formatBytes(r.ramPages * ps)} RAM in ${formatBytes(r.input.maxPfn * ps)} of address space`);
+  out.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${field(r.input.osrelease)}` : ''}): ${formatBytes(r.ramPages * ps)} RAM in ${formatBytes(r.input.maxPfn * ps)} of address space`);
   const d = r.classification.description;
   out.push(`Page flags: ${r.classification.source === 'none' ? 'none (no usable VMCOREINFO)' : `${r.classification.source}${d ? `, ${d.layout}` : ''}`}`);
   if (d?.decoder) out.push(`Offline pages: ${d.decoder.offline}`);
@@ -32,5 +33,5 @@ export function renderAnalyzeReport(r: AnalyzeReport): string {
   out.push('');
   out.push(`Cost of reading the guest's memory (filters at -d ${r.cost.level}${r.oracle ? `; oracle ${r.oracle.name}` : '; no RAM oracle: unbacked pages unknown'})`);
   out.push(...renderCostTable(r.cost));
-  return `${out.join('\n')}\n`;
+  return terminalText(`${out.join('\n')}\n`);
 }

@@ -4,6 +4,7 @@
  * numbers), with dumpsieve's additions: offline pages found without the
  * VMCOREINFO key, not-RAM pages from the RAM oracle, bytes.
  */
+import { field, terminalText } from './safe.js';
 import { formatBytes, percent } from '../core/units.js';
 import type { FilterReport } from '../pipeline/filter.js';
 import { renderCostTable } from './cost-text.js';
@@ -18,7 +19,7 @@ export function renderFilterReport(r: FilterReport): string {
   const lines: string[] = [];
   const outName = r.output.flattened ? 'standard output (flattened)' : r.output.file;
   const fmt = r.output.format === 'elf' ? 'ELF' : `kdump-compressed${r.output.codec !== 'none' ? `, ${r.output.codec}` : ''}`;
-  lines.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${r.input.osrelease}` : ''}) -> ${outName} (${fmt}), dump level ${r.dumpLevel}`);
+  lines.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${field(r.input.osrelease)}` : ''}) -> ${outName} (${fmt}), dump level ${r.dumpLevel}`);
   const c = r.classification;
   if (c.source === 'none') {
     lines.push('Page flags: none (no usable VMCOREINFO): only holes and zero pages can be excluded');
@@ -67,7 +68,7 @@ export function renderFilterReport(r: FilterReport): string {
     `Output: ${formatBytes(r.output.bytes)} (${percent(r.output.bytes, r.input.bytes)} of the input's ${formatBytes(r.input.bytes)}); ` +
       `read ${formatBytes(r.bytesRead)} from the input in ${r.seconds.toFixed(2)} s`,
   );
-  return `${lines.join('\n')}\n`;
+  return terminalText(`${lines.join('\n')}\n`);
 }
 
 /**

@@ -4,6 +4,7 @@ import { formatBytes } from '../core/units.js';
 import type { InfoReport } from '../pipeline/info.js';
 import type { Triage, TriageLine } from '../pipeline/triage.js';
 import { table } from './table.js';
+import { field, terminalText } from './safe.js';
 
 const n = (x: number): string => x.toLocaleString('en-US');
 const h16 = (v: bigint): string => v.toString(16).padStart(16, '0');
@@ -60,19 +61,31 @@ export function renderTriage(t: Triage): string[] {
 export function renderInfo(r: InfoReport): string {
   const hex = (n: number): string => `0x${n.toString(16)}`;
   const out: string[] = [];
-  out.push(`${r.file}: ${r.format}, ${r.arch}, ${formatBytes(r.bytes)}`);
+  out.push(`${field(r.file)}: ${r.format}, ${r.arch}, ${formatBytes(r.bytes)}`);
+  for (const w of r.warnings ?? []) out.push(`  warning: ${field(w)}`);
   out.push(`  page size ${r.pageSize}, max pfn ${hex(r.maxPfn)} (${formatBytes(r.maxPfn * r.pageSize)} of address space), ${r.cpus} CPU note(s)`);
   out.push(`  RAM pages ${r.ramPages.toLocaleString('en-US')} (${formatBytes(r.ramPages * r.pageSize)})${r.absentPages ? `, ${r.absentPages.toLocaleString('en-US')} without data` : ''}`);
-  if (r.utsname) out.push(`  utsname: ${r.utsname.sysname} ${r.utsname.nodename} ${r.utsname.release} ${r.utsname.version} ${r.utsname.machine}`.trimEnd());
+  if (r.utsname) {
+    const u = r.utsname;
+    out.push(`  utsname: ${[u.sysname, u.nodename, u.release, u.version, u.machine].map(field).join(' ')}`.trimEnd());
+  }
+  if (r.parts) {
+    out.push(`Split set: ${r.parts.length} part(s)`);
+    out.push(table(r.parts.map((p) => [field(p.file), `pfn ${hex(p.startPfn)}-${hex(p.endPfn)}`, formatBytes(p.bytes)]), { indent: '  ' }));
+  }
   if (r.triage) out.push(...renderTriage(r.triage));
   const det = Object.entries(r.details);
   if (det.length) {
     out.push('Header:');
-    out.push(table(det.map(([k, v]) => [k, String(v)]), { indent: '  ' }));
+    out.push(table(det.map(([k, v]) => [k, field(String(v))]), { indent: '  ' }));
+  }
+  if (r.eraseinfo !== undefined) {
+    out.push('eraseinfo:');
+    for (const l of r.eraseinfo.replace(/\n$/, '').split('\n')) out.push(`  ${field(l)}`);
   }
   if (r.vmcoreinfo) {
-    out.push(`VMCOREINFO: ${r.vmcoreinfo.keys} keys, OSRELEASE ${r.vmcoreinfo.osrelease ?? '(none)'}${r.vmcoreinfo.crashTime ? `, crashed ${new Date(r.vmcoreinfo.crashTime * 1000).toISOString()}` : ''}`);
-    out.push(table(Object.entries(r.vmcoreinfo.pageKeys).map(([k, v]) => [k, v]), { indent: '  ' }));
+    out.push(`VMCOREINFO: ${r.vmcoreinfo.keys} keys, OSRELEASE ${field(r.vmcoreinfo.osrelease ?? '(none)')}${r.vmcoreinfo.crashTime ? `, crashed ${Math.abs(r.vmcoreinfo.crashTime) <= 8.64e12 ? new Date(r.vmcoreinfo.crashTime * 1000).toISOString() : r.vmcoreinfo.crashTime}` : ''}`);
+    out.push(table(Object.entries(r.vmcoreinfo.pageKeys).map(([k, v]) => [field(k), field(v)]), { indent: '  ' }));
   } else {
     out.push('VMCOREINFO: none (only -d 0 and -d 1 can be used without a flag table)');
   }
@@ -114,5 +127,5 @@ export function renderInfo(r: InfoReport): string {
     );
     if (r.segments.count > r.segments.first.length) out.push(`  … ${r.segments.count - r.segments.first.length} more`);
   }
-  return `${out.join('\n')}\n`;
+  return terminalText(`${out.join('\n')}\n`);
 }

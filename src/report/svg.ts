@@ -4,6 +4,7 @@
  * left and a legend of classes with their page counts. Adjacent cells of
  * one class in a row are drawn as one rectangle.
  */
+import { field } from './safe.js';
 import { formatBytes } from '../core/units.js';
 import { ACLASS_NAMES, type AnalyzeReport, type AClassName } from '../pipeline/analyze.js';
 
@@ -40,7 +41,8 @@ const LABELS: Record<AClassName, string> = {
 };
 
 function esc(s: string): string {
-  return s.replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
+  // Control characters are not allowed in XML 1.0: shown as \xNN.
+  return field(s).replace(/[<>&"']/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c]!);
 }
 
 type Line = { kind: 'row'; start: number; cells: number[] } | { kind: 'gap'; pfns: number };

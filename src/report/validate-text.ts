@@ -1,4 +1,5 @@
 /** `dumpsieve validate` for people: findings first, then what ran. */
+import { field, terminalText } from './safe.js';
 import { describeRanges, type ValidateReport } from '../pipeline/validate.js';
 
 function wrap(text: string, width: number, indent: string): string {
@@ -17,7 +18,7 @@ function wrap(text: string, width: number, indent: string): string {
 
 export function renderValidateReport(r: ValidateReport): string {
   const out: string[] = [];
-  out.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${r.input.osrelease}` : ''})${r.oracle ? `, RAM oracle ${r.oracle}` : ''}`);
+  out.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${field(r.input.osrelease)}` : ''})${r.oracle ? `, RAM oracle ${r.oracle}` : ''}`);
   out.push(headline(r));
   const skipped = r.checks.filter((c) => !c.ran);
   if (skipped.length) {
@@ -39,7 +40,7 @@ export function renderValidateReport(r: ValidateReport): string {
     out.push(`  ${status(r, c.id, c.ran, c.count)}  ${c.id.padEnd(20)} ${c.ran ? c.title : `${c.title} (${c.skipped})`}`);
   }
   for (const n of r.notes) out.push(`Note: ${n}`);
-  return `${out.join('\n')}\n`;
+  return terminalText(`${out.join('\n')}\n`);
 }
 
 /** One line: how many checks ran and what they found (never an all-clear for checks that did not run). */

@@ -240,7 +240,7 @@ export function buildGuest(o: GuestOptions): Guest {
  * of the guests.
  */
 function imagePlan(mapPages: number, rng: Rng): ImagePlan {
-  const tail = rng.chance(0.1) ? 0 : rng.int(1, Math.min(511, mapPages - 64));
+  const tail = rng.chance(0.1) ? 0 : rng.int(1, Math.min(511, mapPages - 256));
   const endPages = mapPages - tail;
   const body = endPages - IMAGE_FIXED_PAGES;
   const freed: Array<[number, number]> = [];

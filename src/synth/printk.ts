@@ -585,11 +585,26 @@ function dynamicHome(plan: PlanBuilder, pages: number, homeEnd: number): number 
   return best ? best.start + best.count - pages : undefined;
 }
 
+/** No room for the log's buffers at this size: a smaller ring is tried. */
+class NoRoom extends Error {}
+
 export function planPrintk(o: PrintkInput): PrintkPlan {
+  // CONFIG_LOG_BUF_SHIFT by seed; where neither the image nor free RAM
+  // holds that ring (a small guest whose image has freed spans), a smaller
+  // one, down to the smallest the kernel allows in practice.
+  for (let shift = [13, 15, 14, 17][(o.seed >>> 3) & 3]!; ; shift--) {
+    try {
+      return planPrintkWith(o, shift);
+    } catch (err) {
+      if (!(err instanceof NoRoom) || shift <= 12) throw err;
+    }
+  }
+}
+
+function planPrintkWith(o: PrintkInput, shift: number): PrintkPlan {
   const { era, layout, plan, seed } = o;
   const format: PrintkFormat = era.version >= 510 ? 'lockless' : 'log_buf';
   const rng = new Rng(seed, 0x9f1);
-  const shift = [13, 15, 14, 17][(seed >>> 3) & 3]!;
   const fill = [0.4, 2.5, 7][(seed >>> 1) % 3]!;
   const oops = ((seed >>> 5) & 1) === 1;
   const unfinished = format === 'lockless' && ((seed >>> 6) & 1) === 1;
@@ -683,6 +698,12 @@ export function planPrintk(o: PrintkInput): PrintkPlan {
   const pagesNeeded = Math.ceil(total / PAGE_SIZE) + 1;
   let placement: PrintkPlacement = (seed & 1) === 1 ? 'dynamic' : 'static';
   let basePaddr: number;
+  // __log_buf and its descriptor arrays live in the image's data: the first
+  // stretch of image pages long enough (freed init sections and rodata gaps
+  // interrupt the image). A buffer larger than that is memblock-allocated
+  // (log_buf_len= larger than the static buffer), as the kernel does.
+  const staticAt = imageStretch(plan, varsPfn + 1, layout.kbase + layout.imagePages, pagesNeeded);
+  if (staticAt === undefined) placement = 'dynamic';
   const home = placement === 'dynamic' ? dynamicHome(plan, pagesNeeded, o.homeEnd) : undefined;
   if (home === undefined) placement = 'static';
   if (placement === 'dynamic') {
@@ -690,8 +711,8 @@ export function planPrintk(o: PrintkInput): PrintkPlan {
     basePaddr = (home! + pagesNeeded) * PAGE_SIZE - align8(total) - 8 * rng.int(0, 60);
     basePaddr -= basePaddr % 8;
   } else {
-    basePaddr = (varsPfn + 1) * PAGE_SIZE + 8 * rng.int(0, 60);
-    if (varsPfn + 1 + pagesNeeded > layout.kbase + layout.imagePages) throw new Error('printk buffers do not fit in the synthetic kernel image');
+    if (staticAt === undefined) throw new NoRoom('printk buffers fit neither in the synthetic kernel image nor in free RAM');
+    basePaddr = staticAt * PAGE_SIZE + 8 * rng.int(0, 60);
   }
   const vaddrOf = (paddr: number): bigint => (placement === 'dynamic' ? KernelLayout.directMap(paddr) : layout.textAddress(0) + BigInt(paddr));
   const partAddr = (i: number): bigint => vaddrOf(basePaddr + offsets[i]!);
@@ -835,4 +856,14 @@ export function planPrintk(o: PrintkInput): PrintkPlan {
     vmcoreinfo: vi,
     cpuNotes,
   };
+}
+
+/** First pfn in [from, end) starting `n` consecutive kernel-image pages, or undefined. */
+function imageStretch(plan: PlanBuilder, from: number, end: number, n: number): number | undefined {
+  let start = from;
+  for (let p = from; p < end; p++) {
+    if (plan.runAt(p).owner !== 'kernel-image') start = p + 1;
+    else if (p + 1 - start >= n) return start;
+  }
+  return undefined;
 }

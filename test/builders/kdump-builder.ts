@@ -51,6 +51,16 @@ export interface KdumpSpec {
   status?: number;
   dumpLevel?: number;
   split?: number;
+  /**
+   * Make one part of a split set, as makedumpfile --split writes it: the
+   * whole bitmaps, `split` = 1 and the range in start_pfn(_64)/end_pfn(_64),
+   * the descriptor table starting where a whole dump's does but listing
+   * only the range's pages, their data after room for every page's
+   * descriptor (the shared zero page first, as in every part).
+   */
+  part?: { start: number; end: number };
+  /** eraseinfo text after the page data (header_version >= 5). */
+  eraseinfo?: string;
   nrCpus?: number;
   physBase?: number;
   timestamp?: number;
@@ -124,6 +134,7 @@ export function buildKdump(spec: KdumpSpec): Uint8Array {
   const bm2 = spec.singleBitmap ? bm1 : bm1 + bitmapEach;
   const descOff = bm1 + bitmapBytes;
   let dataPos = descOff + pages.length * 24;
+  const inPart = (pfn: number): boolean => !spec.part || (pfn >= spec.part.start && pfn < spec.part.end);
 
   // Page data.
   const anyZero = pages.some((p) => p.sharedZero);
@@ -135,6 +146,7 @@ export function buildKdump(spec: KdumpSpec): Uint8Array {
   }
   const descs: Array<{ offset: number; size: number; flags: number }> = [];
   for (const p of pages) {
+    if (!inPart(p.pfn)) continue;
     if (p.sharedZero) {
       descs.push({ offset: zeroOffset, size: bs, flags: 0, ...p.desc });
       continue;
@@ -161,7 +173,11 @@ export function buildKdump(spec: KdumpSpec): Uint8Array {
     dataPos += stored.length;
   }
 
+  const erase = spec.eraseinfo !== undefined && version >= 5 ? Buffer.from(spec.eraseinfo, 'latin1') : undefined;
+  const eraseAt = dataPos;
+  if (erase) dataPos += erase.length;
   const out = Buffer.alloc(dataPos);
+  if (erase) out.set(erase, eraseAt);
   // disk_dump_header
   out.write((spec.signature ?? 'KDUMP   ').padEnd(8, ' '), 0, 'latin1');
   out.writeInt32LE(version, 8);
@@ -179,7 +195,19 @@ export function buildKdump(spec: KdumpSpec): Uint8Array {
     const s = bs;
     out.writeBigUInt64LE(BigInt(spec.physBase ?? 0), s);
     out.writeInt32LE(spec.dumpLevel ?? 0, s + 8);
-    if (version >= 2) out.writeInt32LE(spec.split ?? 0, s + 12);
+    if (version >= 2) out.writeInt32LE(spec.split ?? (spec.part ? 1 : 0), s + 12);
+    if (spec.part && version >= 2) {
+      out.writeBigUInt64LE(BigInt(spec.part.start), s + 16);
+      out.writeBigUInt64LE(BigInt(spec.part.end), s + 24);
+      if (version >= 6) {
+        out.writeBigUInt64LE(BigInt(spec.part.start), s + 80);
+        out.writeBigUInt64LE(BigInt(spec.part.end), s + 88);
+      }
+    }
+    if (erase && version >= 5) {
+      out.writeBigUInt64LE(BigInt(eraseAt), s + 64);
+      out.writeBigUInt64LE(BigInt(erase.length), s + 72);
+    }
     if (version >= 3) {
       let vOff = 0;
       let vSize = 0;

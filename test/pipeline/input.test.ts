@@ -30,7 +30,7 @@ describe('compressed inputs', () => {
     const raw = await readFile(image);
     await writeFile(dir.file('copy.gz'), gzipSync(raw));
     await writeFile(dir.file('copy.br'), brotliCompressSync(raw));
-    const before = (await readdir(tmpdir())).filter((f) => f.startsWith('dumpsieve-inflate-')).length;
+    const before = (await readdir(tmpdir())).filter((f) => f.startsWith('dumpsieve-spill-')).length;
     const a = await pages(image);
     const g = await pages(dir.file('copy.gz'));
     const b = await pages(dir.file('copy.br'));
@@ -38,7 +38,7 @@ describe('compressed inputs', () => {
     expect(g.sample.equals(a.sample)).toBe(true);
     expect(b.sample.equals(a.sample)).toBe(true);
     expect(g.name).toBe(dir.file('copy.gz'));
-    expect((await readdir(tmpdir())).filter((f) => f.startsWith('dumpsieve-inflate-')).length).toBe(before);
+    expect((await readdir(tmpdir())).filter((f) => f.startsWith('dumpsieve-spill-')).length).toBe(before);
   });
 
   it('damaged compressed data is one DUMP_CORRUPT error naming the file', async () => {

@@ -98,7 +98,9 @@ describe(`property: status beats protection (${CASES} random guests)`, () => {
           .filter((x) => x.memmap === 'reserved' && x.start < g.layout.kbase + g.layout.imagePages && x.start + x.count > g.layout.kbase)
           .map((x) => ({ start: Math.max(x.start, g.layout.kbase), end: Math.min(x.start + x.count, g.layout.kbase + g.layout.imagePages) })),
       );
-      const prot = protect ? protect.union(image) : image;
+      // The kernel log's buffers are protected too (the truth's printk ranges).
+      const fixed = image.union(RangeSet.from(g.printk.truth.ranges));
+      const prot = protect ? protect.union(fixed) : fixed;
       for (const run of g.plan.runs) {
         if (!run.load) {
           // Holes (up to 128 GiB of them in Xen PV guests): checked at once.

@@ -166,7 +166,8 @@ describe('the kept set is the truth rule set; the kernel image is the image prop
           );
           const ki = r.report.protection.kernelImage;
           expect(ki.found && ki.pages).toBe(image.size);
-          checked += checkKept(g, r.present, level, image, false, elf);
+          // The kernel log's buffers are protected too (the truth's printk ranges).
+          checked += checkKept(g, r.present, level, image.union(RangeSet.from(g.printk.truth.ranges)), false, elf);
         }
       }
       expect(checked).toBeGreaterThan(6 * 10000);

@@ -8,13 +8,14 @@ import { write, type CliIO } from '../io.js';
 import { outputOptions, parseProtect } from '../options.js';
 import { progressBar } from '../progress.js';
 import { buildOracle, oracleOptions } from './oracle-options.js';
+import { INPUT_HELP, inputFrom, inputOptions, pathsOf } from './input-options.js';
 
 export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
   return {
-    command: 'analyze <input>',
+    command: 'analyze <input..>',
     describe: 'Report page classes, the output size of every dump level and codec, and the cost of reading the dump',
     builder: (y: Argv) =>
-      y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options({
+      y.positional('input', { type: 'string', array: true, demandOption: true, describe: INPUT_HELP }).options({
         flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
         d: { alias: 'dump-level', type: 'number', default: 31, describe: 'Dump level of the filter strategies in the cost table' },
         sample: { type: 'number', default: 16384, describe: 'Pages sampled for zero-page and compression estimates (0: all)' },
@@ -24,6 +25,7 @@ export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
         f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite an existing --svg file' },
         protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges never to exclude' },
         ...oracleOptions,
+        ...inputOptions,
         ...outputOptions,
       }),
     handler: async (args: Record<string, unknown>) => {
@@ -35,7 +37,7 @@ export function analyzeCommand(io: CliIO, setExit: (code: number) => void) {
       const bar = progressBar(io, args.quiet as boolean);
       try {
         const report = await analyzeDump({
-          input: args.input as string,
+          input: inputFrom(pathsOf(args.input), args, io),
           flagsTable: args.flags as string | undefined,
           oracle: await buildOracle(args.ramOracle as string[] | undefined, args.ramOracleApi),
           protect: parseProtect(args.protect as string[] | undefined),

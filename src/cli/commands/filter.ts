@@ -1,4 +1,5 @@
 /** `dumpsieve filter`: makedumpfile's job, with makedumpfile's flags. */
+import { access } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../core/errors.js';
 import type { Codec } from '../../formats/types.js';
@@ -8,15 +9,20 @@ import { write, type CliIO } from '../io.js';
 import { parseProtect, outputOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 import { buildOracle, oracleOptions } from './oracle-options.js';
+import { inputFrom, inputOptions, pathsOf } from './input-options.js';
 
 export function filterCommand(io: CliIO, setExit: (code: number) => void) {
   return {
-    command: 'filter <input> [output]',
+    command: 'filter <files..>',
     describe: 'Write a filtered dump (kdump-compressed by default), skipping excluded pages without reading them',
     builder: (y: Argv) =>
       y
-        .positional('input', { type: 'string', demandOption: true, describe: 'vmcore: ELF, kdump-compressed or flattened (may be .gz)' })
-        .positional('output', { type: 'string', describe: 'Dump to write (omit with -F: standard output)' })
+        .positional('files', {
+          type: 'string',
+          array: true,
+          demandOption: true,
+          describe: 'IN... OUT: the dump (ELF, kdump-compressed or flattened, may be .gz; several files: the parts of a split set; -: standard input), then the dump to write (omit it with -F: standard output)',
+        })
         .options({
           d: { alias: 'dump-level', type: 'number', default: 0, describe: 'Exclude: 1 zero, 2 cache, 4 private cache, 8 user data, 16 free pages (sum them; offline and hwpoison pages are always excluded)' },
           c: { type: 'boolean', describe: 'Compress pages with zlib' },
@@ -33,6 +39,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           cost: { type: 'string', describe: 'Cost parameters of the reading-cost table, e.g. call=2us,read=1GiB/s,fabricate=10ms' },
           'num-threads': { type: 'number', describe: 'Compression worker threads (default: by codec and CPUs; 0 compresses on the main thread)' },
           ...oracleOptions,
+          ...inputOptions,
           ...outputOptions,
         }),
     handler: async (args: Record<string, unknown>) => {
@@ -40,8 +47,14 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
       if (codecs.length > 1) throw new UsageError(`choose one compression: -${codecs.join(', -')}`);
       if (args.E && codecs.length) throw new UsageError(`-E (ELF) cannot be combined with -${codecs[0]}: ELF pages are not compressed`);
       const codec: Codec = ({ c: 'zlib', l: 'lzo', p: 'snappy', z: 'zstd' } as const)[codecs[0] ?? 'x' as 'c'] ?? 'none';
-      const output = args.output as string | undefined;
       const flattened = !!args.F;
+      const files = pathsOf(args.files);
+      // IN... OUT, or IN... with -F (the stream goes to standard output).
+      let output: string | undefined;
+      if (!flattened && files.length >= 2) output = files.pop();
+      if (flattened && files.length >= 2 && !(await exists(files[files.length - 1]!))) {
+        throw new UsageError('-F writes the flattened format to standard output; redirect it instead of naming an output file');
+      }
       const json = args.json as boolean;
       const ml = args.messageLevel as number | undefined;
       const quiet = (args.quiet as boolean) || (ml !== undefined && (ml & 16) === 0);
@@ -52,7 +65,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
       const bar = progressBar(io, quiet);
       try {
         const report = await filterDump({
-          input: args.input as string,
+          input: inputFrom(files, args, io),
           output,
           force: args.f as boolean,
           format: args.E ? 'elf' : 'kdump',
@@ -77,4 +90,13 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
       }
     },
   };
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -8,13 +8,14 @@ import { write, type CliIO } from '../io.js';
 import { outputOptions, parseProtect } from '../options.js';
 import { progressBar } from '../progress.js';
 import { buildOracle, oracleOptions } from './oracle-options.js';
+import { INPUT_HELP, inputFrom, inputOptions, pathsOf } from './input-options.js';
 
 export function validateCommand(io: CliIO, setExit: (code: number) => void) {
   return {
-    command: 'validate <input>',
+    command: 'validate <input..>',
     describe: 'Check offline-page flagging against the hypervisor view, kpageflags, kexec segments and protected ranges',
     builder: (y: Argv) =>
-      y.positional('input', { type: 'string', demandOption: true, describe: 'vmcore or dump' }).options({
+      y.positional('input', { type: 'string', array: true, demandOption: true, describe: INPUT_HELP }).options({
         flags: { type: 'string', describe: 'A /proc/kpageflags snapshot of the same boot, compared with mem_map' },
         'kexec-segments': { type: 'string', describe: 'File of kexec segments (mem, memsz) to check against ballooned pfns' },
         protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges that must never be excluded (the kernel image always is)' },
@@ -25,6 +26,7 @@ export function validateCommand(io: CliIO, setExit: (code: number) => void) {
           describe: 'Also run content-not-ram: read the pages the RAM oracle calls not RAM (for copies of /proc/vmcore; every other check reads no such page)',
         },
         ...oracleOptions,
+        ...inputOptions,
         ...outputOptions,
       }),
     handler: async (args: Record<string, unknown>) => {
@@ -34,7 +36,7 @@ export function validateCommand(io: CliIO, setExit: (code: number) => void) {
       try {
         const balloon = args.balloonSize as string | undefined;
         const report = await validateDump({
-          input: args.input as string,
+          input: inputFrom(pathsOf(args.input), args, io),
           oracle: await buildOracle(args.ramOracle as string[] | undefined, args.ramOracleApi),
           flagsTable: args.flags as string | undefined,
           kexecSegments: args.kexecSegments ? await readKexecSegments(args.kexecSegments as string) : undefined,

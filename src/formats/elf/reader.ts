@@ -6,8 +6,12 @@
  *   the file size. Unaligned segments, p_filesz < p_memsz tails and
  *   overlapping segments (first one wins, as in makedumpfile's
  *   paddr_to_offset) are supported.
- * - Pages are located through an extent table in pfn space built once from
- *   the segments; reads are positional and coalesced into large preads.
+ * - The segments become one table of sorted, disjoint byte extents of the
+ *   physical address space (typed columns, 24 bytes each, built while the
+ *   headers are read); reads are positional and coalesced into large
+ *   preads. Memory grows with the number of extents only, never with
+ *   what the headers claim, and the address space a file may describe is
+ *   bounded by its size (pfnSpanLimit).
  */
 import { Parser } from 'binary-parser';
 import { DumpError } from '../../core/errors.js';
@@ -15,7 +19,7 @@ import { bounded, isPowerOfTwo } from '../../core/checked.js';
 import { lastAtOrBelow, resolveOverlaps } from '../../core/intervals.js';
 import { readExact, type ByteSource } from '../../io/source.js';
 import { VmcoreInfo, VMCOREINFO_MAX_BYTES } from '../vmcoreinfo.js';
-import { PfnState, type DumpInfo, type DumpReader, type SegmentInfo } from '../types.js';
+import { MAX_LISTED_SEGMENTS, PfnState, pfnSpanLimit, type DumpInfo, type DumpReader, type SegmentInfo } from '../types.js';
 import {
   EHDR_SIZE,
   ELFCLASS64,
@@ -86,46 +90,109 @@ export function probeElf(head: Uint8Array): boolean {
   );
 }
 
-const EXT_FILE = 0; // whole pages at a file position
-const EXT_PARTIAL = 1; // pages partly covered: assemble from segments
-const EXT_ZERO = 2; // p_memsz tail: RAM without data
+/**
+ * Most out-of-order or overlapping PT_LOAD data ranges resolved (first one
+ * wins at every byte). Sorted, disjoint tables (what /proc/vmcore,
+ * makedumpfile -E, QEMU and dumpsieve write) have no such limit.
+ */
+export const MAX_UNORDERED_EXTENTS = 1 << 18;
 
-interface Piece {
-  start: number;
-  end: number;
-  kind: number;
-  base: number;
-  seg: number;
+/**
+ * The physical address space as sorted, disjoint byte extents, each with
+ * the file offset of its first byte, or -1 for RAM without data (a
+ * p_memsz tail). Typed columns: 24 bytes per extent whatever the count.
+ * Appended in program-header order; extents that continue each other in
+ * memory and in the file are merged.
+ */
+class ExtentTable {
+  start: Float64Array;
+  end: Float64Array;
+  file: Float64Array;
+  n = 0;
+  /** False once an extent starts before the end of an earlier one. */
+  ordered = true;
+  private maxEnd = 0;
+
+  constructor(capacity: number) {
+    const c = Math.max(16, capacity);
+    this.start = new Float64Array(c);
+    this.end = new Float64Array(c);
+    this.file = new Float64Array(c);
+  }
+
+  push(s: number, e: number, f: number): void {
+    if (e <= s) return;
+    const last = this.n - 1;
+    if (s < this.maxEnd) this.ordered = false;
+    else if (last >= 0 && this.end[last] === s) {
+      const lf = this.file[last]!;
+      if ((f < 0 && lf < 0) || (f >= 0 && lf >= 0 && lf + (s - this.start[last]!) === f)) {
+        this.end[last] = e;
+        this.maxEnd = e;
+        return;
+      }
+    }
+    if (this.n === this.start.length) this.grow();
+    this.start[this.n] = s;
+    this.end[this.n] = e;
+    this.file[this.n] = f;
+    this.n++;
+    if (e > this.maxEnd) this.maxEnd = e;
+  }
+
+  private grow(): void {
+    const c = Math.ceil(this.start.length * 1.5);
+    const g = (a: Float64Array): Float64Array => {
+      const b = new Float64Array(c);
+      b.set(a);
+      return b;
+    };
+    this.start = g(this.start);
+    this.end = g(this.end);
+    this.file = g(this.file);
+  }
+
+  /** Drop unused capacity. */
+  trim(): void {
+    if (this.start.length === this.n) return;
+    this.start = this.start.slice(0, this.n);
+    this.end = this.end.slice(0, this.n);
+    this.file = this.file.slice(0, this.n);
+  }
+
+  /** Resolve overlaps (the extent appended first wins at every byte) into sorted, disjoint extents. */
+  resolve(): void {
+    const n = this.n;
+    const prio = new Float64Array(n);
+    for (let i = 0; i < n; i++) prio[i] = -i;
+    const r = resolveOverlaps(this.start.subarray(0, n), this.end.subarray(0, n), prio);
+    const out = new ExtentTable(r.id.length);
+    for (let k = 0; k < r.id.length; k++) {
+      const id = r.id[k]!;
+      const s = r.start[k]!;
+      const f = this.file[id]!;
+      out.push(s, r.end[k]!, f < 0 ? -1 : f + (s - this.start[id]!));
+    }
+    out.trim();
+    this.start = out.start;
+    this.end = out.end;
+    this.file = out.file;
+    this.n = out.n;
+    this.ordered = true;
+  }
 }
 
 export class ElfDumpReader implements DumpReader {
   readonly info: DumpInfo;
   private readonly src: ByteSource;
   private readonly ps: number;
-  // Extents in pfn space, sorted, disjoint.
-  private readonly eStart: Float64Array;
-  private readonly eEnd: Float64Array;
-  private readonly eKind: Uint8Array;
-  private readonly eBase: Float64Array;
-  // Segments sorted by paddr (for assembling partial pages).
-  private readonly segs: SegmentInfo[];
+  private readonly ext: ExtentTable;
 
-  private constructor(src: ByteSource, info: DumpInfo, pieces: Piece[], segs: SegmentInfo[]) {
+  private constructor(src: ByteSource, info: DumpInfo, ext: ExtentTable) {
     this.src = src;
     this.info = info;
     this.ps = info.pageSize;
-    const n = pieces.length;
-    this.eStart = new Float64Array(n);
-    this.eEnd = new Float64Array(n);
-    this.eKind = new Uint8Array(n);
-    this.eBase = new Float64Array(n);
-    pieces.forEach((p, i) => {
-      this.eStart[i] = p.start;
-      this.eEnd[i] = p.end;
-      this.eKind[i] = p.kind;
-      this.eBase[i] = p.base;
-    });
-    this.segs = segs.slice().sort((a, b) => a.paddr - b.paddr);
+    this.ext = ext;
   }
 
   static async open(src: ByteSource): Promise<ElfDumpReader> {
@@ -155,6 +222,7 @@ export class ElfDumpReader implements DumpReader {
       phnum = new DataView(sh.buffer).getUint32(44, true);
     }
     bounded(phnum, MAX_PHNUM, 'program header count', { file, offset: 56 });
+    // The table must be in the file before anything is sized from the count.
     if (phoff + phnum * PHDR_SIZE > src.size) {
       throw new DumpError('DUMP_TRUNCATED', `${phnum} program headers at ${phoff} run past the end of the file (${src.size} bytes)`, {
         file,
@@ -162,8 +230,15 @@ export class ElfDumpReader implements DumpReader {
       });
     }
 
-    // Program headers, read in bounded chunks.
-    const segments: SegmentInfo[] = [];
+    // Program headers, read in bounded chunks, straight into the extent table.
+    const ext = new ExtentTable(phnum);
+    const listed: SegmentInfo[] = [];
+    let loads = 0;
+    let pageOffset: bigint | undefined;
+    let physEnd = 0;
+    let physEndAt = 0;
+    let physEndIndex = 0;
+    let unorderedAt: { index: number; offset: number } | undefined;
     const noteRanges: Array<{ offset: number; size: number; index: number }> = [];
     const CHUNK = 1024;
     const buf = new Uint8Array(CHUNK * PHDR_SIZE);
@@ -199,9 +274,33 @@ export class ElfDumpReader implements DumpReader {
         if (paddr + memsz > 2 ** 52) {
           throw new DumpError('DUMP_CORRUPT', `program header ${i}: physical range ends beyond 2^52 (${hexn(paddr)} + ${hexn(memsz)})`, ctx);
         }
-        segments.push({ paddr, vaddr: dv.getBigUint64(o + 16, true), fileOffset: offset, fileSize: filesz, memSize: memsz });
+        const vaddr = dv.getBigUint64(o + 16, true);
+        if (listed.length < MAX_LISTED_SEGMENTS) listed.push({ paddr, vaddr, fileOffset: offset, fileSize: filesz, memSize: memsz });
+        // The direct map: a segment in the kernel half below the kernel-text
+        // mapping; makedumpfile's "page_offset (pt_load)".
+        if (pageOffset === undefined && vaddr >= 0xffff800000000000n && vaddr < 0xffffffff80000000n) pageOffset = vaddr - BigInt(paddr);
+        if (paddr + memsz > physEnd) {
+          physEnd = paddr + memsz;
+          physEndAt = at;
+          physEndIndex = i;
+        }
+        const wasOrdered = ext.ordered;
+        ext.push(paddr, paddr + filesz, offset);
+        ext.push(paddr + filesz, paddr + memsz, -1);
+        if (wasOrdered && !ext.ordered) unorderedAt = { index: i, offset: at };
+        loads++;
       }
     }
+    if (!ext.ordered) {
+      if (ext.n > MAX_UNORDERED_EXTENTS) {
+        throw new DumpError(
+          'DUMP_LIMIT_EXCEEDED',
+          `program header ${unorderedAt!.index}: PT_LOAD overlaps or precedes an earlier one, and out-of-order tables are resolved only up to ${MAX_UNORDERED_EXTENTS} ranges (this one has ${ext.n})`,
+          { file, offset: unorderedAt!.offset },
+        );
+      }
+      ext.resolve();
+    } else ext.trim();
 
     // Notes.
     const totalNotes = noteRanges.reduce((s, r) => s + r.size, 0);
@@ -210,11 +309,10 @@ export class ElfDumpReader implements DumpReader {
     let at = 0;
     let vmcoreinfo: VmcoreInfo | undefined;
     let cpus = 0;
-    const kept: Uint8Array[] = [];
+    let kept = 0;
     for (const r of noteRanges) {
       const part = notes.subarray(at, at + r.size);
       await readExact(src, part, 0, r.size, r.offset, `PT_NOTE (program header ${r.index})`);
-      at += r.size;
       const parsed = parseNotes(part, (off, what) => new DumpError('DUMP_CORRUPT', what, { file, offset: r.offset + off }));
       let usedEnd = 0;
       for (const nt of parsed) {
@@ -233,18 +331,26 @@ export class ElfDumpReader implements DumpReader {
           });
         }
       }
-      // Keep the notes without the kernel's trailing zero padding.
-      kept.push(part.subarray(0, usedEnd));
+      // Keep the notes without the kernel's trailing zero padding, packed in place.
+      notes.copyWithin(kept, at, at + usedEnd);
+      kept += usedEnd;
+      at += r.size;
     }
-    const noteBytes = Buffer.concat(kept);
+    const noteBytes = notes.subarray(0, kept);
 
     const pageSize = vmcoreinfo?.pageSize ?? PAGE_SIZE_X86_64;
     if (!isPowerOfTwo(pageSize) || pageSize < 4096 || pageSize > 65536) {
       throw new DumpError('DUMP_CORRUPT', `VMCOREINFO PAGESIZE ${pageSize} is not a supported page size`, { file });
     }
-    const pieces = buildExtents(segments, pageSize);
-    let maxPfn = 0;
-    for (const s of segments) maxPfn = Math.max(maxPfn, Math.ceil((s.paddr + s.memSize) / pageSize));
+    const maxPfn = Math.ceil(physEnd / pageSize);
+    const limit = pfnSpanLimit(src.storedBytes ?? src.size);
+    if (maxPfn > limit) {
+      throw new DumpError(
+        'DUMP_LIMIT_EXCEEDED',
+        `program header ${physEndIndex}: PT_LOAD ends at physical address ${hexn(physEnd)} (pfn ${hexn(maxPfn)}), beyond the ${hexn(limit)} pfns a file of ${src.storedBytes ?? src.size} bytes may describe`,
+        { file, offset: physEndAt },
+      );
+    }
 
     const info: DumpInfo = {
       format: 'elf',
@@ -256,120 +362,110 @@ export class ElfDumpReader implements DumpReader {
       vmcoreinfo,
       notes: noteBytes,
       cpus,
-      segments,
+      segments: listed,
+      segmentCount: loads,
       details: {
         phnum,
         'notes offset': noteRanges[0]?.offset ?? 0,
-        'page offset': `0x${pageOffsetOf(segments).toString(16)}`,
-        'pt_load segments': segments.length,
+        'page offset': `0x${(pageOffset ?? X86_64_PAGE_OFFSET).toString(16)}`,
+        'pt_load segments': loads,
         'incomplete (e_flags & 1)': (new DataView(head.buffer).getUint32(48, true) & 1) === 1,
       },
     };
-    return new ElfDumpReader(src, info, pieces, segments);
+    const reader = new ElfDumpReader(src, info, ext);
+    reader.directMap = pageOffset ?? X86_64_PAGE_OFFSET;
+    return reader;
   }
+
+  private directMap: bigint = X86_64_PAGE_OFFSET;
 
   /** Physical-to-virtual offset of the direct map, as makedumpfile derives it from PT_LOAD. */
   get pageOffset(): bigint {
-    return pageOffsetOf(this.info.segments ?? []);
+    return this.directMap;
   }
-
-  private findExtent(pfn: number): number {
-    return lastAtOrBelow(this.eStart, pfn);
-  }
-
 
   async pfnStates(start: number, count: number, out: Uint8Array): Promise<void> {
     out.fill(PfnState.HOLE, 0, count);
-    const end = start + count;
-    let i = Math.max(0, this.findExtent(start));
-    for (; i < this.eStart.length; i++) {
-      const s = this.eStart[i]!;
-      if (s >= end) break;
-      const e = this.eEnd[i]!;
-      if (e <= start) continue;
-      const state = this.eKind[i] === EXT_ZERO ? PfnState.ABSENT : PfnState.PRESENT;
-      out.fill(state, Math.max(s, start) - start, Math.min(e, end) - start);
+    const ps = this.ps;
+    const { start: es, end: ee, file: ef, n } = this.ext;
+    const lo = start * ps;
+    const hi = (start + count) * ps;
+    let i = Math.max(0, lastAtOrBelow(es.subarray(0, n), lo));
+    for (; i < n; i++) {
+      const s = Math.max(es[i]!, lo);
+      if (s >= hi) break;
+      const e = Math.min(ee[i]!, hi);
+      if (e <= s) continue;
+      const p0 = Math.floor(s / ps) - start;
+      const p1 = Math.ceil(e / ps) - start; // exclusive
+      if (ef[i]! >= 0) {
+        out.fill(PfnState.PRESENT, p0, p1);
+        continue;
+      }
+      // RAM without data: pages shared with data stay PRESENT.
+      if (out[p0] === PfnState.HOLE) out[p0] = PfnState.ABSENT;
+      if (p1 - 1 > p0 && out[p1 - 1] === PfnState.HOLE) out[p1 - 1] = PfnState.ABSENT;
+      if (p1 - 1 > p0 + 1) out.fill(PfnState.ABSENT, p0 + 1, p1 - 1);
     }
   }
 
-  async readPages(pfn: number, count: number, into: Uint8Array, offset = 0): Promise<void> {
+  readPages(pfn: number, count: number, into: Uint8Array, offset = 0): Promise<void> {
+    return this.copy(pfn * this.ps, count * this.ps, into, offset, (pfn) => `pfn ${hexn(pfn)} is not in the image`);
+  }
+
+  readPhys(paddr: number, length: number, into: Uint8Array, offset = 0): Promise<void> {
+    return this.copy(paddr, length, into, offset, (_pfn, addr) => `physical address ${hexn(addr)} is not in the image`);
+  }
+
+  /**
+   * Bytes [a, a+len) of physical memory into `into` at `dst`: file data
+   * where a segment has it, zeros for p_memsz tails and for the uncovered
+   * bytes of pages a segment covers in part. A page no segment touches
+   * fails with ADDRESS_UNMAPPED.
+   */
+  private async copy(a: number, len: number, into: Uint8Array, dst: number, missing: (pfn: number, addr: number) => string): Promise<void> {
     const ps = this.ps;
-    let p = pfn;
-    const end = pfn + count;
-    let i = this.findExtent(p);
+    const { start: es, end: ee, file: ef, n } = this.ext;
+    const end = a + len;
+    let p = a;
+    let i = lastAtOrBelow(es.subarray(0, n), p);
+    if (i >= 0 && ee[i]! <= p) i++;
+    if (i < 0) i = 0;
     while (p < end) {
-      if (i < 0 || p >= this.eEnd[i]!) {
+      if (i < n && es[i]! <= p) {
+        const e = Math.min(end, ee[i]!);
+        const f = ef[i]!;
+        const d = dst + (p - a);
+        if (f >= 0) await readExact(this.src, into, d, e - p, f + (p - es[i]!), `physical address ${hexn(p)}`);
+        else into.fill(0, d, d + (e - p));
+        p = e;
         i++;
-        if (i >= this.eStart.length || this.eStart[i]! > p) {
-          throw new DumpError('ADDRESS_UNMAPPED', `pfn ${hexn(p)} is not in the image`, { file: this.info.file });
-        }
+        continue;
       }
-      const n = Math.min(end, this.eEnd[i]!) - p;
-      const dst = offset + (p - pfn) * ps;
-      const kind = this.eKind[i]!;
-      if (kind === EXT_FILE) {
-        const pos = this.eBase[i]! + (p - this.eStart[i]!) * ps;
-        await readExact(this.src, into, dst, n * ps, pos, `page ${hexn(p)}`);
-      } else if (kind === EXT_ZERO) {
-        into.fill(0, dst, dst + n * ps);
-      } else {
-        for (let k = 0; k < n; k++) await this.assemble((p + k) * ps, ps, into, dst + k * ps);
-      }
-      p += n;
+      // A gap up to the next extent (or the end): zeros, unless a page in it
+      // is touched by no extent at all (its first page may share bytes with
+      // the extent before, its last with the extent after).
+      const g = Math.min(end, i < n ? es[i]! : end);
+      const p0 = Math.floor(p / ps);
+      const p1 = Math.ceil(g / ps) - 1;
+      const bad = !this.touches(p0) ? p0 : p1 - p0 >= 2 ? p0 + 1 : p1 > p0 && !this.touches(p1) ? p1 : -1;
+      if (bad >= 0) throw new DumpError('ADDRESS_UNMAPPED', missing(bad, Math.max(p, bad * ps)), { file: this.info.file });
+      into.fill(0, dst + (p - a), dst + (g - a));
+      p = g;
     }
   }
 
-  async readPhys(paddr: number, length: number, into: Uint8Array, offset = 0): Promise<void> {
-    const ps = this.ps;
-    let a = paddr;
-    const end = paddr + length;
-    while (a < end) {
-      const pfn = Math.floor(a / ps);
-      const i = this.findExtent(pfn);
-      if (i < 0 || pfn >= this.eEnd[i]!) {
-        throw new DumpError('ADDRESS_UNMAPPED', `physical address ${hexn(a)} is not in the image`, { file: this.info.file });
-      }
-      const extEnd = Math.min(end, this.eEnd[i]! * ps);
-      const n = extEnd - a;
-      const dst = offset + (a - paddr);
-      const kind = this.eKind[i]!;
-      if (kind === EXT_FILE) {
-        await readExact(this.src, into, dst, n, this.eBase[i]! + (a - this.eStart[i]! * ps), `physical address ${hexn(a)}`);
-      } else if (kind === EXT_ZERO) {
-        into.fill(0, dst, dst + n);
-      } else {
-        await this.assemble(a, n, into, dst);
-      }
-      a = extEnd;
-    }
-  }
-
-  /** Bytes [paddr, paddr+len) from every segment covering them; uncovered bytes read as zero. */
-  private async assemble(paddr: number, len: number, into: Uint8Array, dst: number): Promise<void> {
-    into.fill(0, dst, dst + len);
-    const end = paddr + len;
-    // Later segments first so that the first segment's bytes win.
-    const cover = this.segs.filter((s) => s.paddr < end && s.paddr + s.fileSize > paddr);
-    for (let k = cover.length - 1; k >= 0; k--) {
-      const s = cover[k]!;
-      const from = Math.max(paddr, s.paddr);
-      const to = Math.min(end, s.paddr + s.fileSize);
-      await readExact(this.src, into, dst + (from - paddr), to - from, s.fileOffset + (from - s.paddr), `physical address ${hexn(from)}`);
-    }
+  /** True if any extent covers a byte of page `pfn`. */
+  private touches(pfn: number): boolean {
+    const { start: es, end: ee, n } = this.ext;
+    const lo = pfn * this.ps;
+    const i = lastAtOrBelow(es.subarray(0, n), lo + this.ps - 1);
+    return i >= 0 && ee[i]! > lo;
   }
 
   close(): Promise<void> {
     return this.src.close();
   }
-}
-
-function pageOffsetOf(segments: readonly SegmentInfo[]): bigint {
-  // The direct map: a segment whose vaddr is in the kernel half and not the
-  // kernel-text mapping; makedumpfile's "page_offset (pt_load)".
-  for (const s of segments) {
-    if (s.vaddr >= 0xffff800000000000n && s.vaddr < 0xffffffff80000000n) return s.vaddr - BigInt(s.paddr);
-  }
-  return X86_64_PAGE_OFFSET;
 }
 
 function toNumber(v: bigint, what: string, file: string, offset: number): number {
@@ -386,57 +482,4 @@ function u64At(dv: DataView, off: number, what: string, ctx: { file: string; off
 
 function hexn(n: number): string {
   return `0x${n.toString(16)}`;
-}
-
-/**
- * Cut segments into page extents and resolve overlaps: at every pfn the
- * segment that comes first in the program header table wins.
- */
-export function buildExtents(segments: readonly SegmentInfo[], ps: number): Piece[] {
-  const pieces: Piece[] = [];
-  segments.forEach((s, seg) => {
-    const fs = s.paddr;
-    const fe = s.paddr + s.fileSize;
-    const me = s.paddr + s.memSize;
-    const firstPage = Math.floor(fs / ps);
-    const fileEndPage = Math.ceil(fe / ps);
-    const fullStart = Math.ceil(fs / ps);
-    const fullEnd = Math.floor(fe / ps);
-    if (fe > fs) {
-      if (fullEnd > fullStart) {
-        if (firstPage < fullStart) pieces.push({ start: firstPage, end: fullStart, kind: EXT_PARTIAL, base: 0, seg });
-        pieces.push({ start: fullStart, end: fullEnd, kind: EXT_FILE, base: s.fileOffset + (fullStart * ps - fs), seg });
-        if (fileEndPage > fullEnd) pieces.push({ start: fullEnd, end: fileEndPage, kind: EXT_PARTIAL, base: 0, seg });
-      } else {
-        pieces.push({ start: firstPage, end: fileEndPage, kind: EXT_PARTIAL, base: 0, seg });
-      }
-    }
-    const zeroStart = fe > fs ? fileEndPage : firstPage;
-    const zeroEnd = Math.ceil(me / ps);
-    if (zeroEnd > zeroStart) pieces.push({ start: zeroStart, end: zeroEnd, kind: EXT_ZERO, base: 0, seg });
-  });
-  return paint(pieces, ps);
-}
-
-/** Resolve overlapping pieces (the lowest segment index wins) into disjoint sorted extents, merged where contiguous. */
-function paint(pieces: Piece[], ps: number): Piece[] {
-  const r = resolveOverlaps(
-    pieces.map((p) => p.start),
-    pieces.map((p) => p.end),
-    pieces.map((p) => -p.seg),
-  );
-  const out: Piece[] = [];
-  for (let i = 0; i < r.id.length; i++) {
-    const src = pieces[r.id[i]!]!;
-    const start = r.start[i]!;
-    const end = r.end[i]!;
-    const base = src.kind === EXT_FILE ? src.base + (start - src.start) * ps : 0;
-    const last = out[out.length - 1];
-    if (last && last.end === start && last.kind === src.kind && (src.kind !== EXT_FILE || last.base + (last.end - last.start) * ps === base)) {
-      last.end = end;
-    } else {
-      out.push({ start, end, kind: src.kind, base, seg: src.seg });
-    }
-  }
-  return out;
 }

@@ -12,8 +12,9 @@
  * would overwrite the earlier one in the rebuilt file); bytes no record
  * covers read as zeros, as in the sparse rebuilt file.
  */
-import { DumpError, hex } from '../../core/errors.js';
+import { DumpError, hex, inContext } from '../../core/errors.js';
 import { readExact, type ByteSource } from '../../io/source.js';
+import type { StreamReader } from '../../io/spill.js';
 import { FLAT_HEADER_SIZE, FLAT_RECORD_HEADER_SIZE, FLAT_SIGNATURE, FLAT_SIGNATURE_SIZE, FLAT_TYPE } from './writer.js';
 
 /** Most runs (discontiguous series of records) accepted: the map then takes about 52 MiB. */
@@ -73,6 +74,8 @@ export class FlatSource implements ByteSource {
   readonly size: number;
   /** Data records in the file. */
   readonly records: number;
+  /** Bytes of record data: what the file really holds of the rebuilt one. */
+  readonly storedBytes: number;
   // Runs, in stream order.
   private readonly runs: Runs;
   // Extents of the plain file, sorted, disjoint: [start[i], end[i]) comes from run run[i].
@@ -80,8 +83,9 @@ export class FlatSource implements ByteSource {
   private readonly eEnd: Float64Array;
   private readonly eRun: Int32Array;
 
-  private constructor(inner: ByteSource, runs: Runs, records: number, size: number) {
+  private constructor(inner: ByteSource, runs: Runs, records: number, size: number, storedBytes: number) {
     this.inner = inner;
+    this.storedBytes = storedBytes;
     this.name = inner.name;
     this.runs = runs;
     this.records = records;
@@ -128,6 +132,7 @@ export class FlatSource implements ByteSource {
     let pos = FLAT_HEADER_SIZE;
     let records = 0;
     let plainSize = 0;
+    let stored = 0;
     for (;;) {
       if (pos + FLAT_RECORD_HEADER_SIZE > inner.size) {
         throw new DumpError('DUMP_TRUNCATED', `flattened file ends at ${hex(inner.size)} without its end marker`, { file, offset: pos });
@@ -163,6 +168,7 @@ export class FlatSource implements ByteSource {
         throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened file has more than ${maxRecords} records`, ctx);
       }
       records++;
+      stored += size;
       plainSize = Math.max(plainSize, offset + size);
       // Continue the last run if this record follows it in both files and
       // the run's records so far are all of one size.
@@ -183,7 +189,7 @@ export class FlatSource implements ByteSource {
       }
       pos = dataAt + size;
     }
-    return new FlatSource(inner, runs, records, plainSize);
+    return new FlatSource(inner, runs, records, plainSize, Math.min(stored, inner.storedBytes ?? inner.size));
   }
 
   async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
@@ -346,4 +352,96 @@ function paint(runs: Runs): { start: Float64Array; end: Float64Array; run: Int32
     }
   }
   return { start: starts.slice(0, count), end: ends.slice(0, count), run: ids.slice(0, count) };
+}
+
+/** Where a flattened stream's records go: positional writes of the rebuilt file. */
+export interface FlatTarget {
+  write(data: Uint8Array, position: number): Promise<void>;
+}
+
+export interface FlatStreamResult {
+  /** Data records read. */
+  records: number;
+  /** Size of the rebuilt file (end of the furthest record). */
+  size: number;
+  /** Bytes of record data. */
+  dataBytes: number;
+  /** Records that went back to an offset below the end of an earlier one. */
+  backwards: number;
+}
+
+/** Bytes of record data handed to the target at once. */
+const STREAM_PIECE = 1 << 20;
+
+/**
+ * Rebuild a flattened stream (makedumpfile -F, dumpsieve -F, QEMU's
+ * kdump output) read once, in order, from `input`: every record's data
+ * goes to `out` at its offset, as makedumpfile -R does
+ * (rearrange_dumpdata), with the checks FlatSource makes on files. Error
+ * offsets are stream positions. A stream that ends before its end marker
+ * is cut short (DUMP_TRUNCATED).
+ */
+export async function rebuildFlatStream(input: StreamReader, out: FlatTarget, opts: FlatSourceOptions = {}): Promise<FlatStreamResult> {
+  const file = input.name;
+  const maxRecords = opts.maxRecords ?? MAX_FLAT_RECORDS;
+  const head = await input.read(FLAT_HEADER_SIZE);
+  if (head.length < FLAT_HEADER_SIZE) {
+    throw new DumpError('DUMP_TRUNCATED', `flattened-format header needs ${FLAT_HEADER_SIZE} bytes, the stream ends after ${head.length}`, { file, offset: 0 });
+  }
+  if (!probeFlat(head)) throw new DumpError('DUMP_UNSUPPORTED', 'not a flattened-format stream (no "makedumpfile" signature)', { file, offset: 0 });
+  const hv = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const typeHi = hv.getInt32(FLAT_SIGNATURE_SIZE, false);
+  const typeLo = hv.getUint32(FLAT_SIGNATURE_SIZE + 4, false);
+  if (typeHi !== 0 || typeLo !== FLAT_TYPE) {
+    throw new DumpError('DUMP_UNSUPPORTED', `flattened-format type ${typeHi === 0 ? typeLo : describeI64(typeHi, typeLo)} is not 1`, { file, offset: FLAT_SIGNATURE_SIZE });
+  }
+  let records = 0;
+  let size = 0;
+  let dataBytes = 0;
+  let backwards = 0;
+  for (;;) {
+    const pos = input.position;
+    const rh = await input.read(FLAT_RECORD_HEADER_SIZE);
+    if (rh.length < FLAT_RECORD_HEADER_SIZE) {
+      throw new DumpError('DUMP_TRUNCATED', `flattened stream ends at ${hex(pos + rh.length)} without its end marker (cut short)`, { file, offset: pos });
+    }
+    const dv = new DataView(rh.buffer, rh.byteOffset, FLAT_RECORD_HEADER_SIZE);
+    const offHi = dv.getInt32(0, false);
+    const offLo = dv.getUint32(4, false);
+    const sizeHi = dv.getInt32(8, false);
+    const sizeLo = dv.getUint32(12, false);
+    const ctx = { file, offset: pos };
+    if (offHi === -1 && offLo === 0xffffffff) {
+      if (sizeHi === -1 && sizeLo === 0xffffffff) break;
+      throw new DumpError('DUMP_CORRUPT', 'flattened record has offset -1 but is not the end marker {-1, -1}', ctx);
+    }
+    if (offHi < 0) throw new DumpError('DUMP_CORRUPT', `flattened record has a negative offset (${describeI64(offHi, offLo)})`, ctx);
+    if (sizeHi < 0) throw new DumpError('DUMP_CORRUPT', `flattened record has a negative size (${describeI64(sizeHi, sizeLo)})`, ctx);
+    const offset = offHi * 0x1_0000_0000 + offLo;
+    const len = sizeHi * 0x1_0000_0000 + sizeLo;
+    if (len === 0) throw new DumpError('DUMP_CORRUPT', 'flattened record has size 0 (makedumpfile -R stops there)', ctx);
+    if (offset + len > MAX_FLAT_PLAIN_SIZE) {
+      throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened record ends at ${hex(offset + len)}, beyond the limit of ${hex(MAX_FLAT_PLAIN_SIZE)}`, ctx);
+    }
+    if (records >= maxRecords) throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened stream has more than ${maxRecords} records`, ctx);
+    records++;
+    if (offset < size) backwards++;
+    let done = 0;
+    while (done < len) {
+      const c = await input.next(Math.min(STREAM_PIECE, len - done));
+      if (c.length === 0) {
+        throw new DumpError('DUMP_TRUNCATED', `flattened record of ${len} bytes: the stream ends after ${done} of them (cut short)`, ctx);
+      }
+      await out.write(c, offset + done).catch((err: unknown) => {
+        if (err instanceof DumpError && err.code === 'DUMP_LIMIT_EXCEEDED' && offset < size) {
+          throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened record goes back to offset ${hex(offset)}, below ${hex(size)} already spilled: ${err.detail}`, ctx);
+        }
+        return inContext(err, ctx);
+      });
+      done += c.length;
+    }
+    dataBytes += len;
+    size = Math.max(size, offset + len);
+  }
+  return { records, size, dataBytes, backwards };
 }

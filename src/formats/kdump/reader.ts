@@ -1,6 +1,8 @@
 /**
  * kdump-compressed reader (signature `KDUMP   `, or `DISKDUMP`), header
- * versions 0–6, LP64 little-endian (x86_64) as makedumpfile writes it.
+ * versions 0–6 (later ones read as 6, with a warning), LP64 little-endian
+ * (x86_64) as makedumpfile writes it; with `splitPart`, one part of a
+ * split set (joined by split.ts).
  *
  * Streaming: opening reads the headers, the notes and the 2nd bitmap once,
  * sequentially, to build a compact rank index (set bits of the 2nd bitmap
@@ -16,7 +18,7 @@ import { readExact, type ByteSource } from '../../io/source.js';
 import { NT_PRSTATUS, NT_VMCOREINFO, parseNotes } from '../elf/elf.js';
 import { MAX_NOTES_BYTES } from '../elf/reader.js';
 import { VmcoreInfo, VMCOREINFO_MAX_BYTES } from '../vmcoreinfo.js';
-import { PfnState, type DumpInfo, type DumpReader } from '../types.js';
+import { PfnState, pfnSpanLimit, type DumpInfo, type DumpReader } from '../types.js';
 import {
   DH_OFF,
   DISKDUMP_SIGNATURE,
@@ -58,6 +60,12 @@ const SCAN_READ = 1 << 20;
 
 export interface KdumpReaderOptions {
   /**
+   * Accept one part of a split set (makedumpfile --split): the reader then
+   * serves the pages of its own pfn range only (`part`). Without it a part
+   * is refused: it holds only some of the pages.
+   */
+  splitPart?: boolean;
+  /**
    * Bytes of 2nd bitmap per rank-index entry: a power of two, at least 64.
    * Default: the block size, doubled until the index has at most 2^20 entries.
    */
@@ -65,6 +73,8 @@ export interface KdumpReaderOptions {
 }
 
 const TWO32 = 0x1_0000_0000;
+/** eraseinfo bytes shown by `info` at most. */
+export const MAX_ERASEINFO_SHOWN = 64 << 10;
 
 function popcount32(x: number): number {
   x = x - ((x >>> 1) & 0x55555555);
@@ -157,6 +167,26 @@ export class KdumpReader implements DumpReader {
   private readonly descCount: number;
   private readonly statusCodecBits: number;
   private seenFlags = 0;
+  /** Set bits of the 2nd bitmap before the part's first pfn (0 for a whole dump). */
+  private readonly rankBase: number;
+  /** The pfn range of a split part; undefined for a whole dump. */
+  readonly part: { start: number; end: number } | undefined;
+  /** The 464 bytes of disk_dump_header, as in the file. */
+  readonly rawHeader: Uint8Array;
+  readonly subHeader: KdumpSubHeader;
+  /** Where the file's parts are (reassembly copies them as they are). */
+  readonly layout: {
+    blockSize: number;
+    headerVersion: number;
+    subHdrBlocks: number;
+    bitmapBlocks: number;
+    /** File offsets of the 1st and 2nd bitmap (equal for a single-bitmap file). */
+    bm1Off: number;
+    bm2Off: number;
+    /** Offset of the page descriptor table and its entry count (this part's pages). */
+    descOff: number;
+    descCount: number;
+  };
   // Rank index: set bits of the 2nd bitmap before chunk i.
   private readonly rank0: Float64Array;
   private readonly bm1: BitmapChunks;
@@ -189,8 +219,29 @@ export class KdumpReader implements DumpReader {
       descOff: number;
       descCount: number;
       statusCodecBits: number;
+      rankBase: number;
+      headerVersion: number;
+      subHdrBlocks: number;
+      bitmapBlocks: number;
+      part: { start: number; end: number } | undefined;
+      header: Uint8Array;
+      subHeader: KdumpSubHeader;
     },
   ) {
+    this.rankBase = p.rankBase;
+    this.part = p.part;
+    this.layout = {
+      blockSize: p.bs,
+      headerVersion: p.headerVersion,
+      subHdrBlocks: p.subHdrBlocks,
+      bitmapBlocks: p.bitmapBlocks,
+      bm1Off: p.bm1Off,
+      bm2Off: p.bm2Off,
+      descOff: p.descOff,
+      descCount: p.descCount,
+    };
+    this.rawHeader = p.header;
+    this.subHeader = p.subHeader;
     this.src = src;
     this.info = info;
     this.file = src.name;
@@ -225,8 +276,11 @@ export class KdumpReader implements DumpReader {
 
     const version = dh.headerVersion;
     if (version < 0) throw new DumpError('DUMP_CORRUPT', `header_version ${version} is negative`, at(DH_OFF.headerVersion));
+    const warnings: string[] = [];
     if (version > KDUMP_HEADER_VERSION) {
-      throw new DumpError('DUMP_UNSUPPORTED', `header_version ${version} is newer than ${KDUMP_HEADER_VERSION}, the last one known`, at(DH_OFF.headerVersion));
+      // Every version so far only appended sub-header fields: read what
+      // version 6 defines and say so.
+      warnings.push(`header_version ${version} is newer than ${KDUMP_HEADER_VERSION}, the last one known: read as version ${KDUMP_HEADER_VERSION}`);
     }
     const bs = checkBlockSize(dh, head, file);
     const machine = dh.utsname.machine;
@@ -253,10 +307,14 @@ export class KdumpReader implements DumpReader {
       await readExact(src, raw, 0, KDUMP_SUB_HEADER_SIZE, bs, 'kdump_sub_header');
       sh = decodeSubHeader(raw, version, file, bs);
     }
-    if (sh.split !== 0) {
+    // A split part's pfn range: the _64 fields from header_version 6
+    // (makedumpfile store_splitting_info), else the native-width ones.
+    const partStart = version >= 6 ? sh.startPfn64 : sh.startPfn;
+    const partEnd = version >= 6 ? sh.endPfn64 : sh.endPfn;
+    if (sh.split !== 0 && !opts.splitPart) {
       throw new DumpError(
         'DUMP_UNSUPPORTED',
-        `this file is one part of a split dump (pfns ${hex(sh.startPfn64 || sh.startPfn)}-${hex(sh.endPfn64 || sh.endPfn)}); join the parts with makedumpfile --reassemble first`,
+        `this file is one part of a split dump (pfns ${hex(partStart)}-${hex(partEnd)}): name every part of the set (dumpsieve info PART...), or join them with dumpsieve reassemble`,
         at(bs + KH_OFF.split),
       );
     }
@@ -266,14 +324,35 @@ export class KdumpReader implements DumpReader {
     let maxPfnAt = DH_OFF.maxMapnr;
     if (version >= 6) {
       if (sh.maxMapnr64 === 0 && dh.maxMapnr !== 0) {
-        throw new DumpError('DUMP_CORRUPT', `max_mapnr_64 is 0 while max_mapnr is ${dh.maxMapnr}`, at(bs + KH_OFF.maxMapnr64));
+        // max_mapnr_64 left unset: the 32-bit field holds the value unless
+        // it is saturated (makedumpfile writes min(max_mapnr, 2^32-1)).
+        if (dh.maxMapnr === 0xffffffff) {
+          throw new DumpError('DUMP_CORRUPT', `max_mapnr_64 is 0 while max_mapnr is saturated (${hex(dh.maxMapnr)})`, at(bs + KH_OFF.maxMapnr64));
+        }
+        warnings.push(`max_mapnr_64 is 0: max_mapnr ${hex(dh.maxMapnr)} from the 32-bit field used`);
+      } else {
+        maxPfn = sh.maxMapnr64;
+        maxPfnAt = bs + KH_OFF.maxMapnr64;
       }
-      maxPfn = sh.maxMapnr64;
-      maxPfnAt = bs + KH_OFF.maxMapnr64;
     }
     const pfnLimit = 2 ** MAX_PHYS_BITS / bs;
     if (maxPfn > pfnLimit) {
       throw new DumpError('DUMP_LIMIT_EXCEEDED', `max_mapnr ${maxPfn} is above ${pfnLimit} (2^${MAX_PHYS_BITS} bytes of physical memory)`, at(maxPfnAt));
+    }
+    const spanLimit = pfnSpanLimit(src.storedBytes ?? src.size);
+    if (maxPfn > spanLimit) {
+      throw new DumpError(
+        'DUMP_LIMIT_EXCEEDED',
+        `max_mapnr ${hex(maxPfn)} is beyond the ${hex(spanLimit)} pfns a file of ${src.storedBytes ?? src.size} bytes may describe`,
+        at(maxPfnAt),
+      );
+    }
+    if (sh.split !== 0 && (partStart > partEnd || partEnd > maxPfn)) {
+      throw new DumpError(
+        'DUMP_CORRUPT',
+        `split part covers pfns ${hex(partStart)}-${hex(partEnd)}, not a range within max_mapnr ${hex(maxPfn)}`,
+        at(bs + (version >= 6 ? KH_OFF.startPfn64 : KH_OFF.startPfn)),
+      );
     }
 
     // Bitmaps: two of equal size (1st = RAM, 2nd = dumped) when
@@ -305,7 +384,11 @@ export class KdumpReader implements DumpReader {
     }
     while (Math.ceil(usedBytes / chunkBytes) > MAX_RANK_ENTRIES) chunkBytes *= 2;
     const rank0 = await buildRankIndex(src, bm2Off, usedBytes, maxPfn, chunkBytes);
-    const descCount = rank0[rank0.length - 1]!;
+    // A split part's descriptor table holds its own range's pages only
+    // (makedumpfile write_kdump_pages_cyclic with info->split_start_pfn).
+    const part = sh.split !== 0 ? { start: partStart, end: partEnd } : undefined;
+    const rankBase = part ? await rankAt(src, bm2Off, usedBytes, maxPfn, chunkBytes, rank0, part.start) : 0;
+    const descCount = part ? (await rankAt(src, bm2Off, usedBytes, maxPfn, chunkBytes, rank0, part.end)) - rankBase : rank0[rank0.length - 1]!;
     const incomplete = (dh.status & DUMP_DH.COMPRESSED_INCOMPLETE) !== 0;
     const descEnd = descOff + descCount * PAGE_DESC_SIZE;
     if (descEnd > src.size && !incomplete) {
@@ -365,6 +448,20 @@ export class KdumpReader implements DumpReader {
     }
     const cpus = cpuNotes > 0 ? cpuNotes : dh.nrCpus > 0 && dh.nrCpus <= 1 << 16 ? dh.nrCpus : 0;
 
+    // eraseinfo (header_version 5+): the text makedumpfile --config leaves
+    // of what it erased; shown, never needed to read pages.
+    let eraseinfo: string | undefined;
+    if (version >= 5 && sh.sizeEraseinfo > 0) {
+      if (sh.offsetEraseinfo + sh.sizeEraseinfo > src.size) {
+        throw new DumpError('DUMP_TRUNCATED', `eraseinfo (${sh.sizeEraseinfo} bytes) runs past the end of the file (${hex(src.size)})`, at(sh.offsetEraseinfo));
+      }
+      const n = Math.min(sh.sizeEraseinfo, MAX_ERASEINFO_SHOWN);
+      const raw = new Uint8Array(n);
+      await readExact(src, raw, 0, n, sh.offsetEraseinfo, 'eraseinfo');
+      eraseinfo = Buffer.from(raw.buffer, raw.byteOffset, n).toString('latin1');
+      if (n < sh.sizeEraseinfo) warnings.push(`eraseinfo is ${sh.sizeEraseinfo} bytes: the first ${n} are shown`);
+    }
+
     const statusCodecBits = dh.status & COMPRESSION_MASK;
     const info: DumpInfo = {
       format: 'kdump',
@@ -379,6 +476,8 @@ export class KdumpReader implements DumpReader {
       utsname: dh.utsname,
       dumpLevel: version >= 1 ? sh.dumpLevel : undefined,
       compression: compressionName(statusCodecBits),
+      eraseinfo,
+      warnings: warnings.length ? warnings : undefined,
       details: {
         signature: sig.trimEnd(),
         'header version': version,
@@ -400,6 +499,7 @@ export class KdumpReader implements DumpReader {
         'notes size': sh.sizeNote,
         'vmcoreinfo from': vmcoreinfoFrom,
         ...(version >= 5 && sh.sizeEraseinfo > 0 ? { 'eraseinfo offset': sh.offsetEraseinfo, 'eraseinfo size': sh.sizeEraseinfo } : {}),
+        ...(part ? { 'split part': `pfns ${hex(part.start)}-${hex(part.end)}` } : {}),
       },
     };
     const reader = new KdumpReader(src, info, {
@@ -414,6 +514,13 @@ export class KdumpReader implements DumpReader {
       descOff,
       descCount,
       statusCodecBits,
+      rankBase,
+      headerVersion: version,
+      subHdrBlocks: dh.subHdrSize,
+      bitmapBlocks: dh.bitmapBlocks,
+      part,
+      header: head,
+      subHeader: sh,
     });
     await reader.sampleCompression();
     return reader;
@@ -484,17 +591,42 @@ export class KdumpReader implements DumpReader {
     }
   }
 
-  /** Number of set bits of the 2nd bitmap before `pfn`, and whether `pfn`'s bit is set. */
+  /**
+   * Index in this file's descriptor table of `pfn` (set bits of the 2nd
+   * bitmap before it, from the part's first pfn), and whether its bit is set.
+   */
   private async rankOf(pfn: number): Promise<{ rank: number; set: boolean }> {
     const c = Math.floor(pfn / this.chunkPfns);
     const { bits, sub } = await this.bm2.get(c);
     const rel = pfn - c * this.chunkPfns;
     const byte = rel >> 3;
     const blk = byte >> 6;
-    let r = this.rank0[c]! + sub[blk]! + popcountBytes(bits, blk * 64, byte);
+    let r = this.rank0[c]! - this.rankBase + sub[blk]! + popcountBytes(bits, blk * 64, byte);
     const b = bits[byte]!;
     r += POPCOUNT8[b & ((1 << (rel & 7)) - 1)]!;
     return { rank: r, set: (b & (1 << (rel & 7))) !== 0 };
+  }
+
+  /** The file the reader reads (reassembly copies stored pages from it). */
+  get source(): ByteSource {
+    return this.src;
+  }
+
+  /**
+   * Read descriptors [index, index+n) of this file's table into `into`
+   * (n * 24 bytes) and check each (offset, size, flags) as page reads do;
+   * `pfnOf(i)` names the pfn of entry index+i for messages.
+   */
+  async readDescriptors(index: number, n: number, into: Uint8Array, pfnOf: (i: number) => number): Promise<void> {
+    if (index < 0 || index + n > this.descCount) throw new RangeError(`descriptors ${index}+${n} beyond the table of ${this.descCount}`);
+    const pos = this.descOff + index * PAGE_DESC_SIZE;
+    await readExact(this.src, into, 0, n * PAGE_DESC_SIZE, pos, 'page descriptors');
+    const dv = new DataView(into.buffer, into.byteOffset, n * PAGE_DESC_SIZE);
+    for (let i = 0; i < n; i++) this.decodeDesc(dv, i * PAGE_DESC_SIZE, pfnOf(i), pos + i * PAGE_DESC_SIZE);
+  }
+
+  private otherPart(pfn: number): DumpError {
+    return new DumpError('ADDRESS_UNMAPPED', `pfn ${hex(pfn)} is outside this split part (pfns ${hex(this.part!.start)}-${hex(this.part!.end)})`, { file: this.file });
   }
 
   private unmapped(pfn: number): DumpError {
@@ -509,6 +641,7 @@ export class KdumpReader implements DumpReader {
     if (count <= 0) return;
     if (into.length < offset + count * bs) throw new RangeError(`readPages: ${count} pages do not fit the buffer`);
     if (pfn < 0 || pfn + count > this.maxPfn) throw this.unmapped(pfn < 0 || pfn >= this.maxPfn ? pfn : this.maxPfn);
+    if (this.part && (pfn < this.part.start || pfn + count > this.part.end)) throw this.otherPart(pfn < this.part.start ? pfn : this.part.end);
     let p = pfn;
     const end = pfn + count;
     while (p < end) {
@@ -653,6 +786,7 @@ export class KdumpReader implements DumpReader {
     if (pfn < 0 || pfn >= this.maxPfn) {
       throw new DumpError('ADDRESS_UNMAPPED', `physical address ${hex(paddr)} is beyond max_mapnr ${hex(this.maxPfn)}`, { file: this.file });
     }
+    if (this.part && (pfn < this.part.start || pfn >= this.part.end)) throw this.otherPart(pfn);
     const { rank, set } = await this.rankOf(pfn);
     if (!set) throw new DumpError('ADDRESS_UNMAPPED', `physical address ${hex(paddr)} is not in the dump (excluded or not RAM)`, { file: this.file });
     const b = Math.floor(rank / DESC_BATCH);
@@ -779,6 +913,30 @@ async function buildRankIndex(src: ByteSource, base: number, usedBytes: number, 
   }
   rank0[nChunks] = total;
   return rank0;
+}
+
+/** Set bits of the 2nd bitmap before `pfn` (the rank index plus one partial chunk read). */
+async function rankAt(
+  src: ByteSource,
+  base: number,
+  usedBytes: number,
+  maxPfn: number,
+  chunkBytes: number,
+  rank0: Float64Array,
+  pfn: number,
+): Promise<number> {
+  const chunkPfns = chunkBytes * 8;
+  const c = Math.floor(pfn / chunkPfns);
+  if (c >= rank0.length - 1) return rank0[rank0.length - 1]!;
+  const rel = pfn - c * chunkPfns;
+  const bytes = rel >> 3;
+  const buf = new Uint8Array(bytes + 1);
+  const n = Math.min(bytes + 1, usedBytes - c * chunkBytes);
+  await readExact(src, buf, 0, n, base + c * chunkBytes, '2nd bitmap');
+  maskTail(buf, c * chunkBytes, n, maxPfn);
+  let r = rank0[c]! + popcountBytes(buf, 0, bytes);
+  if (rel & 7) r += POPCOUNT8[buf[bytes]! & ((1 << (rel & 7)) - 1)]!;
+  return r;
 }
 
 /** 'none', one codec name, or 'mixed' for a set of compression bits. */

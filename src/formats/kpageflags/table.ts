@@ -12,8 +12,9 @@
  * Reads are windowed and positional into the caller's reused typed arrays:
  * the low 32 bits (what classification needs) and the high 32 bits.
  */
-import { open, type FileHandle } from 'node:fs/promises';
-import { InputError, ioError } from '../../core/errors.js';
+import type { FileHandle } from 'node:fs/promises';
+import { DumpError, InputError, ioError } from '../../core/errors.js';
+import { openRegular } from '../../io/source.js';
 import { AtomicFileSink } from '../../io/sink.js';
 
 export const KPF_BITS = {
@@ -76,19 +77,25 @@ export class KpageflagsTable {
     this.buf = new Uint8Array(0);
   }
 
+  /**
+   * Open a saved table: a regular file only (a FIFO, /dev/zero or a
+   * directory is refused at once, never read); its size must be whole
+   * entries. Problems are InputError (a side input: exit 2).
+   */
   static async open(file: string): Promise<KpageflagsTable> {
-    let fh: FileHandle;
+    let opened: { fh: FileHandle; size: number };
     try {
-      fh = await open(file, 'r');
+      opened = await openRegular(file, file, (d) => new InputError(`kpageflags table: ${d}`, { file }));
     } catch (err) {
-      throw ioError(err, file, 'cannot open kpageflags table');
+      if (err instanceof DumpError && err.code === 'IO') throw new InputError(`cannot open kpageflags table: ${err.detail}`, { file, cause: err });
+      throw err;
     }
+    const { fh, size } = opened;
     try {
-      const st = await fh.stat();
-      if (st.size % KPF_ENTRY_SIZE !== 0) {
-        throw new InputError(`kpageflags table is ${st.size} bytes, not a whole number of 8-byte entries`, { file });
+      if (size % KPF_ENTRY_SIZE !== 0) {
+        throw new InputError(`kpageflags table is ${size} bytes, not a whole number of 8-byte entries`, { file });
       }
-      const entries = st.size / KPF_ENTRY_SIZE;
+      const entries = size / KPF_ENTRY_SIZE;
       if (entries > KPF_MAX_ENTRIES) throw new InputError(`kpageflags table has ${entries} entries, above ${KPF_MAX_ENTRIES}`, { file });
       return new KpageflagsTable(file, fh, entries);
     } catch (err) {

@@ -91,7 +91,7 @@ describe('KdumpReader on builder files', () => {
     expect(await readPage(r, 21)).toEqual(taggedPage(21));
   });
 
-  for (const v of [1, 2, 5]) {
+  for (const v of [1, 2, 4, 5]) {
     it(`reads header_version ${v} (max_mapnr from the main header)`, async () => {
       const r = await open(buildKdump(basicSpec('lzo', { headerVersion: v })));
       expect(r.info.maxPfn).toBe(48);
@@ -279,12 +279,13 @@ describe('KdumpReader on hostile files', () => {
     expect(e.message).toMatch(/big-endian/);
   });
 
-  it('header_version from the future', async () => {
+  it('header_version from the future is read as version 6, with a warning', async () => {
     const b = good();
     new DataView(b.buffer, b.byteOffset).setInt32(8, 7, true);
-    const e = await errorOf(open(b));
-    expect(e.code).toBe('DUMP_UNSUPPORTED');
-    expect(e.offset).toBe(8);
+    const r = await open(b);
+    expect(r.info.warnings).toEqual(['header_version 7 is newer than 6, the last one known: read as version 6']);
+    expect(r.info.maxPfn).toBe(48);
+    expect(await readPage(r, 21)).toEqual(taggedPage(21));
   });
 
   it('bitmap_blocks too small for max_mapnr', async () => {
@@ -307,8 +308,13 @@ describe('KdumpReader on hostile files', () => {
     expect(e.offset).toBe(PS + 96);
   });
 
-  it('max_mapnr_64 zero in a v6 header', async () => {
-    const e = await errorOf(open(buildKdump(basicSpec('zlib', { header: { maxMapnr64: 0 } }))));
+  it('max_mapnr_64 zero in a v6 header: the 32-bit max_mapnr is used, with a warning', async () => {
+    const r = await open(buildKdump(basicSpec('zlib', { header: { maxMapnr64: 0 } })));
+    expect(r.info.maxPfn).toBe(48);
+    expect(r.info.warnings).toEqual(['max_mapnr_64 is 0: max_mapnr 0x30 from the 32-bit field used']);
+    expect(await readPage(r, 8)).toEqual(taggedPage(8));
+    // A saturated 32-bit field cannot stand in for it.
+    const e = await errorOf(open(buildKdump(basicSpec('zlib', { header: { maxMapnr64: 0, maxMapnr: 0xffffffff } }))));
     expect(e.code).toBe('DUMP_CORRUPT');
     expect(e.offset).toBe(PS + 96);
   });
@@ -388,7 +394,7 @@ describe('KdumpReader on hostile files', () => {
     const e = await errorOf(open(buildKdump(basicSpec('zlib', { split: 1 }))));
     expect(e.code).toBe('DUMP_UNSUPPORTED');
     expect(e.offset).toBe(PS + 12);
-    expect(e.message).toMatch(/split dump.*--reassemble/);
+    expect(e.message).toMatch(/one part of a split dump \(pfns 0x0-0x0\): name every part of the set .*dumpsieve reassemble/);
   });
 
   it('note size above the limit, and notes past the end of the file', async () => {
