@@ -33,7 +33,7 @@ import {
   encodeDiskDumpHeader,
   encodeSubHeader,
 } from './header.js';
-import { CODEC_FLAG, PageCompressor, allocBatch, type CompressedBatch } from './codecs/index.js';
+import { PageCompressor, allocBatch, codecSpec, type CompressedBatch } from './codecs/index.js';
 import { CompressionPool, allocPoolJob, type PoolJob } from './codecs/pool.js';
 
 
@@ -166,10 +166,11 @@ export class KdumpWriter implements DumpWriter {
     readonly codec: Codec = 'none',
     opts: KdumpWriterOptions = {},
   ) {
-    if (!(codec in CODEC_FLAG)) throw new RangeError(`KdumpWriter: unknown codec '${codec}'`);
-    this.flag = CODEC_FLAG[codec];
+    const spec = codecSpec(codec);
+    if (!spec && codec !== 'none') throw new RangeError(`KdumpWriter: unknown codec '${codec}'`);
+    this.flag = spec?.flag ?? 0;
     const cpus = availableParallelism();
-    const slow = codec === 'zlib' || codec === 'zstd';
+    const slow = spec?.threaded ?? false;
     this.threads = opts.threads ?? (slow && cpus > 1 ? Math.min(4, cpus) : 0);
   }
 
@@ -243,7 +244,7 @@ export class KdumpWriter implements DumpWriter {
       this.pool = CompressionPool.create(this.codec, bs, this.threads);
       this.maxInflight = 2 * this.threads;
     } else {
-      this.compressor = new PageCompressor(this.codec, bs);
+      this.compressor = await PageCompressor.create(this.codec, bs);
       this.scratchBatch = allocBatch(JOB_PAGES, bs);
     }
   }
