@@ -12,6 +12,7 @@ import { infoCommand } from './commands/info.js';
 import { analyzeCommand } from './commands/analyze.js';
 import { validateCommand } from './commands/validate.js';
 import { synthCommand } from './commands/synth.js';
+import { VERSION } from './version.js';
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   let exit: number = EXIT.OK;
@@ -31,7 +32,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     .strict()
     .exitProcess(false)
     .showHelpOnFail(false)
-    .version()
+    .version(VERSION)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .fail((msg, err) => {
