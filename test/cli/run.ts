@@ -13,6 +13,8 @@ export interface Run {
   code: number;
   stdout: string;
   stderr: string;
+  /** Standard output as bytes (a flattened dump with -F). */
+  stdoutBytes: Buffer;
 }
 
 /** The entry under test, or undefined for the in-process CLI. */
@@ -40,7 +42,8 @@ export async function cli(...argv: string[]): Promise<Run> {
   } finally {
     console.log = log;
   }
-  return { code, stdout: Buffer.concat(o).toString(), stderr: Buffer.concat(e).toString() };
+  const bytes = Buffer.concat(o);
+  return { code, stdout: bytes.toString(), stderr: Buffer.concat(e).toString(), stdoutBytes: bytes };
 }
 
 function spawnCli(bin: string, argv: string[]): Promise<Run> {
@@ -53,7 +56,8 @@ function spawnCli(bin: string, argv: string[]): Promise<Run> {
     p.stderr.on('data', (b: Buffer) => e.push(b));
     p.on('error', reject);
     p.on('close', (code, signal) => {
-      resolve({ code: code ?? (signal ? 128 : 1), stdout: Buffer.concat(o).toString(), stderr: Buffer.concat(e).toString() });
+      const bytes = Buffer.concat(o);
+      resolve({ code: code ?? (signal ? 128 : 1), stdout: bytes.toString(), stderr: Buffer.concat(e).toString(), stdoutBytes: bytes });
     });
   });
 }
