@@ -9,10 +9,12 @@
 //                     in one ES module (also the compression workers' entry)
 // DIR/dumpsieve       launcher: node with a small heap (DUMPSIEVE_NODE,
 //                     DUMPSIEVE_NODE_OPTIONS override), then dumpsieve.mjs
+// DIR/dumpsieve-collector  kdump core collector with makedumpfile's command
+//                     line, falling back to makedumpfile (contrib/kdump/)
 // DIR/LICENSES.txt    licences of the bundled code
 // DIR/VERSION         the version bundled
 import { build } from 'esbuild';
-import { chmodSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -80,6 +82,8 @@ exec "\${DUMPSIEVE_NODE:-node}" \${DUMPSIEVE_NODE_OPTIONS:-${NODE_FLAGS.join(' '
 `;
 writeFileSync(join(out, 'dumpsieve'), launcher);
 chmodSync(join(out, 'dumpsieve'), 0o755);
+copyFileSync(join(root, 'contrib/kdump/dumpsieve-collector'), join(out, 'dumpsieve-collector'));
+chmodSync(join(out, 'dumpsieve-collector'), 0o755);
 
 const size = statSync(join(out, 'dumpsieve.mjs')).size;
 console.log(`bundle: ${out} (dumpsieve.mjs ${(size / 1024).toFixed(0)} KiB, ${seen.size} packages)`);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Build the self-contained bundle, copy it alone (no node_modules, no
-# package.json) into a temporary directory, and run the CLI tests and the
-# CLI interop tests (makedumpfile, libkdumpfile, drgn) against that copy.
+# package.json) into a temporary directory, and run the CLI tests, the
+# kdump collector's tests and the CLI interop tests (makedumpfile,
+# libkdumpfile, drgn) against that copy.
 set -eu
 cd "$(dirname "$0")/.."
 npm run --silent bundle
@@ -14,4 +15,4 @@ for d in "$tmp" "$(dirname "$tmp")" /; do
     exit 1
   fi
 done
-DUMPSIEVE_BIN="$tmp/dumpsieve" npx vitest run test/cli test/interop/cli-readers.test.ts
+DUMPSIEVE_BIN="$tmp/dumpsieve" npx vitest run test/cli test/contrib test/interop/cli-readers.test.ts
