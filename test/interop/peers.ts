@@ -7,6 +7,7 @@
  * DUMPSIEVE_REQUIRE_PEERS=1 (set by .ci/run) a missing peer fails the run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -24,12 +25,14 @@ export const peers = {
   libkdumpfile: has(PYTHON, ['-c', 'import kdumpfile']),
   drgn: has(PYTHON, ['-c', 'import drgn']),
   codecs: has(PYTHON, ['-c', 'import lzo, snappy, zstandard']),
+  /** initramfs-tools' hook functions, busybox, and root (for chroot and mknod). */
+  initramfs: existsSync('/usr/share/initramfs-tools/hook-functions') && has('busybox', ['true']) && process.getuid?.() === 0,
 };
 
 export type PeerName = keyof typeof peers;
 
 /** The Debian packages of every peer (.ci/run installs them). */
-export const INSTALL = 'makedumpfile python3-libkdumpfile python3-drgn python3-lzo python3-snappy python3-zstandard';
+export const INSTALL = 'makedumpfile python3-libkdumpfile python3-drgn python3-lzo python3-snappy python3-zstandard initramfs-tools-core busybox-static';
 
 /**
  * True if every named peer is installed. Otherwise prints a notice, or
