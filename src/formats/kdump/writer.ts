@@ -49,11 +49,11 @@ const TWO32 = 0x1_0000_0000;
 export interface KdumpWriterOptions {
   /**
    * Compression worker threads; 0 compresses on the calling thread.
-   * Default: for zlib and zstd one per available CPU (at most 4, none on
-   * a single CPU); for lzo and snappy none. The slow codecs gain from
-   * workers (2 CPUs: zlib ~85 → ~135 MB/s, zstd ~345 → ~425 MB/s of
-   * input); lzo and snappy compress faster (~550 MB/s) than batches
-   * travel to workers and back.
+   * Default: one per available CPU (at most 4, none on a single CPU) for
+   * the codecs the codec table marks `threaded` (zlib, zstd), none for the
+   * others. The slow codecs gain from workers (2 CPUs: zlib ~85 → ~135
+   * MB/s of input); lzo and snappy compress fast enough (~400 MB/s per
+   * thread) that batches travelling to workers and back cost more.
    */
   threads?: number;
 }
