@@ -39,9 +39,9 @@ import { CompressionPool, allocPoolJob, type PoolJob } from './codecs/pool.js';
 
 /** Pages per compression batch (1 MiB of 4 KiB pages). */
 const JOB_PAGES = 256;
-const DATA_FLUSH = 1 << 20;
+const DATA_FLUSH = 4 << 20;
 const DESC_FLUSH = 16384;
-const BITMAP_FLUSH = 256 << 10;
+const BITMAP_FLUSH = 1 << 20;
 /** Below this many kept pages, worker start-up costs more than it saves. */
 const POOL_MIN_PAGES = 4096;
 const TWO32 = 0x1_0000_0000;
