@@ -12,9 +12,9 @@ export function arg(name, def) {
   return i > 0 ? process.argv[i + 1] : def;
 }
 
-/** Run `cmd args` under /usr/bin/time -v; fails loudly on a non-zero exit (or one not in `ok`). */
-export function timed(cmd, args, ok = [0]) {
-  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 28 });
+/** Run `cmd args` under /usr/bin/time -v (with `env` added); fails loudly on a non-zero exit (or one not in `ok`). */
+export function timed(cmd, args, ok = [0], env = {}) {
+  const r = spawnSync('/usr/bin/time', ['-v', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 28, env: { ...process.env, ...env } });
   if (!ok.includes(r.status)) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-2000)}`);
   const get = (re) => Number((re.exec(r.stderr) ?? [])[1]);
   const wall = /Elapsed \(wall clock\) time.*: (?:(\d+):)?(\d+):([\d.]+)/.exec(r.stderr);

@@ -15,6 +15,7 @@ import { synthCommand } from './commands/synth.js';
 import { dmesgCommand } from './commands/dmesg.js';
 import { reassembleCommand } from './commands/reassemble.js';
 import { protectStdinArgs } from './commands/input-options.js';
+import { VERSION } from './version.js';
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
   let exit: number = EXIT.OK;
@@ -36,7 +37,7 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     .strict()
     .exitProcess(false)
     .showHelpOnFail(false)
-    .version()
+    .version(VERSION)
     .help()
     .wrap(Math.min(110, process.stdout.columns ?? 100))
     .fail((msg, err) => {

@@ -2,6 +2,7 @@
 import { UsageError } from '../core/errors.js';
 import { RangeSet } from '../core/rangeset.js';
 import { parseSize } from '../core/units.js';
+import { PAGE_CODECS, type Codec } from '../formats/kdump/codecs/table.js';
 
 /** Common output options. */
 export const outputOptions = {
@@ -29,4 +30,26 @@ export function parseProtect(specs: readonly string[] | undefined, pageSize = 40
     ranges.push({ start: Math.floor(a / pageSize), end: Math.ceil(b / pageSize) });
   }
   return RangeSet.from(ranges);
+}
+
+/**
+ * Compression options, one per codec of the codec table: makedumpfile's
+ * letter (-c zlib, -l lzo, -p snappy, -z zstd) with the codec's name as
+ * the long form (--zlib, ...).
+ */
+export const codecOptions: Record<string, { type: 'boolean'; alias: string; describe: string }> = Object.fromEntries(
+  PAGE_CODECS.map((c) => [c.letter, { type: 'boolean', alias: c.long, describe: `Compress pages with ${c.name}` }]),
+);
+
+/**
+ * The codec the compression options choose ('none' without one). At most
+ * one may be given, and none with ELF output (`elf`).
+ */
+export function codecFromArgs(args: Record<string, unknown>, elf: boolean): Codec {
+  const chosen = PAGE_CODECS.filter((c) => args[c.letter]);
+  if (chosen.length > 1) throw new UsageError(`choose one compression: ${chosen.map((c) => `-${c.letter}`).join(', ')}`);
+  const c = chosen[0];
+  if (!c) return 'none';
+  if (elf) throw new UsageError(`-E (ELF) cannot be combined with -${c.letter}: ELF pages are not compressed`);
+  return c.name;
 }

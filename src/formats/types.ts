@@ -106,8 +106,8 @@ export interface DumpReader {
   close(): Promise<void>;
 }
 
-/** Page compression of kdump-compressed output. */
-export type Codec = 'none' | 'zlib' | 'lzo' | 'snappy' | 'zstd';
+/** Page compression of kdump-compressed output: 'none' or a name of the codec table (kdump/codecs/table.ts). */
+export type { Codec } from './kdump/codecs/table.js';
 
 /** Everything a writer needs before the first page. */
 export interface OutputPlan {

@@ -14,7 +14,7 @@ import type { RangeSet } from '../core/rangeset.js';
 import { fmix32 } from '../core/hash.js';
 import { UsageError } from '../core/errors.js';
 import { PfnState, type Codec, type DumpReader } from '../formats/types.js';
-import { PageCompressor, allocBatch } from '../formats/kdump/codecs/index.js';
+import { ALL_CODECS, PageCompressor, allocBatch } from '../formats/kdump/codecs/index.js';
 import { Decider } from '../classify/decide.js';
 import { isContentReason, Reason } from '../classify/reasons.js';
 import type { FlagSourceDescription, PageFlagSource } from '../classify/flagsource.js';
@@ -67,8 +67,6 @@ const KEPT_ALWAYS: ReadonlySet<number> = new Set([AClass.KERNEL, AClass.CACHE, A
 
 /** Classes a dump level can keep: the only ones sampled (offline pages are never read). */
 const SAMPLED: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.FREE, AClass.UNACCEPTED, AClass.DEVICE];
-
-export const ALL_CODECS: readonly Codec[] = ['none', 'zlib', 'lzo', 'snappy', 'zstd'];
 
 /** Memory-map cells per window (of 128 pfns: 512 KiB with 4 KiB pages). */
 const MAP_CELLS = 256;
@@ -397,7 +395,7 @@ async function run(
     s1: new Float64Array(codecs.length),
     q1: new Float64Array(codecs.length),
   }));
-  const compressors = codecs.map((k) => new PageCompressor(k, ps));
+  const compressors = await Promise.all(codecs.map((k) => PageCompressor.create(k, ps)));
   const SB = 64;
   const pageBuf = new Uint8Array(SB * ps);
   const batch = allocBatch(SB, ps);

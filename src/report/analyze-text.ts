@@ -2,6 +2,7 @@
 import { field, terminalText } from './safe.js';
 import { formatBytes, percent } from '../core/units.js';
 import { ACLASS_NAMES, type AnalyzeReport } from '../pipeline/analyze.js';
+import { PAGE_CODECS } from '../formats/kdump/codecs/table.js';
 import { table } from './table.js';
 import { renderCostTable } from './cost-text.js';
 
@@ -26,8 +27,8 @@ export function renderAnalyzeReport(r: AnalyzeReport): string {
   const fmt = (p: { bytes: number; error: number }): string => (p.error > 0 ? `${formatBytes(p.bytes)} ±${percent(p.error, p.bytes)}` : formatBytes(p.bytes));
   out.push(
     table(
-      r.predictions.map((p) => [`-d ${p.level}`, p.keptPages, fmt(p.kdump.none), fmt(p.kdump.zlib), fmt(p.kdump.lzo), fmt(p.kdump.snappy), fmt(p.kdump.zstd), fmt(p.elf)]),
-      { header: ['level', 'kept pages', 'none', 'zlib (-c)', 'lzo (-l)', 'snappy (-p)', 'zstd (-z)', 'ELF (-E)'], indent: '  ' },
+      r.predictions.map((p) => [`-d ${p.level}`, p.keptPages, fmt(p.kdump.none), ...PAGE_CODECS.map((c) => fmt(p.kdump[c.name])), fmt(p.elf)]),
+      { header: ['level', 'kept pages', 'none', ...PAGE_CODECS.map((c) => `${c.name} (-${c.letter})`), 'ELF (-E)'], indent: '  ' },
     ),
   );
   out.push('');

@@ -1,17 +1,134 @@
 /**
  * A dumb kdump-compressed file builder for fixtures, independent of the
  * production writer and codecs module: header fields written by hand at
- * their C offsets (diskdump_mod.h, LP64), pages compressed by calling the
- * libraries directly, every size overridable to make hostile files.
+ * their C offsets (diskdump_mod.h, LP64), every size overridable to make
+ * hostile files. Pages are compressed by zlib and the zstd library
+ * directly, and by deliberately simple LZO1X and Snappy encoders of its
+ * own (other choices than the production encoders make, in the same
+ * formats), so the reader's decoders meet streams they did not write.
  */
-import { createRequire } from 'node:module';
 import { deflateSync } from 'node:zlib';
-import { compressSync as snappyCompress } from 'snappy';
-import { compress as zstdCompress } from 'zstd-napi';
+import { Zstd } from '@hpcc-js/wasm-zstd';
 import { noteBytes, taggedPage } from './elf-builder.js';
 
-const require = createRequire(import.meta.url);
-const lzo = require('lzo') as { compress(b: Buffer): Buffer };
+const zstd = await Zstd.load();
+
+/** Append a long length: a 0 byte per 255, then the rest (LZO1X). */
+function pushLong(out: number[], n: number): void {
+  while (n > 255) {
+    out.push(0);
+    n -= 255;
+  }
+  out.push(n);
+}
+
+/**
+ * LZO1X by the plainest rules: literal runs, and M3 matches (3–264 bytes,
+ * at most 16 KiB back) found through a table of the last position of each
+ * 4-byte value; 1–3 literals after a match ride in its state bits; the
+ * stream ends with the M4 end marker.
+ */
+export function lzoEncodeSimple(src: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  const last = new Map<number, number>();
+  const n = src.length;
+  let lit = 0;
+  let first = true;
+  let stateAt = -1;
+  const flush = (end: number): void => {
+    const len = end - lit;
+    if (len === 0) return;
+    if (first) {
+      if (len <= 238) out.push(17 + len);
+      else {
+        out.push(0);
+        pushLong(out, len - 18);
+      }
+    } else if (len <= 3) out[stateAt]! |= len;
+    else if (len <= 18) out.push(len - 3);
+    else {
+      out.push(0);
+      pushLong(out, len - 18);
+    }
+    for (let k = lit; k < end; k++) out.push(src[k]!);
+    first = false;
+  };
+  let i = 0;
+  while (i + 4 <= n) {
+    const key = src[i]! | (src[i + 1]! << 8) | (src[i + 2]! << 16) | (src[i + 3]! << 24);
+    const cand = last.get(key);
+    last.set(key, i);
+    if (cand === undefined || i - cand > 0x4000) {
+      i++;
+      continue;
+    }
+    let len = 4;
+    while (i + len < n && len < 264 && src[cand + len] === src[i + len]) len++;
+    flush(i);
+    if (len <= 33) out.push(32 | (len - 2));
+    else {
+      out.push(32);
+      pushLong(out, len - 33);
+    }
+    const d = i - cand - 1;
+    out.push((d & 63) << 2, d >> 6);
+    stateAt = out.length - 2;
+    first = false;
+    i += len;
+    lit = i;
+  }
+  flush(n);
+  out.push(17, 0, 0);
+  return Uint8Array.from(out);
+}
+
+/**
+ * Raw Snappy by the plainest rules: the length varint, literals, and
+ * 3-byte copies (4–64 bytes, 16-bit offsets) found through a table of the
+ * last position of each 4-byte value.
+ */
+export function snappyEncodeSimple(src: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  for (let v = src.length; ; ) {
+    if (v < 0x80) {
+      out.push(v);
+      break;
+    }
+    out.push((v & 0x7f) | 0x80);
+    v = Math.floor(v / 128);
+  }
+  const last = new Map<number, number>();
+  const n = src.length;
+  let lit = 0;
+  const literal = (end: number): void => {
+    const len = end - lit;
+    if (len === 0) return;
+    const m = len - 1;
+    if (m < 60) out.push(m << 2);
+    else if (m < 256) out.push(60 << 2, m);
+    else out.push(61 << 2, m & 0xff, m >> 8);
+    for (let k = lit; k < end; k++) out.push(src[k]!);
+  };
+  let i = 0;
+  while (i + 4 <= n) {
+    const key = src[i]! | (src[i + 1]! << 8) | (src[i + 2]! << 16) | (src[i + 3]! << 24);
+    const cand = last.get(key);
+    last.set(key, i);
+    if (cand === undefined || i - cand > 0xffff) {
+      i++;
+      continue;
+    }
+    let len = 4;
+    while (i + len < n && len < 64 && src[cand + len] === src[i + len]) len++;
+    literal(i);
+    const off = i - cand;
+    out.push(((len - 1) << 2) | 2, off & 0xff, off >> 8);
+    i += len;
+    lit = i;
+  }
+  literal(n);
+  return Uint8Array.from(out);
+}
 
 export type BuilderCodec = 'none' | 'zlib' | 'lzo' | 'snappy' | 'zstd';
 export const FLAG: Record<BuilderCodec, number> = { none: 0, zlib: 1, lzo: 2, snappy: 4, zstd: 0x20 };
@@ -81,6 +198,110 @@ export interface KdumpSpec {
   truncateTo?: number;
 }
 
+/**
+ * Decode an LZO1X stream, the format read straight from its definition
+ * (no bounds beyond JavaScript's own): for tests that check stored pages
+ * without the production decoder.
+ */
+export function lzoDecodeSimple(src: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let ip = 0;
+  const long = (base: number): number => {
+    let n = base;
+    while (src[ip] === 0) {
+      n += 255;
+      ip++;
+    }
+    return n + src[ip++]!;
+  };
+  const lits = (k: number): void => {
+    for (let j = 0; j < k; j++) out.push(src[ip++]!);
+  };
+  const copy = (back: number, k: number): void => {
+    if (back < 1 || back > out.length) throw new Error(`lzo: distance ${back} with ${out.length} bytes out`);
+    for (let j = 0; j < k; j++) out.push(out[out.length - back]!);
+  };
+  // What an instruction byte below 16 means: 0 after a match without trailing literals or at the start.
+  let after: 'match' | 'run' | 'tail' = 'match';
+  if (src[0]! > 17) {
+    const t = src[ip++]! - 17;
+    lits(t);
+    after = t < 4 ? 'tail' : 'run';
+  }
+  for (;;) {
+    const t = src[ip++]!;
+    if (t === undefined) throw new Error('lzo: no end marker');
+    if (t < 16 && after === 'match') {
+      lits((t === 0 ? long(15) : t) + 3);
+      after = 'run';
+      continue;
+    }
+    if (t < 16) copy((after === 'run' ? 0x801 : 1) + (t >> 2) + (src[ip++]! << 2), after === 'run' ? 3 : 2);
+    else if (t >= 64) copy(1 + ((t >> 2) & 7) + (src[ip++]! << 3), (t >> 5) + 1);
+    else if (t >= 32) {
+      const k = (t & 31 ? t & 31 : long(31)) + 2;
+      const back = 1 + (src[ip]! >> 2) + (src[ip + 1]! << 6);
+      ip += 2;
+      copy(back, k);
+    } else {
+      const k = (t & 7 ? t & 7 : long(7)) + 2;
+      const back = ((t & 8) << 11) + (src[ip]! >> 2) + (src[ip + 1]! << 6);
+      ip += 2;
+      if (back === 0) {
+        if (ip !== src.length) throw new Error('lzo: bytes after the end marker');
+        return Uint8Array.from(out);
+      }
+      copy(back + 0x4000, k);
+    }
+    const tail = src[ip - 2]! & 3;
+    lits(tail);
+    after = tail ? 'tail' : 'match';
+  }
+}
+
+/** Decode a raw Snappy block, read straight from the format's definition. */
+export function snappyDecodeSimple(src: Uint8Array): Uint8Array {
+  let ip = 0;
+  let len = 0;
+  for (let shift = 1; ; shift *= 128) {
+    const b = src[ip++]!;
+    len += (b & 0x7f) * shift;
+    if (b < 0x80) break;
+  }
+  const out: number[] = [];
+  while (ip < src.length) {
+    const tag = src[ip++]!;
+    if ((tag & 3) === 0) {
+      let k = tag >> 2;
+      if (k >= 60) {
+        const bytes = k - 59;
+        k = 0;
+        for (let j = 0; j < bytes; j++) k += src[ip++]! * 256 ** j;
+      }
+      for (let j = 0; j <= k; j++) out.push(src[ip++]!);
+      continue;
+    }
+    let k: number;
+    let back: number;
+    if ((tag & 3) === 1) {
+      k = 4 + ((tag >> 2) & 7);
+      back = ((tag >> 5) << 8) | src[ip++]!;
+    } else if ((tag & 3) === 2) {
+      k = (tag >> 2) + 1;
+      back = src[ip]! | (src[ip + 1]! << 8);
+      ip += 2;
+    } else {
+      k = (tag >> 2) + 1;
+      back = (src[ip]! | (src[ip + 1]! << 8) | (src[ip + 2]! << 16) | (src[ip + 3]! << 24)) >>> 0;
+      ip += 4;
+    }
+    if (back < 1 || back > out.length) throw new Error(`snappy: offset ${back} with ${out.length} bytes out`);
+    for (let j = 0; j < k; j++) out.push(out[out.length - back]!);
+  }
+  if (out.length !== len) throw new Error(`snappy: ${out.length} bytes, declared ${len}`);
+  return Uint8Array.from(out);
+}
+
 export function compressWith(codec: BuilderCodec, page: Uint8Array): Uint8Array {
   const b = Buffer.from(page);
   switch (codec) {
@@ -89,11 +310,11 @@ export function compressWith(codec: BuilderCodec, page: Uint8Array): Uint8Array 
     case 'zlib':
       return deflateSync(b);
     case 'lzo':
-      return lzo.compress(b);
+      return lzoEncodeSimple(b);
     case 'snappy':
-      return snappyCompress(b);
+      return snappyEncodeSimple(b);
     case 'zstd':
-      return zstdCompress(b);
+      return zstd.compress(b, 3);
   }
 }
 

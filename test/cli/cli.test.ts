@@ -1,26 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
-import { main } from '../../src/cli/main.js';
 import { buildElfCore, taggedPage } from '../builders/elf-builder.js';
 import { makeGuest, tempDir, type TempDir } from '../helpers/guests.js';
-
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(...argv: string[]): Promise<Run> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on('data', (b: Buffer) => o.push(b));
-  err.on('data', (b: Buffer) => e.push(b));
-  const code = await main(argv, { stdout: out, stderr: err, stderrIsTTY: false });
-  return { code, stdout: Buffer.concat(o).toString(), stderr: Buffer.concat(e).toString() };
-}
+import { cli } from './run.js';
 
 let dir: TempDir;
 let image: string;

@@ -1,10 +1,13 @@
 /**
  * The real tools that judge format correctness: Debian's makedumpfile,
- * python3-libkdumpfile and python3-drgn. Interop suites run only when they
+ * python3-libkdumpfile and python3-drgn, and for the page codecs the
+ * reference libraries through python3-lzo, python3-snappy and
+ * python3-zstandard. Interop suites run only when they
  * are installed; without them they skip with a loud notice, and with
  * DUMPSIEVE_REQUIRE_PEERS=1 (set by .ci/run) a missing peer fails the run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
 
@@ -21,9 +24,15 @@ export const peers = {
   makedumpfile: has('makedumpfile', ['-v']),
   libkdumpfile: has(PYTHON, ['-c', 'import kdumpfile']),
   drgn: has(PYTHON, ['-c', 'import drgn']),
+  codecs: has(PYTHON, ['-c', 'import lzo, snappy, zstandard']),
+  /** initramfs-tools' hook functions, busybox, and root (for chroot and mknod). */
+  initramfs: existsSync('/usr/share/initramfs-tools/hook-functions') && has('busybox', ['true']) && process.getuid?.() === 0,
 };
 
 export type PeerName = keyof typeof peers;
+
+/** The Debian packages of every peer (.ci/run installs them). */
+export const INSTALL = 'makedumpfile python3-libkdumpfile python3-drgn python3-lzo python3-snappy python3-zstandard initramfs-tools-core busybox-static';
 
 /**
  * True if every named peer is installed. Otherwise prints a notice, or
@@ -35,7 +44,7 @@ export function havePeers(suite: string, ...names: PeerName[]): boolean {
   if (missing.length === 0) return true;
   const msg =
     `\n*** INTEROP SKIPPED: ${suite}: missing ${missing.join(', ')}.\n` +
-    `*** Install with: apt-get install -y makedumpfile python3-libkdumpfile python3-drgn\n`;
+    `*** Install with: apt-get install -y ${INSTALL}\n`;
   if (REQUIRE_PEERS) throw new Error(`${suite}: required peers missing: ${missing.join(', ')} (DUMPSIEVE_REQUIRE_PEERS=1)`);
   process.stderr.write(msg);
   return false;

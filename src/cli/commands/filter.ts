@@ -2,11 +2,10 @@
 import { access } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../core/errors.js';
-import type { Codec } from '../../formats/types.js';
 import { toJson } from '../../report/json.js';
 import { parseCosts } from '../../pipeline/cost.js';
 import { write, type CliIO } from '../io.js';
-import { parseProtect, outputOptions } from '../options.js';
+import { codecFromArgs, codecOptions, parseProtect, outputOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 import { buildOracle, oracleOptions } from './oracle-options.js';
 import { inputFrom, inputOptions, pathsOf } from './input-options.js';
@@ -25,10 +24,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
         })
         .options({
           d: { alias: 'dump-level', type: 'number', default: 0, describe: 'Exclude: 1 zero, 2 cache, 4 private cache, 8 user data, 16 free pages (sum them; offline and hwpoison pages are always excluded)' },
-          c: { type: 'boolean', describe: 'Compress pages with zlib' },
-          l: { type: 'boolean', describe: 'Compress pages with lzo' },
-          p: { type: 'boolean', describe: 'Compress pages with snappy' },
-          z: { type: 'boolean', describe: 'Compress pages with zstd' },
+          ...codecOptions,
           E: { type: 'boolean', describe: 'Write ELF (exact exclusion: every excluded page is a gap)' },
           F: { type: 'boolean', describe: 'Write the flattened format to standard output (for | ssh ...)' },
           f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite an existing output file' },
@@ -43,10 +39,7 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           ...outputOptions,
         }),
     handler: async (args: Record<string, unknown>) => {
-      const codecs = (['c', 'l', 'p', 'z'] as const).filter((k) => args[k]);
-      if (codecs.length > 1) throw new UsageError(`choose one compression: -${codecs.join(', -')}`);
-      if (args.E && codecs.length) throw new UsageError(`-E (ELF) cannot be combined with -${codecs[0]}: ELF pages are not compressed`);
-      const codec: Codec = ({ c: 'zlib', l: 'lzo', p: 'snappy', z: 'zstd' } as const)[codecs[0] ?? 'x' as 'c'] ?? 'none';
+      const codec = codecFromArgs(args, !!args.E);
       const flattened = !!args.F;
       const files = pathsOf(args.files);
       // IN... OUT, or IN... with -F (the stream goes to standard output).

@@ -12,6 +12,7 @@
 import { Parser } from 'binary-parser';
 import { DumpError } from '../../core/errors.js';
 import type { Utsname } from '../types.js';
+import { PAGE_CODECS } from './codecs/table.js';
 
 export const DISK_DUMP_HEADER_SIZE = 464;
 export const KDUMP_SUB_HEADER_SIZE = 104;
@@ -27,17 +28,25 @@ export const NEW_UTS_LEN = 65;
 export const MIN_BLOCK_SIZE = 4096;
 export const MAX_BLOCK_SIZE = 262144;
 
-/** `disk_dump_header.status` and `page_desc.flags` bits (diskdump_mod.h). */
+/**
+ * `disk_dump_header.status` bits other than the codecs (diskdump_mod.h).
+ * The codec bits DUMP_DH_COMPRESSED_{ZLIB,LZO,SNAPPY,ZSTD}, which are also
+ * the page_desc.flags values, are the `flag`s of the codec table
+ * (codecs/table.ts).
+ */
 export const DUMP_DH = {
-  COMPRESSED_ZLIB: 0x1,
-  COMPRESSED_LZO: 0x2,
-  COMPRESSED_SNAPPY: 0x4,
-  /** status only: the dump ran out of space; lost page_descs read as 0. */
+  /** the dump ran out of space; lost page_descs read as 0. */
   COMPRESSED_INCOMPLETE: 0x8,
-  /** status only: unused vmemmap pages were excluded (makedumpfile -e). */
+  /** unused vmemmap pages were excluded (makedumpfile -e). */
   EXCLUDED_VMEMMAP: 0x10,
-  COMPRESSED_ZSTD: 0x20,
 } as const;
+
+/** Every status bit with its name, in bit order: the codecs by their table names. */
+const STATUS_BITS: ReadonlyArray<readonly [number, string]> = [
+  ...PAGE_CODECS.map((c) => [c.flag, c.name] as const),
+  [DUMP_DH.COMPRESSED_INCOMPLETE, 'incomplete'] as const,
+  [DUMP_DH.EXCLUDED_VMEMMAP, 'excluded-vmemmap'] as const,
+].sort((a, b) => a[0] - b[0]);
 
 /** Byte offsets of the fields, for error messages and the writer. */
 export const DH_OFF = {
@@ -362,13 +371,11 @@ export function encodeSubHeader(s: KdumpSubHeader): Uint8Array {
 /** Names of the status bits that are set, e.g. `zlib|incomplete`. */
 export function describeStatus(status: number): string {
   const names: string[] = [];
-  if (status & DUMP_DH.COMPRESSED_ZLIB) names.push('zlib');
-  if (status & DUMP_DH.COMPRESSED_LZO) names.push('lzo');
-  if (status & DUMP_DH.COMPRESSED_SNAPPY) names.push('snappy');
-  if (status & DUMP_DH.COMPRESSED_INCOMPLETE) names.push('incomplete');
-  if (status & DUMP_DH.EXCLUDED_VMEMMAP) names.push('excluded-vmemmap');
-  if (status & DUMP_DH.COMPRESSED_ZSTD) names.push('zstd');
-  const known = 0x3f;
+  let known = 0;
+  for (const [bit, name] of STATUS_BITS) {
+    known |= bit;
+    if (status & bit) names.push(name);
+  }
   const unknown = (status & ~known) >>> 0;
   if (unknown) names.push(`0x${unknown.toString(16)}`);
   return names.length ? names.join('|') : 'none';

@@ -751,6 +751,7 @@ export class KdumpReader implements DumpReader {
         let at = 0;
         for (let k = i; k < j; k++) {
           const size = this.gSize[k]!;
+          if (!this.decoder.ready(this.gFlags[k]!)) await this.decoder.prepare(this.gFlags[k]!);
           const problem = this.decoder.decompress(this.gFlags[k]!, this.scratch.subarray(at, at + size), into, dst + k * bs);
           if (problem !== undefined) {
             throw new DumpError('DUMP_CORRUPT', `pfn ${hex(firstPfn + k)}: ${problem}`, { file: this.file, offset: this.gOff[k]! });
@@ -806,6 +807,7 @@ export class KdumpReader implements DumpReader {
       await readExact(this.src, page, 0, size, offset, `data of pfn ${hex(pfn)}`);
     } else {
       await readExact(this.src, this.scratch, 0, size, offset, `data of pfn ${hex(pfn)}`);
+      if (!this.decoder.ready(flags)) await this.decoder.prepare(flags);
       const problem = this.decoder.decompress(flags, this.scratch.subarray(0, size), page, 0);
       if (problem !== undefined) throw new DumpError('DUMP_CORRUPT', `pfn ${hex(pfn)}: ${problem}`, { file: this.file, offset });
     }

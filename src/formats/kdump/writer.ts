@@ -35,7 +35,7 @@ import {
   encodeDiskDumpHeader,
   encodeSubHeader,
 } from './header.js';
-import { CODEC_FLAG, PageCompressor, allocBatch, type CompressedBatch } from './codecs/index.js';
+import { PageCompressor, allocBatch, codecSpec, type CompressedBatch } from './codecs/index.js';
 import { CompressionPool, allocPoolJob, type PoolJob } from './codecs/pool.js';
 
 
@@ -51,11 +51,11 @@ const TWO32 = 0x1_0000_0000;
 export interface KdumpWriterOptions {
   /**
    * Compression worker threads; 0 compresses on the calling thread.
-   * Default: for zlib and zstd one per available CPU (at most 4, none on
-   * a single CPU); for lzo and snappy none. The slow codecs gain from
-   * workers (2 CPUs: zlib ~85 → ~135 MB/s, zstd ~345 → ~425 MB/s of
-   * input); lzo and snappy compress faster (~550 MB/s) than batches
-   * travel to workers and back.
+   * Default: one per available CPU (at most 4, none on a single CPU) for
+   * the codecs the codec table marks `threaded` (zlib, zstd), none for the
+   * others. The slow codecs gain from workers (2 CPUs: zlib ~85 → ~135
+   * MB/s of input); lzo and snappy compress fast enough (~400 MB/s per
+   * thread) that batches travelling to workers and back cost more.
    */
   threads?: number;
 }
@@ -172,10 +172,11 @@ export class KdumpWriter implements DumpWriter {
     opts: KdumpWriterOptions = {},
   ) {
     this.sink = new WatchedSink(sink);
-    if (!(codec in CODEC_FLAG)) throw new RangeError(`KdumpWriter: unknown codec '${codec}'`);
-    this.flag = CODEC_FLAG[codec];
+    const spec = codecSpec(codec);
+    if (!spec && codec !== 'none') throw new RangeError(`KdumpWriter: unknown codec '${codec}'`);
+    this.flag = spec?.flag ?? 0;
     const cpus = availableParallelism();
-    const slow = codec === 'zlib' || codec === 'zstd';
+    const slow = spec?.threaded ?? false;
     this.threads = opts.threads ?? (slow && cpus > 1 ? Math.min(4, cpus) : 0);
   }
 
@@ -253,7 +254,7 @@ export class KdumpWriter implements DumpWriter {
       this.pool = CompressionPool.create(this.codec, bs, this.threads);
       this.maxInflight = 2 * this.threads;
     } else {
-      this.compressor = new PageCompressor(this.codec, bs);
+      this.compressor = await PageCompressor.create(this.codec, bs);
       this.scratchBatch = allocBatch(JOB_PAGES, bs);
     }
   }

@@ -1,19 +1,15 @@
-import { createRequire } from 'node:module';
 import { createHash, randomBytes } from 'node:crypto';
 import { inflateSync } from 'node:zlib';
-import { uncompressSync as snappyUncompress } from 'snappy';
-import { decompress as zstdDecompress } from 'zstd-napi';
+import { decompress as zstdDecompress } from 'fzstd';
 import { describe, expect, it } from 'vitest';
 import { BufferSource } from '../../../src/io/source.js';
 import { KdumpWriter } from '../../../src/formats/kdump/writer.js';
 import { KdumpReader } from '../../../src/formats/kdump/reader.js';
 import { PfnState, type Codec } from '../../../src/formats/types.js';
 import { noteBytes, taggedPage } from '../../builders/elf-builder.js';
+import { lzoDecodeSimple, snappyDecodeSimple } from '../../builders/kdump-builder.js';
 import { MemorySink } from './memory-sink.js';
 import { TEST_VMCOREINFO, driveWriter, pageContent, planFor, type DriveSpec } from './drive.js';
-
-const require = createRequire(import.meta.url);
-const lzo = require('lzo') as { decompress(b: Buffer, n: number): Buffer };
 
 const PS = 4096;
 const FLAGS: Record<Codec, number> = { none: 0, zlib: 1, lzo: 2, snappy: 4, zstd: 0x20 };
@@ -62,6 +58,7 @@ async function write(codec: Codec, s: DriveSpec, threads = 0): Promise<{ sink: M
 
 const keptPfns = (s: DriveSpec): number[] => s.kept.flatMap(([a, b]) => Array.from({ length: b - a }, (_, i) => a + i));
 
+/** Decoders independent of the production codecs: zlib, fzstd, and the builder's plain LZO1X and Snappy readers. */
 function libDecode(flags: number, stored: Uint8Array): Uint8Array {
   const b = Buffer.from(stored);
   switch (flags) {
@@ -70,9 +67,9 @@ function libDecode(flags: number, stored: Uint8Array): Uint8Array {
     case 1:
       return inflateSync(b);
     case 2:
-      return lzo.decompress(b, PS);
+      return lzoDecodeSimple(b);
     case 4:
-      return snappyUncompress(b, { asBuffer: true }) as Buffer;
+      return snappyDecodeSimple(b);
     case 0x20:
       return zstdDecompress(b);
     default:

@@ -5,82 +5,48 @@
  * hands over an input buffer and an output batch and gets both back with
  * the result.
  *
- * The worker is plain JavaScript evaluated from a string, loading the
- * native codec packages by absolute path: it runs the same way from the
- * TypeScript sources (tests) and from the build. It follows exactly the
- * algorithm of PageCompressor (index.ts); a test holds the two to
- * byte-identical output.
+ * Each worker loads a module that runs PageCompressor itself (./worker.ts):
+ * the same code as the main thread, so worker output is the main thread's
+ * byte for byte. The module is ./worker-main.js beside this file in the
+ * build, or the entry that registered itself with setWorkerEntry() (the
+ * CLI, and so the single-file bundle, which holds no other file).
  */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Codec } from '../../types.js';
-import { CODEC_FLAG, CODEC_MODULES, ZLIB_LEVEL, ZSTD_LEVEL, type CompressedBatch } from './index.js';
+import type { Codec } from './table.js';
+import type { CompressedBatch } from './index.js';
+import type { WorkerJob, WorkerReply, WorkerSetup } from './worker.js';
 
-const WORKER_SOURCE = `
-'use strict';
-const { parentPort, workerData } = require('node:worker_threads');
-const zlib = require('node:zlib');
-const { codec, pageSize: ps, flag, modules, zlibLevel, zstdLevel } = workerData;
-let one;
-if (codec === 'zlib') {
-  one = (page) => zlib.deflateSync(page, { level: zlibLevel, chunkSize: ps });
-} else if (codec === 'lzo') {
-  const lzo = require(modules.lzo);
-  one = (page) => lzo.compress(page);
-} else if (codec === 'snappy') {
-  const snappy = require(modules.snappy);
-  one = (page) => snappy.compressSync(page);
-} else if (codec === 'zstd') {
-  const z = require(modules.zstd);
-  const cctx = new z.CCtx();
-  const scratch = Buffer.alloc(z.compressBound(ps));
-  one = (page) => scratch.subarray(0, cctx.compress(scratch, page, zstdLevel));
-} else {
-  one = (page) => page;
+let registeredEntry: URL | undefined;
+
+/**
+ * Start compression workers from this module (a file whose top level
+ * calls serveCompression when its workerData says so) instead of
+ * ./worker-main.js.
+ */
+export function setWorkerEntry(url: URL | string): void {
+  registeredEntry = new URL(url);
 }
-parentPort.on('message', (m) => {
-  const transfer = [m.input, m.data, m.sizes, m.flags];
-  try {
-    const input = Buffer.from(m.input, 0, m.count * ps);
-    const data = new Uint8Array(m.data);
-    const sizes = new Uint32Array(m.sizes);
-    const flags = new Uint32Array(m.flags);
-    let pos = 0;
-    for (let i = 0; i < m.count; i++) {
-      const page = input.subarray(i * ps, (i + 1) * ps);
-      const c = flag === 0 ? page : one(page);
-      if (c.length < ps) {
-        data.set(c, pos);
-        sizes[i] = c.length;
-        flags[i] = flag;
-        pos += c.length;
-      } else {
-        data.set(page, pos);
-        sizes[i] = ps;
-        flags[i] = 0;
-        pos += ps;
-      }
-    }
-    parentPort.postMessage({ id: m.id, input: m.input, data: m.data, sizes: m.sizes, flags: m.flags, length: pos }, transfer);
-  } catch (err) {
-    parentPort.postMessage({ id: m.id, input: m.input, data: m.data, sizes: m.sizes, flags: m.flags, error: String((err && err.message) || err) }, transfer);
+
+/** The module each worker runs. */
+export function workerEntry(): URL {
+  if (registeredEntry) return registeredEntry;
+  const here = new URL(import.meta.url);
+  if (here.pathname.endsWith('.ts')) {
+    // Running from the TypeScript sources (tests): workers run the build of
+    // the same sources (test/setup/build.ts builds it when it is stale).
+    const built = new URL('../../../../dist/formats/kdump/codecs/worker-main.js', here);
+    if (!existsSync(fileURLToPath(built))) throw new Error(`compression workers need the build: ${fileURLToPath(built)} is missing (npm run build)`);
+    return built;
   }
-});
-`;
+  return new URL('./worker-main.js', here);
+}
 
 /** A job's buffers: `input` holds the pages, `batch` receives the result. Both must own whole ArrayBuffers. */
 export interface PoolJob {
   input: Uint8Array;
   batch: CompressedBatch;
-}
-
-interface Reply {
-  id: number;
-  input: ArrayBuffer;
-  data: ArrayBuffer;
-  sizes: ArrayBuffer;
-  flags: ArrayBuffer;
-  length?: number;
-  error?: string;
 }
 
 interface Pending {
@@ -117,22 +83,16 @@ export class CompressionPool {
     readonly pageSize: number,
     threads: number,
   ) {
-    const workerData = {
-      codec,
-      pageSize,
-      flag: CODEC_FLAG[codec],
-      modules: { ...CODEC_MODULES },
-      zlibLevel: ZLIB_LEVEL,
-      zstdLevel: ZSTD_LEVEL,
-    };
+    const workerData: WorkerSetup = { dumpsieveCompressionWorker: true, codec, pageSize };
+    const entry = workerEntry();
     this.workers = [];
     this.load = [];
     for (let i = 0; i < threads; i++) {
       // Small heaps: the worker's garbage is page-sized buffers, collected
       // sooner with a small young generation, which keeps RSS low.
-      const w = new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
+      const w = new Worker(entry, { workerData, resourceLimits: { maxYoungGenerationSizeMb: 4, maxOldGenerationSizeMb: 48 } });
       w.unref();
-      w.on('message', (m: Reply) => this.onReply(i, m));
+      w.on('message', (m: WorkerReply) => this.onReply(i, m));
       w.on('error', (err) => this.fail(new Error(`compression worker ${i} failed: ${err.message}`)));
       w.on('exit', (code) => {
         if (!this.closed) this.fail(new Error(`compression worker ${i} exited (code ${code})`));
@@ -167,17 +127,24 @@ export class CompressionPool {
     if (this.load[w]! === 0) worker.ref();
     this.load[w]!++;
     const { input, batch } = job;
-    const msg = { id, count, input: input.buffer, data: batch.data.buffer, sizes: batch.sizes.buffer, flags: batch.flags.buffer };
+    const msg: WorkerJob = {
+      id,
+      count,
+      input: input.buffer as ArrayBuffer,
+      data: batch.data.buffer as ArrayBuffer,
+      sizes: batch.sizes.buffer as ArrayBuffer,
+      flags: batch.flags.buffer as ArrayBuffer,
+    };
     const result = new Promise<PoolJob>((resolve, reject) => {
       this.pending.set(id, { resolve, reject, count, worker: w });
-      worker.postMessage(msg, [msg.input, msg.data, msg.sizes, msg.flags] as ArrayBuffer[]);
+      worker.postMessage(msg, [msg.input, msg.data, msg.sizes, msg.flags]);
     });
     // A job abandoned after an error elsewhere must not become an unhandled rejection.
     result.catch(() => undefined);
     return result;
   }
 
-  private onReply(w: number, m: Reply): void {
+  private onReply(w: number, m: WorkerReply): void {
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);

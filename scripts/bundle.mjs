@@ -1,0 +1,89 @@
+#!/usr/bin/env node
+// Build the self-contained dumpsieve: one directory that runs with only
+// the `node` binary (Node.js 20.19 or later), for a kdump initramfs or a
+// machine without npm.
+//
+//   npm run bundle [-- --out DIR]        (default: bundle/)
+//
+// DIR/dumpsieve.mjs   the CLI, its dependencies and the zstd WebAssembly
+//                     in one ES module (also the compression workers' entry)
+// DIR/dumpsieve       launcher: node with a small heap (DUMPSIEVE_NODE,
+//                     DUMPSIEVE_NODE_OPTIONS override), then dumpsieve.mjs
+// DIR/dumpsieve-collector  kdump core collector with makedumpfile's command
+//                     line, falling back to makedumpfile (contrib/kdump/)
+// DIR/LICENSES.txt    licences of the bundled code
+// DIR/VERSION         the version bundled
+import { build } from 'esbuild';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const i = process.argv.indexOf('--out');
+const out = resolve(i > 0 ? process.argv[i + 1] : join(root, 'bundle'));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+/**
+ * V8 flags of the launcher: a young generation of 1 MiB semi-spaces (the
+ * garbage is page-sized buffers, best collected soon) and an old
+ * generation capped well under the crashkernel reservation; see
+ * docs/kdump.md for the figures they give.
+ */
+export const NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=96', '--v8-pool-size=1'];
+
+rmSync(out, { recursive: true, force: true });
+mkdirSync(out, { recursive: true });
+
+const result = await build({
+  entryPoints: [join(root, 'src/cli/bin.ts')],
+  outfile: join(out, 'dumpsieve.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node20.19',
+  minify: true,
+  legalComments: 'none',
+  metafile: true,
+  logLevel: 'warning',
+  // Some dependencies are CommonJS that call require(): give the module a require of its own.
+  banner: { js: "import { createRequire as __dumpsieveRequire } from 'node:module'; const require = __dumpsieveRequire(import.meta.url);" },
+});
+
+// Licences of everything bundled (from each package's LICENSE file).
+const seen = new Map();
+for (const input of Object.keys(result.metafile.inputs)) {
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(input);
+  if (!m || seen.has(m[1])) continue;
+  const dir = join(root, 'node_modules', m[1]);
+  const meta = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+  let text = '';
+  for (const f of ['LICENSE', 'LICENSE.md', 'LICENSE.txt', 'license', 'LICENCE']) {
+    try {
+      text = readFileSync(join(dir, f), 'utf8');
+      break;
+    } catch {
+      /* try the next name */
+    }
+  }
+  seen.set(m[1], `${m[1]} ${meta.version} (${meta.license})\n\n${text.trim() || `${meta.license}: see the package.`}\n`);
+}
+writeFileSync(
+  join(out, 'LICENSES.txt'),
+  [`dumpsieve ${pkg.version} (${pkg.license})`, ...[...seen.keys()].sort().map((k) => seen.get(k))].join(`\n${'='.repeat(72)}\n\n`),
+);
+writeFileSync(join(out, 'VERSION'), `${pkg.version}\n`);
+
+const launcher = `#!/bin/sh
+# dumpsieve ${pkg.version}, self-contained: needs only node (20.19 or later).
+# DUMPSIEVE_NODE: the node binary (default: node on PATH).
+# DUMPSIEVE_NODE_OPTIONS: V8/node flags replacing the defaults below.
+here=$(dirname "$(readlink -f "$0")")
+exec "\${DUMPSIEVE_NODE:-node}" \${DUMPSIEVE_NODE_OPTIONS:-${NODE_FLAGS.join(' ')}} "$here/dumpsieve.mjs" "$@"
+`;
+writeFileSync(join(out, 'dumpsieve'), launcher);
+chmodSync(join(out, 'dumpsieve'), 0o755);
+copyFileSync(join(root, 'contrib/kdump/dumpsieve-collector'), join(out, 'dumpsieve-collector'));
+chmodSync(join(out, 'dumpsieve-collector'), 0o755);
+
+const size = statSync(join(out, 'dumpsieve.mjs')).size;
+console.log(`bundle: ${out} (dumpsieve.mjs ${(size / 1024).toFixed(0)} KiB, ${seen.size} packages)`);
