@@ -23,7 +23,7 @@ import type { RamOracle } from '../ram/oracle.js';
 import { chooseFlagSource, protectedRanges } from './filter.js';
 import { openInput } from './input.js';
 import { WINDOW } from './window.js';
-import { anyRam, markNotRam } from './scan.js';
+import { anyRam, kernelStates, markNotRam } from './scan.js';
 import { DEFAULT_COSTS, type CostParams, type StrategyCost, costStrategies } from './cost.js';
 
 /** What each RAM page is, for analysis. */
@@ -228,7 +228,7 @@ async function run(
 
   /** Classify a window into aclass[] / notRam[]; returns false for an all-hole window. */
   const classifyWindow = async (w: number, n: number, withCombos: boolean): Promise<boolean> => {
-    await reader.pfnStates(w, n, states);
+    await kernelStates(reader, flags?.pfnLimit, w, n, states);
     if (!anyRam(states, n)) {
       // Nothing to decide in a window of holes (see WindowClassifier).
       aclass.fill(AClass.HOLE, 0, n);

@@ -19,7 +19,7 @@ import { findModel } from '../ram/models.js';
 import { openInput } from './input.js';
 import { protectedRanges } from './filter.js';
 import { WINDOW } from './window.js';
-import { anyRam, markNotRam } from './scan.js';
+import { anyRam, kernelStates, markNotRam } from './scan.js';
 import { openKpfTable, type KpfTable } from './flags.js';
 import { CHECKS, type CheckId, type Severity } from './checks.js';
 import type { KexecSegment } from '../formats/kexec-segments.js';
@@ -130,7 +130,9 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
     } else notes.push('no VMCOREINFO: checks that need struct page cannot run');
     if (opts.flagsTable) {
       kpf = await openKpfTable(opts.flagsTable);
-      const coverage = await kpfCoverage(reader, kpf);
+      // A real table ends at the kernel's last pfn (rounded to a section);
+      // memory above the memmap (QEMU's device PT_LOADs) is not the kernel's.
+      const coverage = await kpfCoverage(reader, kpf, mm?.pfnLimit);
       if (coverage.missingRam > 0) {
         throw new InputError(
           `the kpageflags table has ${kpf.entries} entries but the image has RAM up to pfn 0x${(coverage.lastRam + 1).toString(16)} (${coverage.missingRam} RAM pfns not covered)`,
@@ -138,6 +140,8 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
         );
       }
       if (kpf.entries < info.maxPfn) notes.push(`the kpageflags table ends at pfn 0x${kpf.entries.toString(16)}, before max_pfn 0x${info.maxPfn.toString(16)}, over holes only`);
+      const limit = mm?.pfnLimit;
+      if (limit !== undefined && limit < info.maxPfn) notes.push(`pfns from 0x${limit.toString(16)} on have no struct page (memory the kernel does not manage, e.g. device memory above RAM): not checked`);
       if (kpf.entries > info.maxPfn) notes.push(`the kpageflags table covers pfns up to 0x${kpf.entries.toString(16)} (rounded to a section, as the kernel does)`);
     }
     const oracle = opts.oracle;
@@ -184,7 +188,7 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
     for (let w = 0; w < maxPfn; w += WINDOW) {
       const n = Math.min(WINDOW, maxPfn - w);
       opts.onProgress?.({ phase: 'validate', done: w, total: maxPfn });
-      await reader.pfnStates(w, n, states);
+      await kernelStates(reader, mm?.pfnLimit, w, n, states);
       if (!anyRam(states, n)) continue;
       let pw: PropWindow | null = null;
       if (mm) {
@@ -369,14 +373,14 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
   }
 }
 
-async function kpfCoverage(reader: DumpReader, kpf: KpfTable): Promise<{ lastRam: number; missingRam: number }> {
+async function kpfCoverage(reader: DumpReader, kpf: KpfTable, limit: number | undefined): Promise<{ lastRam: number; missingRam: number }> {
   const states = new Uint8Array(WINDOW);
   let lastRam = -1;
   let missing = 0;
   const max = reader.info.maxPfn;
   for (let w = Math.floor(kpf.entries / WINDOW) * WINDOW; w < max; w += WINDOW) {
     const n = Math.min(WINDOW, max - w);
-    await reader.pfnStates(w, n, states);
+    await kernelStates(reader, limit, w, n, states);
     for (let i = 0; i < n; i++) {
       if (states[i] === PfnState.HOLE) continue;
       lastRam = w + i;
