@@ -60,8 +60,18 @@ export const ACLASS_NAMES = [
 ] as const;
 export type AClassName = (typeof ACLASS_NAMES)[number];
 
-/** Classes a dump level can keep: the only ones sampled (offline pages are never read). */
-const SAMPLED: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.FREE, AClass.UNACCEPTED, AClass.DEVICE];
+/**
+ * Sampling strata: the classes, plus one for protected pages a rule would
+ * have excluded (kept whatever the level). Their contents differ from their
+ * class's (freed init memory, the kernel's zero-filled bss), and ELF output
+ * keeps their zero pages, so they are measured apart.
+ */
+const PROTECTED = ACLASS_COUNT;
+const STRATA = ACLASS_COUNT + 1;
+/** Strata a dump level can keep: the only ones sampled (offline pages are never read). */
+const SAMPLED: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.FREE, AClass.UNACCEPTED, AClass.DEVICE, PROTECTED];
+/** Classes protection turns into the protected stratum (status classes stay: they are never read). */
+const PROTECTABLE: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.FREE, AClass.UNACCEPTED, AClass.DEVICE];
 
 export const ALL_CODECS: readonly Codec[] = ['none', 'zlib', 'lzo', 'snappy', 'zstd'];
 
@@ -200,7 +210,8 @@ async function run(
   t0: number,
 ): Promise<AnalyzeReport> {
   const info = reader.info;
-  const maxPfn = info.maxPfn;
+  // As filter: the output ends where the kernel's memmap ends.
+  const maxPfn = Math.min(info.maxPfn, flags?.pfnLimit ?? Infinity);
   const ps = info.pageSize;
   const oracle = opts.oracle;
   const states = new Uint8Array(WINDOW);
@@ -213,7 +224,10 @@ async function run(
   const notRam = new Uint8Array(WINDOW);
 
   const classPages = new Float64Array(ACLASS_COUNT);
-  const keptBy = new Float64Array(16 * ACLASS_COUNT);
+  /** Pages per sampling stratum. */
+  const stratumPages = new Float64Array(STRATA);
+  const sclass = new Uint8Array(WINDOW);
+  const keptBy = new Float64Array(16 * STRATA);
   const runsBy = new Float64Array(16);
   const runEnd = new Float64Array(16).fill(-1);
   const flagKeptBy = new Float64Array(16);
@@ -272,6 +286,12 @@ async function run(
         else if (c === AClass.KERNEL) aclass[i] = AClass.NOT_RAM;
       }
     }
+    sclass.set(aclass.subarray(0, n));
+    if (protect) {
+      for (const r of protect.within(w, w + n)) {
+        for (let i = r.start - w; i < r.end - w; i++) if (PROTECTABLE.includes(aclass[i]!)) sclass[i] = PROTECTED;
+      }
+    }
     if (withCombos) {
       for (let c = 0; c < 16; c++) {
         combos[c]!.decide(states, pw, w, n, comboOut);
@@ -283,7 +303,7 @@ async function run(
             }
           }
         }
-        const base = c * ACLASS_COUNT;
+        const base = c * STRATA;
         for (let i = 0; i < n; ) {
           if (comboOut[i] !== Reason.KEPT) {
             i++;
@@ -298,7 +318,7 @@ async function run(
               flagKeptNotRam[c]!++;
               continue;
             }
-            keptBy[base + aclass[k]!]!++;
+            keptBy[base + sclass[k]!]!++;
             const pfn = w + k;
             if (pfn !== runEnd[c]) runsBy[c]!++;
             runEnd[c] = pfn + 1;
@@ -332,6 +352,7 @@ async function run(
     for (let i = 0; i < n; i++) {
       const c = aclass[i]!;
       classPages[c]!++;
+      stratumPages[sclass[i]!]!++;
       if (any) {
         if (notRam[i] && c !== AClass.ABSENT) ramNotRam++;
         cellHist[Math.floor(i / MAP_CELL_PFNS) * ACLASS_COUNT + c]!++;
@@ -341,11 +362,11 @@ async function run(
   }
 
   // ---- pass 2: sample content of keepable pages ----
-  const population = SAMPLED.reduce((s, c) => s + classPages[c]!, 0);
-  const strata = SAMPLED.filter((c) => classPages[c]! > 0).length;
-  const threshold = new Float64Array(ACLASS_COUNT);
+  const population = SAMPLED.reduce((s, c) => s + stratumPages[c]!, 0);
+  const strata = SAMPLED.filter((c) => stratumPages[c]! > 0).length;
+  const threshold = new Float64Array(STRATA);
   for (const c of SAMPLED) {
-    const n = classPages[c]!;
+    const n = stratumPages[c]!;
     if (n === 0) continue;
     // Half the budget in proportion to class size, half shared equally:
     // small classes (often all that a high dump level keeps) still get
@@ -355,7 +376,7 @@ async function run(
     threshold[c] = want >= n ? 2 ** 32 : (want / n) * 2 ** 32;
   }
   const codecs = ALL_CODECS;
-  const accums: Accum[] = Array.from({ length: ACLASS_COUNT }, () => ({
+  const accums: Accum[] = Array.from({ length: STRATA }, () => ({
     n: 0,
     zero: 0,
     s0: new Float64Array(codecs.length),
@@ -403,7 +424,7 @@ async function run(
       opts.onProgress?.({ phase: 'sample', done: w, total: maxPfn });
       if (!(await classifyWindow(w, n, false))) continue;
       for (let i = 0; i < n; i++) {
-        const c = aclass[i]!;
+        const c = sclass[i]!;
         const t = threshold[c]!;
         if (t === 0 || states[i] !== PfnState.PRESENT) continue;
         if (t < 2 ** 32 && sampleHash(seed, w + i) >= t) continue;
@@ -426,10 +447,12 @@ async function run(
     const zeroBit = (level & 1) === 1;
     let kept = 0;
     let zeros = 0;
+    /** Zero pages of protected ranges: ELF output keeps them. */
+    let protectedZeros = 0;
     const mean = new Float64Array(codecs.length);
     const variance = new Float64Array(codecs.length);
-    for (let k = 0; k < ACLASS_COUNT; k++) {
-      const nk = keptBy[c * ACLASS_COUNT + k]!;
+    for (let k = 0; k < STRATA; k++) {
+      const nk = keptBy[c * STRATA + k]!;
       if (!nk) continue;
       kept += nk;
       const a = accums[k]!;
@@ -440,7 +463,8 @@ async function run(
       }
       const zfrac = a.zero / a.n;
       zeros += nk * zfrac;
-      const total = classPages[k]!;
+      if (k === PROTECTED) protectedZeros = nk * zfrac;
+      const total = stratumPages[k]!;
       const fpc = total > 1 ? Math.max(0, (total - a.n) / (total - 1)) : 0;
       for (let ci = 0; ci < codecs.length; ci++) {
         const s = zeroBit ? a.s1[ci]! : a.s0[ci]!;
@@ -457,17 +481,23 @@ async function run(
       kdump[k] = { bytes: Math.round(kdumpMeta(kept) + mean[ci]! + sharedZero), error: Math.round(1.96 * Math.sqrt(variance[ci]!)) };
     });
     // ELF: page data (zero pages dropped at odd levels), headers, notes.
-    const nonzeroKept = zeroBit ? kept - zeros : kept;
-    const runs = runsBy[c]! + (zeroBit ? Math.round(zeros) : 0);
-    const elfBytes = Math.ceil((64 + (1 + runs) * 56 + notesLen) / ps) * ps + nonzeroKept * ps;
+    // Dropped zero pages split segments: from none (all at the ends of
+    // kept runs) to one each (all apart). The sample cannot tell which, so
+    // the estimate takes the middle and the error covers both ends.
+    const droppedZeros = zeroBit ? Math.max(0, zeros - protectedZeros) : 0;
+    const nonzeroKept = kept - droppedZeros;
+    const runs = runsBy[c]! + droppedZeros / 2;
+    const phdrBytes = 64 + (1 + runs) * 56 + notesLen;
+    const elfBytes = Math.ceil(phdrBytes / ps) * ps + nonzeroKept * ps;
+    const runsError = droppedZeros > 0 ? Math.ceil((phdrBytes + (droppedZeros / 2) * 56) / ps) * ps - Math.ceil(phdrBytes / ps) * ps + ps : 0;
     let zeroVar = 0;
     if (zeroBit) {
-      for (let k = 0; k < ACLASS_COUNT; k++) {
-        const nk = keptBy[c * ACLASS_COUNT + k]!;
+      for (let k = 0; k < STRATA; k++) {
+        const nk = keptBy[c * STRATA + k]!;
         const a = accums[k]!;
-        if (!nk || a.n < 2) continue;
+        if (!nk || a.n < 2 || k === PROTECTED) continue;
         const p = a.zero / a.n;
-        const total = classPages[k]!;
+        const total = stratumPages[k]!;
         const fpc = total > 1 ? Math.max(0, (total - a.n) / (total - 1)) : 0;
         zeroVar += nk * nk * ((p * (1 - p)) / a.n) * fpc;
       }
@@ -477,7 +507,7 @@ async function run(
       keptPages: kept,
       zeroPages: Math.round(zeros),
       kdump,
-      elf: { bytes: Math.round(elfBytes), error: Math.round(1.96 * Math.sqrt(zeroVar) * ps) },
+      elf: { bytes: Math.round(elfBytes), error: Math.round(1.96 * Math.sqrt(zeroVar) * ps + runsError) },
     });
   }
 

@@ -8,9 +8,10 @@
 #   2. load the modules, fill page cache (tmpfs: random, patterned and zero
 #      data) and anonymous memory, wait "filled" (the harness inflates the
 #      balloon and resizes virtio-mem);
-#   3. save /proc/kpageflags to the virtio-blk disk, print the guest's own
-#      counts and offline ranges from that very copy, /proc/meminfo and the
-#      memory blocks, print "ready" and wait (the harness pauses and dumps).
+#   3. print /proc/meminfo, /proc/iomem, the kernel image symbols, the
+#      memory blocks, the guest's own counts and offline ranges from
+#      /proc/kpageflags; save /proc/kpageflags to the virtio-blk disk last;
+#      print "ready" and wait (the harness pauses and dumps).
 # Settings come from /guest.env (written by the harness per guest).
 
 /bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
@@ -86,12 +87,12 @@ for b in /sys/devices/system/memory/memory*; do
   say "memblock ${b##*/memory} $(cat "$b/state") $(cat "$b/valid_zones" 2>/dev/null | tr ' ' ,)"
 done
 
-# The guest's own page flags: one snapshot, saved to the disk; the counts
-# and ranges printed come from that same copy.
-cat /proc/kpageflags > /tmp/kpageflags || fail "reading /proc/kpageflags"
-say "kpageflags bytes=$(wc -c < /tmp/kpageflags)"
-dd if=/tmp/kpageflags of=/dev/vda bs=1M conv=fsync 2> /dev/null || fail "saving kpageflags"
-od -A d -t x8 /tmp/kpageflags | awk -f /kpageflags.awk
-rm /tmp/kpageflags
+# The guest's own page flags. The counts and offline ranges printed come
+# from one pass over /proc/kpageflags; the copy saved to the disk is taken
+# last, straight to the device (O_DIRECT: no page cache), so that it shows
+# the memory as the dump will.
+say "kpageflags bytes=$(wc -c < /proc/kpageflags)"
+od -A d -t x8 /proc/kpageflags | awk -f /kpageflags.awk
+dd if=/proc/kpageflags of=/dev/vda bs=4k oflag=direct 2> /dev/null || fail "saving kpageflags"
 say "ready"
 wait_go never

@@ -20,7 +20,7 @@ import {
   CI_GUESTS,
   count,
   hexPfn,
-  kernelTextMapping,
+  kernelMapping,
   kvRead,
   loadGuest,
   loadMap,
@@ -45,6 +45,8 @@ afterAll(() => dir?.remove());
 
 interface Pair {
   g: Guest;
+  /** dumpsieve's output (kdump, lzo). */
+  dsOut: string;
   mdf: MakedumpfileReport;
   ds: FilterReport;
   /** Pfns each output holds. */
@@ -59,26 +61,23 @@ async function runBoth(g: Guest, norm: string, level: number): Promise<Pair> {
   const ds = await filterDump({ input: g.elf, output: dsOut, dumpLevel: level, codec: 'lzo' });
   // Compare over dumpsieve's pfn range: makedumpfile's max_mapnr ends at the last memmap section.
   const n = ds.input.maxPfn;
-  return { g, mdf, ds, inMdf: await presentMap(mdfOut, n), inDs: await presentMap(dsOut, n) };
+  return { g, dsOut, mdf, ds, inMdf: await presentMap(mdfOut, n), inDs: await presentMap(dsOut, n) };
 }
 
 function sum(r: Record<string, number>): number {
   return Object.values(r).reduce((a, b) => a + b, 0);
 }
 
-/** Pfns inside the kernel-text mapping (libaddrxlat's walk of __START_KERNEL_map). */
-const textMaps = new Map<string, Array<[number, number]>>();
 function inKernelText(g: Guest, pfn: number): boolean {
-  let m = textMaps.get(g.name);
-  if (!m) textMaps.set(g.name, (m = kernelTextMapping(g.elf)));
-  return m.some(([s, e]) => pfn >= s && pfn < e);
+  const m = kernelMapping(g.truth);
+  return pfn >= m.start && pfn < m.end;
 }
 
 /**
  * Pages dumpsieve keeps and makedumpfile drops because dumpsieve protects
- * the kernel image: all inside the kernel-text mapping (which starts at the
- * guest's "Kernel code" in /proc/iomem), and as many as the report's
- * protected count.
+ * the kernel image: all inside the kernel-text mapping (from the guest's
+ * /proc/iomem and /proc/kallsyms), and as many as the report's protected
+ * count.
  */
 function expectOnlyProtected(p: Pair, onlyDs: number[]): void {
   const outside = onlyDs.filter((q) => !inKernelText(p.g, q));
@@ -134,6 +133,15 @@ describe.runIf(ok).each(CI_GUESTS.map((n) => [n]))('%s', (name) => {
       );
     });
   }
+
+  it("makedumpfile re-filters dumpsieve's output (phys_base, max_mapnr and VMCOREINFO from its header) to its own decisions", async () => {
+    const out = dir.file(`${name}.refiltered`);
+    makedumpfile(['-l', '-d', '31', d31.dsOut, out]);
+    const re = await presentMap(out, d31.inDs.length);
+    const want = d31.inMdf.map((v, p) => v & d31.inDs[p]!);
+    expect(minus(re, want).slice(0, 5).map(hexPfn), 'kept by the re-filter only').toEqual([]);
+    expect(minus(want, re).slice(0, 5).map(hexPfn), 'dropped by the re-filter only').toEqual([]);
+  });
 
   it('analyze: class counts equal makedumpfile\'s report', async () => {
     const a = await analyzeDump({ input: g.elf, sample: 2048 });

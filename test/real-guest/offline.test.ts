@@ -14,10 +14,12 @@ import type { SegmentInfo } from '../../src/formats/types.js';
 import { tempDir, type TempDir } from '../helpers/guests.js';
 import {
   CI_GUESTS,
+  KPF,
   PAGE,
   count,
   fakeOfflinePages,
   hexPfn,
+  kpfWords,
   loadGuest,
   loadMap,
   minus,
@@ -105,6 +107,12 @@ describe.each(CI_GUESTS.map((n) => [n]))('%s', (name) => {
     expect(t.balloon.inflatedBytes).toBe(t.description.balloonMiB << 20);
     const kpfOffline = t.guest.kpf.bits['23'] ?? 0;
     expect(count(c.offline)).toBe(kpfOffline);
+    // The table saved to the disk (taken last) flags the very same pfns.
+    const words = kpfWords(c.g);
+    expect(words.length).toBe(t.guest.kpf.entries);
+    const saved = new Uint8Array(words.length);
+    for (let p = 0; p < words.length; p++) saved[p] = (words[p]! >>> KPF.OFFLINE) & 1;
+    expect(Buffer.from(saved).equals(Buffer.from(c.offline))).toBe(true);
     expect(kpfOffline).toBe(t.balloon.inflatedPages + fakeOfflinePages(t));
     if (t.vmem) expect(t.vmem.pluggedSize).toBe(t.description.vmem!.shrinkToMiB << 20);
     if (name.includes('fake-offline')) expect(fakeOfflinePages(t), 'sub-blocks unplugged inside online blocks').toBeGreaterThan(0);

@@ -41,6 +41,8 @@ export interface Truth {
     thp: string;
     meminfo: Record<string, number>;
     iomem: IomemRange[];
+    /** Virtual addresses (hex) of _text, _etext, _sdata, _edata, __init_begin, __init_end, __bss_start, __bss_stop, _end. */
+    ksyms: Record<string, string>;
     memblockBytes: number;
     memblocks: Array<{ id: number; state: string; zones: string }>;
     kpageflagsBytes: number;
@@ -97,12 +99,21 @@ export function kpfWords(g: Guest): Uint32Array {
   return out;
 }
 
-/** Physical ranges (pfns) of the kernel image the guest reports in /proc/iomem: "Kernel code" to the end of "Kernel bss". */
-export function kernelImage(t: Truth): { start: number; end: number } {
+/**
+ * Physical pfns [start, end) of the kernel-text mapping, from the guest's
+ * own view: "Kernel code" in /proc/iomem is the physical _text; _end (from
+ * /proc/kallsyms) is the end of the image (bss and brk included); the
+ * kernel maps [_text, roundup(_end, 2 MiB)) with 2 MiB pages
+ * (arch/x86/mm/init_64.c cleanup_highmap).
+ */
+export function kernelMapping(t: Truth): { start: number; end: number } {
   const code = t.guest.iomem.find((r) => r.name === 'Kernel code');
-  const bss = t.guest.iomem.find((r) => r.name === 'Kernel bss');
-  if (!code || !bss) throw new Error(`${t.name}: no Kernel code / Kernel bss in /proc/iomem`);
-  return { start: Math.floor(code.start / PAGE), end: Math.ceil(bss.end / PAGE) };
+  const text = t.guest.ksyms._text;
+  const end = t.guest.ksyms._end;
+  if (!code || !text || !end) throw new Error(`${t.name}: no Kernel code in /proc/iomem or no _text/_end in /proc/kallsyms`);
+  const endPhys = code.start + Number(BigInt(`0x${end}`) - BigInt(`0x${text}`));
+  const PMD = 2 << 20;
+  return { start: Math.floor(code.start / PAGE), end: Math.ceil(endPhys / PMD) * (PMD / PAGE) };
 }
 
 /** Pages the virtio-mem driver unplugged inside online memory blocks ("fake offline"). */
@@ -278,21 +289,12 @@ export const hexPfn = (p: number): string => `0x${p.toString(16)}`;
 
 const KVREAD_PY = join(dirname(fileURLToPath(import.meta.url)), 'kvread.py');
 
-function kvread(dump: string, reads: Array<[bigint, number]>, kernelMap: boolean): { data: Array<string | null>; kernel_map?: Array<[number, number]> } {
-  const input = JSON.stringify({ dump, reads: reads.map(([v, n]) => [v.toString(16), n]), kernel_map: kernelMap });
-  const r = spawnSync(PYTHON, [KVREAD_PY], { input, encoding: 'utf8', maxBuffer: 1 << 30 });
-  if (r.status !== 0) throw new Error(`kvread.py failed: ${r.stderr}`);
-  return JSON.parse(r.stdout) as { data: Array<string | null>; kernel_map?: Array<[number, number]> };
-}
-
 /** Read kernel virtual memory with libkdumpfile (its own page-table walk). Unreadable reads come back undefined. */
 export function kvRead(dump: string, reads: Array<[bigint, number]>): Array<Buffer | undefined> {
-  return kvread(dump, reads, false).data.map((h) => (h === null ? undefined : Buffer.from(h, 'hex')));
-}
-
-/** Physical pfn ranges [start, end) the kernel-text mapping covers, by libaddrxlat's page-table walk. */
-export function kernelTextMapping(dump: string): Array<[number, number]> {
-  return kvread(dump, [], true).kernel_map ?? [];
+  const input = JSON.stringify({ dump, reads: reads.map(([v, n]) => [v.toString(16), n]) });
+  const r = spawnSync(PYTHON, [KVREAD_PY], { input, encoding: 'utf8', maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`kvread.py failed: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { data: Array<string | null> }).data.map((h) => (h === null ? undefined : Buffer.from(h, 'hex')));
 }
 
 /** A VMCOREINFO value from the dump's note, by libkdumpfile (linux.vmcoreinfo.lines). */
