@@ -18,7 +18,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { GUESTS, guestByName } from './guests.mjs';
 import { ensureKernel } from './kernels.mjs';
-import { HARNESS_VERSION, buildGuest, guestDir } from './guest.mjs';
+import { BUSYBOX, HARNESS_VERSION, buildGuest, guestDir } from './guest.mjs';
 
 export function cacheDir() {
   return process.env.DUMPSIEVE_REAL_GUEST_CACHE || join(homedir(), '.cache', 'dumpsieve', 'real-guest');
@@ -51,12 +51,26 @@ async function pool(items, width, fn) {
   return results;
 }
 
+/** The guests' /init runs busybox with no libraries around it: it must be static (no PT_INTERP). */
+function checkBusybox(path) {
+  let b;
+  try {
+    b = readFileSync(path);
+  } catch {
+    throw new Error(`${path} is missing: install busybox-static`);
+  }
+  const phoff = Number(b.readBigUInt64LE(32));
+  const phnum = b.readUInt16LE(56);
+  for (let i = 0; i < phnum; i++) if (b.readUInt32LE(phoff + i * 56) === 3) throw new Error(`${path} is dynamically linked: install busybox-static`);
+}
+
 async function main(argv) {
   const force = argv.includes('--force');
   const names = argv.filter((a) => !a.startsWith('--'));
   const guests = names.length ? names.map(guestByName) : GUESTS.filter((g) => g.ci);
   const cache = cacheDir();
   const t0 = Date.now();
+  checkBusybox(BUSYBOX);
   const qemuVersion = execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0];
   const todo = guests.filter((g) => force || !cached(cache, g));
   log(`cache ${cache}; ${guests.length - todo.length} of ${guests.length} guests cached${todo.length ? `, building ${todo.map((g) => g.name).join(', ')}` : ''}`);

@@ -20,7 +20,7 @@ import { guestInitramfs } from './initramfs.mjs';
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MiB = 1 << 20;
 const PAGE = 4096;
-const BUSYBOX = '/bin/busybox';
+export const BUSYBOX = '/bin/busybox';
 /** Everything a guest does, boot to dump, must finish within this. */
 const GUEST_TIMEOUT_MS = 20 * 60_000;
 

@@ -14,6 +14,7 @@
  *   fill          MiB of page cache (random, patterned, zero) and of
  *                 anonymous memory; processes to start
  *   earlyDump     also dump before qemu_fw_cfg is loaded (no VMCOREINFO)
+ *   thp           transparent_hugepage/enabled to set (default 'always')
  *   init, files   the init script and extra initramfs files (default:
  *                 init.sh and kpageflags.awk); a guest with its own story
  *                 (e.g. a crash kernel loaded with kexec) brings its own
