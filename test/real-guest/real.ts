@@ -4,7 +4,7 @@
  * helpers that derive expectations from the guest's truth or from the peer
  * tools — never from dumpsieve itself.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, openSync, readFileSync, readSync, writeSync, closeSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -250,10 +250,6 @@ export function makedumpfile(args: string[]): MakedumpfileReport {
     original: num('Original pages'),
     stderr: text,
   };
-}
-
-export function makedumpfileVersion(): string {
-  return execFileSync('makedumpfile', ['-v'], { encoding: 'utf8' }).split('\n')[0] ?? '';
 }
 
 /** Pfns set in `a` and not in `b`. */
