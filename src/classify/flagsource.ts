@@ -30,6 +30,12 @@ export interface PageFlagSource {
   readonly freeAreaLength: number | undefined;
   /** Counters of trouble met while reading (reported, not fatal). */
   readonly warnings: Map<string, number>;
+  /**
+   * Pfns from here on are memory the kernel does not describe (no struct
+   * page above): they are treated as holes, as makedumpfile does by
+   * trimming max_mapnr (see MemMap.memmapEnd). Undefined: no limit.
+   */
+  readonly pfnLimit?: number | undefined;
   close(): Promise<void>;
 }
 
@@ -63,6 +69,11 @@ export class MemMapFlagSource implements PageFlagSource {
 
   get freeAreaLength(): number | undefined {
     return this.decoder.freeAreaLength;
+  }
+
+  get pfnLimit(): number | undefined {
+    const end = this.memmap.memmapEnd();
+    return end > 0 ? end : undefined;
   }
 
   describe(): FlagSourceDescription {

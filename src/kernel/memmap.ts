@@ -20,7 +20,6 @@ export const SECTION_IS_EARLY = 1 << 3;
 /** Since Linux 5.12 ("mm: teach pfn_to_online_page() about ZONE_DEVICE section collisions"), only with CONFIG_ZONE_DEVICE. */
 export const SECTION_TAINT_ZONE_DEVICE = 1 << 4;
 
-const KV_BASE = 0xffff800000000000n;
 /** Largest number of sections accepted (2^26: 8 PiB of 128 MiB sections). */
 const MAX_SECTIONS = 1 << 26;
 
@@ -74,7 +73,7 @@ export class MemMap {
     }
     if (flat !== undefined) {
       const base = await tr.readU64(flat);
-      if (base < KV_BASE) throw new DumpError('DUMP_CORRUPT', `mem_map pointer at ${hex(flat)} holds ${hex(base)}, not a kernel address`, { file });
+      if (base < tr.kernelSpaceStart) throw new DumpError('DUMP_CORRUPT', `mem_map pointer at ${hex(flat)} holds ${hex(base)}, not a kernel address`, { file });
       return new MemMap('flatmem', structSize, 0, new BigUint64Array(0), new Uint8Array(0), base, maxPfn);
     }
     throw vi.missing('SYMBOL(mem_section) or SYMBOL(mem_map)', why);
@@ -101,6 +100,7 @@ export class MemMap {
     if (sectionBits <= pageShift || sectionBits > 40 || physBits < sectionBits || physBits > 52) {
       throw new DumpError('DUMP_CORRUPT', `SECTION_SIZE_BITS ${sectionBits} / MAX_PHYSMEM_BITS ${physBits} are not plausible`, { file });
     }
+    const kvBase = tr.kernelSpaceStart;
     const pps = 2 ** (sectionBits - pageShift);
     const nrSections = 2 ** (physBits - sectionBits);
     const perRootExtreme = Math.floor(pageSize / msSize);
@@ -132,7 +132,7 @@ export class MemMap {
         for (let r = 0; r < roots; r++) {
           const root = rdv.getBigUint64(r * 8, true);
           if (root === 0n) continue;
-          if (root < KV_BASE) return undefined;
+          if (root < kvBase) return undefined;
           const first = r * perRoot;
           const n = Math.min(perRoot, numSections - first);
           try {
@@ -164,7 +164,7 @@ export class MemMap {
         if (!(f & SECTION_MARKED_PRESENT)) return 0;
         const coded = raw & ~BigInt(flagMask);
         const memMap = BigInt.asUintN(64, coded + BigInt(s * pps * structSize));
-        if (memMap < KV_BASE) return null;
+        if (memMap < kvBase) return null;
         map[s] = memMap;
         return 1;
       }
@@ -174,7 +174,7 @@ export class MemMap {
     if (!found && extreme) {
       // SYMBOL(mem_section) taken from a vmlinux names the pointer, not the array.
       const ptr = await tr.readU64(symbol).catch(() => 0n);
-      if (ptr >= KV_BASE) found = await tryRoot(ptr).catch(() => undefined);
+      if (ptr >= kvBase) found = await tryRoot(ptr).catch(() => undefined);
     }
     if (!found) {
       throw new DumpError('DUMP_CORRUPT', `mem_section at ${hex(symbol)} holds no valid present section`, { file });
@@ -207,19 +207,53 @@ export class MemMap {
     return out;
   }
 
+  /**
+   * The pfn past the last section that has a memmap (FLATMEM: max_pfn).
+   * Memory above it is dumped but has no struct page anywhere: the kernel
+   * does not manage it (a mem= boot, or the hypervisor's device memory —
+   * QEMU's dump-guest-memory writes the VGA framebuffer and the BIOS ROM
+   * above RAM as PT_LOADs). makedumpfile trims max_mapnr to this pfn
+   * (makedumpfile.c get_mem_map(): "Adjust max_mapnr for the case that
+   * Linux uses less memory than is dumped"), so those pages are not dumped.
+   */
+  memmapEnd(): number {
+    if (this.model === 'flatmem') return this.maxPfn;
+    for (let s = this.sectionMap.length - 1; s >= 0; s--) if (this.sectionMap[s] !== 0n) return Math.min(this.maxPfn, (s + 1) * this.pagesPerSection);
+    return 0;
+  }
+
   /** Flags of the section holding pfn (0 for FLATMEM or beyond the table). */
   flagsOf(pfn: number): number {
     if (this.model === 'flatmem') return SECTION_MARKED_PRESENT | SECTION_HAS_MEM_MAP | SECTION_IS_ONLINE;
     return this.sectionFlags[Math.floor(pfn / this.pagesPerSection)] ?? 0;
   }
 
+  /**
+   * The virtual memmap base, when every present section's struct pages sit
+   * at vmemmap + pfn × sizeof(struct page) for one vmemmap (SPARSEMEM_VMEMMAP,
+   * whatever base KASLR chose); undefined otherwise.
+   */
+  vmemmapBase(): bigint | undefined {
+    if (this.model === 'flatmem') return undefined;
+    const stride = BigInt(this.pagesPerSection * this.pageStructSize);
+    let base: bigint | undefined;
+    for (let s = 0; s < this.sectionMap.length; s++) {
+      const v = this.sectionMap[s]!;
+      if (v === 0n) continue;
+      const b = v - BigInt(s) * stride;
+      if (base === undefined) base = b;
+      else if (b !== base) return undefined;
+    }
+    return base;
+  }
+
   describe(): string {
     if (this.model === 'flatmem') return `FLATMEM, mem_map at 0x${this.flatBase.toString(16)}`;
     let present = 0;
     for (const v of this.sectionMap) if (v !== 0n) present++;
-    const vmemmap = this.sectionMap.find((v) => v !== 0n);
     const label = this.model === 'sparsemem-extreme' ? 'SPARSEMEM_EXTREME' : 'SPARSEMEM';
-    const vm = vmemmap !== undefined && vmemmap >= 0xffffea0000000000n && vmemmap < 0xffffeb0000000000n ? ' + VMEMMAP' : '';
+    const base = this.vmemmapBase();
+    const vm = base !== undefined ? ` + VMEMMAP at 0x${base.toString(16)}` : '';
     return `${label}${vm}, ${present} of ${this.sectionMap.length} sections present, ${this.pagesPerSection} pages per section`;
   }
 }

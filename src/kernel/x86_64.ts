@@ -1,9 +1,19 @@
 /**
  * x86_64 kernel virtual → physical translation, as makedumpfile's
- * vtop4_x86_64 does it: a 4-level page-table walk from init_top_pgt
- * (physical = symbol − __START_KERNEL_map + phys_base), honouring 1 GiB
- * (PUD PSE), 2 MiB (PMD PSE) and 4 KiB entries and masking bits 52–63
- * (NX and software bits).
+ * __vtop4_x86_64 does it: a page-table walk from init_top_pgt (physical =
+ * symbol − __START_KERNEL_map + phys_base), honouring 1 GiB (PUD PSE),
+ * 2 MiB (PMD PSE) and 4 KiB entries and masking bits 52–63 (NX and
+ * software bits).
+ *
+ * 4 or 5 levels: with NUMBER(pgtable_l5_enabled)=1 (LA57; exported since
+ * Linux 4.17, commit c100a583601d "x86/kexec: Add 5-level paging support")
+ * init_top_pgt is the PML5 table, indexed by bits 48–56, whose entries
+ * point to P4D tables indexed by bits 39–47 (PGDIR_SHIFT 48, P4D_SHIFT 39;
+ * arch/x86/include/asm/pgtable_64_types.h). Below the P4D the walk is the
+ * 4-level one. Kernel addresses then start at 0xff00000000000000 instead
+ * of 0xffff800000000000 (Documentation/arch/x86/x86_64/mm.rst); the direct
+ * map and vmemmap bases are wherever the dump's own pointers say (KASLR
+ * randomises them in either mode), so nothing here assumes them.
  *
  * Translation is by mapping piece: one walk answers for the whole page,
  * 2 MiB or 1 GiB mapping it lands in, so reading a struct page array costs
@@ -14,6 +24,10 @@ import type { DumpReader } from '../formats/types.js';
 import type { VmcoreInfo } from '../formats/vmcoreinfo.js';
 
 export const START_KERNEL_MAP = 0xffffffff80000000n;
+/** Lowest kernel-half address with 4-level paging (47-bit virtual addresses, sign-extended). */
+export const KERNEL_SPACE_L4 = 0xffff800000000000n;
+/** Lowest kernel-half address with 5-level paging (56-bit virtual addresses, sign-extended). */
+export const KERNEL_SPACE_L5 = 0xff00000000000000n;
 const PAGE_PRESENT = 1;
 const PAGE_PSE = 0x80;
 const TWO32 = 0x1_0000_0000;
@@ -30,24 +44,29 @@ export class X86_64Translator {
   /** Physical address of the top-level page table. */
   readonly pgdPhys: number;
   readonly physBase: number;
+  /** Paging levels: 4, or 5 with LA57. */
+  readonly levels: 4 | 5;
   private readonly cache = new Map<number, DataView>();
   private readonly file: string;
 
-  constructor(reader: DumpReader, pgdPhys: number, physBase: number) {
+  constructor(reader: DumpReader, pgdPhys: number, physBase: number, levels: 4 | 5 = 4) {
     this.reader = reader;
     this.pgdPhys = pgdPhys;
     this.physBase = physBase;
+    this.levels = levels;
     this.file = reader.info.file;
   }
 
   /**
    * From VMCOREINFO: SYMBOL(init_top_pgt) (or init_level4_pgt / swapper_pg_dir
-   * for older kernels) and NUMBER(phys_base) (0 when absent, as makedumpfile
-   * assumes). 5-level paging is refused.
+   * for older kernels), NUMBER(phys_base) (0 when absent, as makedumpfile
+   * assumes; negative when the kernel runs below its link address, as
+   * with KASLR) and NUMBER(pgtable_l5_enabled) (absent: 4 levels).
    */
   static fromVmcoreinfo(vi: VmcoreInfo, reader: DumpReader): X86_64Translator {
-    if (vi.number('pgtable_l5_enabled') === 1) {
-      throw new DumpError('DUMP_UNSUPPORTED', '5-level paging (NUMBER(pgtable_l5_enabled)=1) is not supported', { file: reader.info.file });
+    const l5 = vi.number('pgtable_l5_enabled');
+    if (l5 !== undefined && l5 !== 0 && l5 !== 1) {
+      throw new DumpError('DUMP_CORRUPT', `NUMBER(pgtable_l5_enabled) is ${l5}, not 0 or 1`, { file: reader.info.file });
     }
     const top = vi.symbol('init_top_pgt') ?? vi.symbol('init_level4_pgt') ?? vi.symbol('swapper_pg_dir');
     if (top === undefined) throw vi.missing('SYMBOL(init_top_pgt)', 'translating kernel virtual addresses');
@@ -56,7 +75,15 @@ export class X86_64Translator {
       throw new DumpError('DUMP_CORRUPT', `SYMBOL(init_top_pgt) ${hex(top)} is not in the kernel text mapping`, { file: reader.info.file });
     }
     const pgd = Number(top - START_KERNEL_MAP) + physBase;
-    return new X86_64Translator(reader, pgd, physBase);
+    if (pgd < 0) {
+      throw new DumpError('DUMP_CORRUPT', `SYMBOL(init_top_pgt) ${hex(top)} with NUMBER(phys_base)=${physBase} is below physical address 0`, { file: reader.info.file });
+    }
+    return new X86_64Translator(reader, pgd, physBase, l5 === 1 ? 5 : 4);
+  }
+
+  /** Lowest kernel virtual address in this paging mode. */
+  get kernelSpaceStart(): bigint {
+    return this.levels === 5 ? KERNEL_SPACE_L5 : KERNEL_SPACE_L4;
   }
 
   /** Physical address of a kernel-text symbol, without a walk (makedumpfile's kvtop fast path is not used; this is for ranges). */
@@ -102,9 +129,19 @@ export class X86_64Translator {
     const fail = (level: string): DumpError =>
       new DumpError('ADDRESS_UNMAPPED', `kernel address ${hex(v)} is not mapped (${level} entry not present)`, { file: this.file });
 
-    const pgd = X86_64Translator.entry(await this.table(this.pgdPhys), idx(39n));
-    if (!pgd.present) throw fail('PGD');
-    const pud = X86_64Translator.entry(await this.table(pgd.addr), idx(30n));
+    let pudTable: number;
+    if (this.levels === 5) {
+      const pgd = X86_64Translator.entry(await this.table(this.pgdPhys), idx(48n));
+      if (!pgd.present) throw fail('PGD');
+      const p4d = X86_64Translator.entry(await this.table(pgd.addr), idx(39n));
+      if (!p4d.present) throw fail('P4D');
+      pudTable = p4d.addr;
+    } else {
+      const pgd = X86_64Translator.entry(await this.table(this.pgdPhys), idx(39n));
+      if (!pgd.present) throw fail('PGD');
+      pudTable = pgd.addr;
+    }
+    const pud = X86_64Translator.entry(await this.table(pudTable), idx(30n));
     if (!pud.present) throw fail('PUD');
     if (pud.pse) {
       const off = low(30);

@@ -25,7 +25,7 @@ import { protection } from './protect.js';
 import { openPipelineInput, type PipelineInput } from './open.js';
 import type { ByteSource } from '../io/source.js';
 import { WINDOW } from './window.js';
-import { anyRam, markNotRam } from './scan.js';
+import { anyRam, kernelStates, markNotRam } from './scan.js';
 import { DEFAULT_COSTS, type CostParams, type StrategyCost, costStrategies } from './cost.js';
 
 /** What each RAM page is, for analysis. */
@@ -62,11 +62,18 @@ export const ACLASS_NAMES = [
 ] as const;
 export type AClassName = (typeof ACLASS_NAMES)[number];
 
-/** Classes every dump level keeps when protected (content rules yield to protection; status rules do not). */
-const KEPT_ALWAYS: ReadonlySet<number> = new Set([AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.DEVICE]);
-
-/** Classes a dump level can keep: the only ones sampled (offline pages are never read). */
-const SAMPLED: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.FREE, AClass.UNACCEPTED, AClass.DEVICE];
+/**
+ * Sampling strata: the classes, plus one for protected pages a rule would
+ * have excluded (kept whatever the level). Their contents differ from their
+ * class's (freed init memory, the kernel's zero-filled bss), and ELF output
+ * keeps their zero pages, so they are measured apart.
+ */
+const PROTECTED = ACLASS_COUNT;
+const STRATA = ACLASS_COUNT + 1;
+/** Strata a dump level can keep: the only ones sampled (offline pages are never read). */
+const SAMPLED: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.FREE, AClass.UNACCEPTED, AClass.DEVICE, PROTECTED];
+/** Classes protection turns into the protected stratum (status classes stay: they are never read). */
+const PROTECTABLE: readonly number[] = [AClass.KERNEL, AClass.CACHE, AClass.CACHE_PRIVATE, AClass.USER, AClass.FREE, AClass.UNACCEPTED, AClass.DEVICE];
 
 /** Memory-map cells per window (of 128 pfns: 512 KiB with 4 KiB pages). */
 const MAP_CELLS = 256;
@@ -208,7 +215,8 @@ async function run(
   t0: number,
 ): Promise<Omit<AnalyzeReport, 'protection'>> {
   const info = reader.info;
-  const maxPfn = info.maxPfn;
+  // As filter: the output ends where the kernel's memmap ends.
+  const maxPfn = Math.min(info.maxPfn, flags?.pfnLimit ?? Infinity);
   const ps = info.pageSize;
   const oracle = opts.oracle;
   const states = new Uint8Array(WINDOW);
@@ -221,7 +229,10 @@ async function run(
   const notRam = new Uint8Array(WINDOW);
 
   const classPages = new Float64Array(ACLASS_COUNT);
-  const keptBy = new Float64Array(16 * ACLASS_COUNT);
+  /** Pages per sampling stratum. */
+  const stratumPages = new Float64Array(STRATA);
+  const sclass = new Uint8Array(WINDOW);
+  const keptBy = new Float64Array(16 * STRATA);
   const runsBy = new Float64Array(16);
   const runEnd = new Float64Array(16).fill(-1);
   const flagKeptBy = new Float64Array(16);
@@ -236,7 +247,7 @@ async function run(
 
   /** Classify a window into aclass[] / notRam[]; returns false for an all-hole window. */
   const classifyWindow = async (w: number, n: number, withCombos: boolean): Promise<boolean> => {
-    await reader.pfnStates(w, n, states);
+    await kernelStates(reader, flags?.pfnLimit, w, n, states);
     if (!anyRam(states, n)) {
       // Nothing to decide in a window of holes (see WindowClassifier).
       aclass.fill(AClass.HOLE, 0, n);
@@ -280,6 +291,12 @@ async function run(
         else if (c === AClass.KERNEL) aclass[i] = AClass.NOT_RAM;
       }
     }
+    sclass.set(aclass.subarray(0, n));
+    if (protect) {
+      for (const r of protect.within(w, w + n)) {
+        for (let i = r.start - w; i < r.end - w; i++) if (PROTECTABLE.includes(aclass[i]!)) sclass[i] = PROTECTED;
+      }
+    }
     if (withCombos) {
       for (let c = 0; c < 16; c++) {
         combos[c]!.decide(states, pw, w, n, comboOut);
@@ -289,7 +306,7 @@ async function run(
             for (let i = r.start - w; i < r.end - w; i++) if (isContentReason(comboOut[i]!)) comboOut[i] = Reason.KEPT;
           }
         }
-        const base = c * ACLASS_COUNT;
+        const base = c * STRATA;
         for (let i = 0; i < n; ) {
           if (comboOut[i] !== Reason.KEPT) {
             i++;
@@ -304,7 +321,7 @@ async function run(
               flagKeptNotRam[c]!++;
               continue;
             }
-            keptBy[base + aclass[k]!]!++;
+            keptBy[base + sclass[k]!]!++;
             const pfn = w + k;
             if (pfn !== runEnd[c]) runsBy[c]!++;
             runEnd[c] = pfn + 1;
@@ -316,37 +333,11 @@ async function run(
     return true;
   };
 
-  // Zero pages of protected ranges stay in ELF output: counted exactly
-  // (protected pages every level keeps are read by every filter anyway).
-  let protZero = 0;
-  const protBuf = new Uint8Array(64 * info.pageSize);
-  const protView = Buffer.from(protBuf.buffer);
-  const zeroPg = Buffer.alloc(info.pageSize);
-  const countProtectedZeros = async (w: number, n: number): Promise<number> => {
-    let z = 0;
-    const ps = info.pageSize;
-    for (const r of protect!.within(w, w + n)) {
-      for (let i = r.start - w; i < r.end - w; ) {
-        if (!KEPT_ALWAYS.has(aclass[i]!) || states[i] !== PfnState.PRESENT || notRam[i]) {
-          i++;
-          continue;
-        }
-        let j = i + 1;
-        while (j < r.end - w && j - i < 64 && KEPT_ALWAYS.has(aclass[j]!) && states[j] === PfnState.PRESENT && !notRam[j]) j++;
-        await reader.readPages(w + i, j - i, protBuf);
-        for (let k = 0; k < j - i; k++) if (protView.compare(zeroPg, 0, ps, k * ps, (k + 1) * ps) === 0) z++;
-        i = j;
-      }
-    }
-    return z;
-  };
-
   // ---- pass 1: classes, per-level kept counts, map, cost ----
   for (let w = 0; w < maxPfn; w += WINDOW) {
     const n = Math.min(WINDOW, maxPfn - w);
     opts.onProgress?.({ phase: 'classify', done: w, total: maxPfn });
     const any = await classifyWindow(w, n, true);
-    if (any && protect) protZero += await countProtectedZeros(w, n);
     if (any && oracle) {
       for (let i = 0; i < n; ) {
         const c = aclass[i]!;
@@ -364,6 +355,7 @@ async function run(
     for (let i = 0; i < n; i++) {
       const c = aclass[i]!;
       classPages[c]!++;
+      stratumPages[sclass[i]!]!++;
       if (any) {
         if (notRam[i] && c !== AClass.ABSENT) ramNotRam++;
         cellHist[Math.floor(i / MAP_CELL_PFNS) * ACLASS_COUNT + c]!++;
@@ -373,11 +365,11 @@ async function run(
   }
 
   // ---- pass 2: sample content of keepable pages ----
-  const population = SAMPLED.reduce((s, c) => s + classPages[c]!, 0);
-  const strata = SAMPLED.filter((c) => classPages[c]! > 0).length;
-  const threshold = new Float64Array(ACLASS_COUNT);
+  const population = SAMPLED.reduce((s, c) => s + stratumPages[c]!, 0);
+  const strata = SAMPLED.filter((c) => stratumPages[c]! > 0).length;
+  const threshold = new Float64Array(STRATA);
   for (const c of SAMPLED) {
-    const n = classPages[c]!;
+    const n = stratumPages[c]!;
     if (n === 0) continue;
     // Half the budget in proportion to class size, half shared equally:
     // small classes (often all that a high dump level keeps) still get
@@ -387,7 +379,7 @@ async function run(
     threshold[c] = want >= n ? 2 ** 32 : (want / n) * 2 ** 32;
   }
   const codecs = ALL_CODECS;
-  const accums: Accum[] = Array.from({ length: ACLASS_COUNT }, () => ({
+  const accums: Accum[] = Array.from({ length: STRATA }, () => ({
     n: 0,
     zero: 0,
     s0: new Float64Array(codecs.length),
@@ -435,7 +427,7 @@ async function run(
       opts.onProgress?.({ phase: 'sample', done: w, total: maxPfn });
       if (!(await classifyWindow(w, n, false))) continue;
       for (let i = 0; i < n; i++) {
-        const c = aclass[i]!;
+        const c = sclass[i]!;
         const t = threshold[c]!;
         // Never read a page the oracle calls not RAM, whatever its class.
         if (t === 0 || states[i] !== PfnState.PRESENT || notRam[i]) continue;
@@ -459,10 +451,12 @@ async function run(
     const zeroBit = (level & 1) === 1;
     let kept = 0;
     let zeros = 0;
+    /** Zero pages of protected ranges: ELF output keeps them. */
+    let protectedZeros = 0;
     const mean = new Float64Array(codecs.length);
     const variance = new Float64Array(codecs.length);
-    for (let k = 0; k < ACLASS_COUNT; k++) {
-      const nk = keptBy[c * ACLASS_COUNT + k]!;
+    for (let k = 0; k < STRATA; k++) {
+      const nk = keptBy[c * STRATA + k]!;
       if (!nk) continue;
       kept += nk;
       const a = accums[k]!;
@@ -473,7 +467,8 @@ async function run(
       }
       const zfrac = a.zero / a.n;
       zeros += nk * zfrac;
-      const total = classPages[k]!;
+      if (k === PROTECTED) protectedZeros = nk * zfrac;
+      const total = stratumPages[k]!;
       const fpc = total > 1 ? Math.max(0, (total - a.n) / (total - 1)) : 0;
       for (let ci = 0; ci < codecs.length; ci++) {
         const s = zeroBit ? a.s1[ci]! : a.s0[ci]!;
@@ -490,18 +485,23 @@ async function run(
       kdump[k] = { bytes: Math.round(kdumpMeta(kept) + mean[ci]! + sharedZero), error: Math.round(1.96 * Math.sqrt(variance[ci]!)) };
     });
     // ELF: page data (zero pages dropped at odd levels), headers, notes.
-    const droppedZeros = Math.max(0, zeros - protZero);
-    const nonzeroKept = zeroBit ? kept - droppedZeros : kept;
-    const runs = runsBy[c]! + (zeroBit ? Math.round(droppedZeros) : 0);
-    const elfBytes = Math.ceil((64 + (1 + runs) * 56 + notesLen) / ps) * ps + nonzeroKept * ps;
+    // Dropped zero pages split segments: from none (all at the ends of
+    // kept runs) to one each (all apart). The sample cannot tell which, so
+    // the estimate takes the middle and the error covers both ends.
+    const droppedZeros = zeroBit ? Math.max(0, zeros - protectedZeros) : 0;
+    const nonzeroKept = kept - droppedZeros;
+    const runs = runsBy[c]! + droppedZeros / 2;
+    const phdrBytes = 64 + (1 + runs) * 56 + notesLen;
+    const elfBytes = Math.ceil(phdrBytes / ps) * ps + nonzeroKept * ps;
+    const runsError = droppedZeros > 0 ? Math.ceil((phdrBytes + (droppedZeros / 2) * 56) / ps) * ps - Math.ceil(phdrBytes / ps) * ps + ps : 0;
     let zeroVar = 0;
     if (zeroBit) {
-      for (let k = 0; k < ACLASS_COUNT; k++) {
-        const nk = keptBy[c * ACLASS_COUNT + k]!;
+      for (let k = 0; k < STRATA; k++) {
+        const nk = keptBy[c * STRATA + k]!;
         const a = accums[k]!;
-        if (!nk || a.n < 2) continue;
+        if (!nk || a.n < 2 || k === PROTECTED) continue;
         const p = a.zero / a.n;
-        const total = classPages[k]!;
+        const total = stratumPages[k]!;
         const fpc = total > 1 ? Math.max(0, (total - a.n) / (total - 1)) : 0;
         zeroVar += nk * nk * ((p * (1 - p)) / a.n) * fpc;
       }
@@ -511,7 +511,7 @@ async function run(
       keptPages: kept,
       zeroPages: Math.round(zeros),
       kdump,
-      elf: { bytes: Math.round(elfBytes), error: Math.round(1.96 * Math.sqrt(zeroVar) * ps) },
+      elf: { bytes: Math.round(elfBytes), error: Math.round(1.96 * Math.sqrt(zeroVar) * ps + runsError) },
     });
   }
 

@@ -42,9 +42,9 @@ export const CHECKS: readonly CheckDef[] = [
   },
   {
     id: 'virtio-mem',
-    title: 'virtio-mem: plugged state disagrees with PG_offline',
+    title: 'virtio-mem: unplugged memory not flagged offline',
     severity: 'error',
-    why: 'virtio-mem marks unplugged subblocks of online memory blocks PG_offline (fake offline); plugged memory must not be offline. An unplugged, unflagged page is read by dump tools that do not ask the device; a plugged, offline page is skipped although it holds data.',
+    why: 'virtio-mem marks unplugged subblocks of online memory blocks PG_offline (fake offline). An unplugged, unflagged page is read by dump tools that do not ask the device. (Plugged pages may be offline: a balloon inflates virtio-mem memory like any other.)',
   },
   {
     id: 'kpageflags-memmap',

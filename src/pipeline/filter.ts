@@ -227,7 +227,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     const wc = new WindowClassifier(reader, flags, level, opts.oracle, protect);
     wc.auditing = true;
     const info = reader.info;
-    const maxPfn = info.maxPfn;
+    const maxPfn = Math.min(info.maxPfn, flags?.pfnLimit ?? Infinity);
     const ps = info.pageSize;
     const zeroOut = (level & DL.ZERO) !== 0;
     const zeroMask = new Uint8Array(CHUNK);

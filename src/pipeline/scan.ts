@@ -1,6 +1,16 @@
 /** Small per-window scans shared by the pipelines. */
-import { PfnState } from '../formats/types.js';
+import { PfnState, type DumpReader } from '../formats/types.js';
 import type { RamOracle } from '../ram/oracle.js';
+
+/**
+ * The input's pfn states for [w, w+n), with pfns at or above `limit` (a
+ * flag source's pfnLimit: memory the kernel has no struct page for) made
+ * holes.
+ */
+export async function kernelStates(reader: DumpReader, limit: number | undefined, w: number, n: number, states: Uint8Array): Promise<void> {
+  await reader.pfnStates(w, n, states);
+  if (limit !== undefined && w + n > limit) states.fill(PfnState.HOLE, Math.max(0, limit - w), n);
+}
 
 /** Whether any of the first n states is RAM. */
 export function anyRam(states: Uint8Array, n: number): boolean {

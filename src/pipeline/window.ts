@@ -15,7 +15,7 @@ import { Decider } from '../classify/decide.js';
 import { isContentReason, isStatusReason, Reason, REASON_COUNT } from '../classify/reasons.js';
 import type { PageFlagSource } from '../classify/flagsource.js';
 import type { RamOracle } from '../ram/oracle.js';
-import { anyRam } from './scan.js';
+import { anyRam, kernelStates } from './scan.js';
 
 /** Pfns per window: a 128 MiB section of 4 KiB pages; a multiple of 8 and of 512. */
 export const WINDOW = 32768;
@@ -82,7 +82,7 @@ export class WindowClassifier {
    */
   async classify(start: number, count: number): Promise<boolean> {
     const { states, reasons } = this;
-    await this.reader.pfnStates(start, count, states);
+    await kernelStates(this.reader, this.flags?.pfnLimit, start, count, states);
     if (!anyRam(states, count)) {
       // Holes never become exclusions, and a range carried across this
       // window still ends at the same pfn: nothing to decide.

@@ -89,10 +89,16 @@ describe('x86_64 4-level page-table walk', () => {
     await expect(tr.translate(0xffffc90000000000n)).rejects.toThrow(/PGD entry not present/);
   });
 
-  it('refuses 5-level paging and needs the top-level table symbol', () => {
+  it('needs the top-level table symbol and a 0/1 pgtable_l5_enabled', () => {
     const m = buildTables(0);
-    expect(() => X86_64Translator.fromVmcoreinfo(VmcoreInfo.fromEntries([['NUMBER(pgtable_l5_enabled)', 1], ['SYMBOL(init_top_pgt)', 'ffffffff80010000']]), m)).toThrow(/5-level paging/);
     expect(() => X86_64Translator.fromVmcoreinfo(VmcoreInfo.fromEntries([['PAGESIZE', 4096]]), m)).toThrow(/SYMBOL\(init_top_pgt\)/);
+    expect(() => X86_64Translator.fromVmcoreinfo(VmcoreInfo.fromEntries([['NUMBER(pgtable_l5_enabled)', 2], ['SYMBOL(init_top_pgt)', 'ffffffff80010000']]), m)).toThrow(
+      /pgtable_l5_enabled\) is 2/,
+    );
+    expect(X86_64Translator.fromVmcoreinfo(VmcoreInfo.fromEntries([['NUMBER(pgtable_l5_enabled)', 0], ['SYMBOL(init_top_pgt)', 'ffffffff80010000']]), m).levels).toBe(4);
+    expect(() => X86_64Translator.fromVmcoreinfo(VmcoreInfo.fromEntries([['NUMBER(phys_base)', -0x20000], ['SYMBOL(init_top_pgt)', 'ffffffff80010000']]), m)).toThrow(
+      /below physical address 0/,
+    );
   });
 
   it('finds the kernel image from the kernel-text mapping', async () => {
@@ -101,6 +107,87 @@ describe('x86_64 4-level page-table walk', () => {
       { start: 0x1000, end: 0x1200 },
       { start: 0x5, end: 0x6 },
       { start: 0x9, end: 0xa },
+    ]);
+  });
+});
+
+/**
+ * 5-level tables (LA57), laid out like a KASLR'd Debian 6.x guest's: the
+ * kernel linked at 0xffffffff81000000 runs 32 MiB lower (negative
+ * phys_base), init_top_pgt is the PML5 table. Index bits: PML5 48–56,
+ * P4D 39–47, PUD 30–38, PMD 21–29, PTE 12–20.
+ *   kernel text   0xffffffff83000000: PML5[511] → P4D[511] → PUD[510] → PMD (2 MiB pages) / PTE table
+ *   direct map    0xff11000000000000: PML5[273] → P4D[0] → PUD (1 GiB page)
+ *   vmemmap       0xffd4000000000000: PML5[468] → P4D[0] → PUD[0] → PMD (2 MiB page)
+ * Pages (pfn + the phys_base shift) 0x10 PML5, 0x11–0x14 kernel text,
+ * 0x15–0x16 direct map, 0x17–0x19 vmemmap.
+ */
+const L5_PHYS_BASE = -0x2000000;
+function buildTables5(): PageMemory {
+  const m = new PageMemory();
+  // Table pages live at physical pfn (n); the kernel symbol of the PML5 is
+  // 0xffffffff82010000, i.e. physical 0x2010000 + phys_base = 0x10000.
+  const at = (pfn: number): bigint => BigInt(pfn * 4096);
+  set(m.page(0x10), 511, at(0x11) | PRESENT);
+  set(m.page(0x11), 511, at(0x12) | PRESENT);
+  set(m.page(0x12), 510, at(0x13) | PRESENT); // 0xffffffff80000000
+  set(m.page(0x13), 24, 0x1000000n | PRESENT | PSE | NX); // 0xffffffff83000000 -> 16 MiB (2 MiB page)
+  set(m.page(0x13), 25, at(0x14) | PRESENT); // 0xffffffff83200000 -> PTE table
+  set(m.page(0x14), 0, 0x6000n | PRESENT);
+  set(m.page(0x14), 1, 0x7000n | PRESENT | NX);
+  set(m.page(0x10), 273, at(0x15) | PRESENT);
+  set(m.page(0x15), 0, at(0x16) | PRESENT);
+  set(m.page(0x16), 2, 0x40000000n | PRESENT | PSE | NX); // 0xff11000080000000 -> 1 GiB
+  set(m.page(0x10), 468, at(0x17) | PRESENT);
+  set(m.page(0x17), 0, at(0x18) | PRESENT);
+  set(m.page(0x18), 0, at(0x19) | PRESENT);
+  set(m.page(0x19), 1, 0x3e00000n | PRESENT | PSE | NX); // 0xffd4000000200000 -> 62 MiB
+  return m;
+}
+
+function translator5(m: PageMemory, l5 = 1): X86_64Translator {
+  const vi = VmcoreInfo.fromEntries([
+    ['SYMBOL(init_top_pgt)', 'ffffffff82010000'],
+    ['NUMBER(phys_base)', L5_PHYS_BASE],
+    ['NUMBER(pgtable_l5_enabled)', l5],
+  ]);
+  return X86_64Translator.fromVmcoreinfo(vi, m);
+}
+
+describe('x86_64 5-level page-table walk (LA57)', () => {
+  it('walks PML5 and P4D: kernel text (2 MiB, 4 KiB), direct map (1 GiB), vmemmap (2 MiB)', async () => {
+    const tr = translator5(buildTables5());
+    expect(tr.levels).toBe(5);
+    expect(tr.pgdPhys).toBe(0x10000);
+    expect(tr.kernelSpaceStart).toBe(0xff00000000000000n);
+    expect(await tr.translate(0xffffffff83000456n)).toEqual({ paddr: 0x1000456, length: 0x200000 - 0x456 });
+    expect(await tr.translate(0xffffffff83201008n)).toEqual({ paddr: 0x7008, length: 4096 - 8 });
+    expect(await tr.translate(0xff11000080001000n)).toEqual({ paddr: 0x40001000, length: 0x40000000 - 0x1000 });
+    expect(await tr.translate(0xffd4000000200040n)).toEqual({ paddr: 0x3e00040, length: 0x200000 - 0x40 });
+    expect(tr.kernelTextToPhys(0xffffffff83000000n)).toBe(0x1000000);
+  });
+
+  it('names the missing level, P4D included', async () => {
+    const tr = translator5(buildTables5());
+    await expect(tr.translate(0xff22000000000000n)).rejects.toThrow(/PGD entry not present/);
+    await expect(tr.translate(0xff11008000000000n)).rejects.toThrow(/P4D entry not present/);
+    await expect(tr.translate(0xff110000c0000000n)).rejects.toThrow(/PUD entry not present/);
+    await expect(tr.translate(0xffffffff83202000n)).rejects.toThrow(/PTE entry not present/);
+  });
+
+  it('the same tables walked at 4 levels find other entries (the level count matters)', async () => {
+    const tr = translator5(buildTables5(), 0);
+    expect(tr.levels).toBe(4);
+    expect(tr.kernelSpaceStart).toBe(0xffff800000000000n);
+    // At 4 levels PGD[511] leads to the P4D page, read as a PUD: its entry 510 is empty.
+    await expect(tr.translate(0xffffffff83000000n)).rejects.toThrow(/PUD entry not present/);
+  });
+
+  it('finds the kernel image through PML5 and P4D', async () => {
+    const tr = translator5(buildTables5());
+    expect(await tr.kernelImagePfns(0x3400000)).toEqual([
+      { start: 0x1000, end: 0x1200 },
+      { start: 0x6, end: 0x8 },
     ]);
   });
 });

@@ -107,6 +107,7 @@ export interface DiskDumpHeader {
 }
 
 export interface KdumpSubHeader {
+  /** May be negative (stored as a two's-complement u64). */
   physBase: number;
   /** header_version 1 and later */
   dumpLevel: number;
@@ -175,7 +176,10 @@ interface RawDiskDumpHeader {
 
 const subHeaderParser = new Parser()
   .endianness('little')
-  .uint64('physBase')
+  // unsigned long in the C struct, but the kernel's phys_base is signed in
+  // effect: negative (two's complement) when the kernel runs below its link
+  // address, e.g. with KASLR; makedumpfile copies NUMBER(phys_base) as is.
+  .int64('physBase')
   .int32('dumpLevel')
   .int32('split')
   .uint64('startPfn')
@@ -318,6 +322,7 @@ function setU64(dv: DataView, off: number, v: number): void {
 }
 
 function setI64(dv: DataView, off: number, v: number): void {
+  if (!Number.isSafeInteger(v)) throw new RangeError(`kdump header: ${v} is not an integer value`);
   dv.setBigInt64(off, BigInt(v), true);
 }
 
@@ -351,7 +356,7 @@ export function encodeDiskDumpHeader(h: DiskDumpHeader): Uint8Array {
 export function encodeSubHeader(s: KdumpSubHeader): Uint8Array {
   const b = new Uint8Array(KDUMP_SUB_HEADER_SIZE);
   const dv = new DataView(b.buffer);
-  setU64(dv, KH_OFF.physBase, s.physBase);
+  setI64(dv, KH_OFF.physBase, s.physBase);
   dv.setInt32(KH_OFF.dumpLevel, s.dumpLevel, true);
   dv.setInt32(KH_OFF.split, s.split, true);
   setU64(dv, KH_OFF.startPfn, s.startPfn);
