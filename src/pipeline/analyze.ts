@@ -24,7 +24,7 @@ import { chooseFlagSource, protectionReport, type ProtectionReport } from './fil
 import { protection } from './protect.js';
 import { openPipelineInput, type PipelineInput } from './open.js';
 import type { ByteSource } from '../io/source.js';
-import { WINDOW } from './window.js';
+import { WINDOW } from './scan.js';
 import { anyRam, kernelStates, markNotRam } from './scan.js';
 import { DEFAULT_COSTS, type CostParams, type StrategyCost, costStrategies } from './cost.js';
 

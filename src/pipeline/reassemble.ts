@@ -29,7 +29,7 @@ import { DISK_DUMP_HEADER_SIZE, DUMP_DH, DH_OFF, KDUMP_SUB_HEADER_SIZE, KH_OFF, 
 import type { KdumpReader } from '../formats/kdump/reader.js';
 import { PfnState } from '../formats/types.js';
 import { openSplitSet, type DumpInput } from './input.js';
-import { WINDOW } from './window.js';
+import { WINDOW } from './scan.js';
 
 export interface ReassembleOptions {
   /** The parts, in any order (or a spec with them). */
