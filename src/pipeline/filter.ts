@@ -143,6 +143,9 @@ export interface FilterReport {
   seconds: number;
 }
 
+/** The x86_64 direct map's base with 4-level paging (__PAGE_OFFSET_BASE_L4), for outputs when the input does not say. */
+const X86_64_DIRECT_MAP = 0xffff888000000000n;
+
 /** Pages read per batch: 1 MiB of 4 KiB pages. */
 const CHUNK = 256;
 
@@ -355,7 +358,7 @@ async function outputPlan(run: FilterRun, plan: FilterPlan): Promise<OutputPlan>
     utsname: await utsnameOf(run.reader, run.flags),
     timestamp: info.vmcoreinfo?.crashTime ?? Math.floor(Date.now() / 1000),
     physBase: info.vmcoreinfo?.number('phys_base') ?? 0,
-    pageOffset: pageOffsetOf(run.reader),
+    pageOffset: run.reader.info.pageOffset ?? X86_64_DIRECT_MAP,
   };
 }
 
@@ -495,7 +498,7 @@ export async function chooseFlagSource(reader: DumpReader, level: number, table:
       throw new DumpError(
         'VMCOREINFO_MISSING',
         `dump level ${level} needs struct page data, but the image has no VMCOREINFO note (use -d 0 or 1, or --flags FILE.kpageflags)`,
-        { file, offset: noteOffset(reader) },
+        { file, offset: reader.info.notesOffset },
       );
     }
     return undefined;
@@ -515,10 +518,6 @@ export async function chooseFlagSource(reader: DumpReader, level: number, table:
   return src;
 }
 
-function noteOffset(reader: DumpReader): number | undefined {
-  const v = reader.info.details?.['notes offset'];
-  return typeof v === 'number' ? v : undefined;
-}
 
 async function openSink(opts: FilterOptions): Promise<PositionalSink> {
   if (opts.sink) return opts.sink;
@@ -539,8 +538,3 @@ async function utsnameOf(reader: DumpReader, flags: PageFlagSource | undefined):
   return { sysname: 'Linux', nodename: '', release, version: release ? '#1' : '', machine: 'x86_64', domainname: '' };
 }
 
-function pageOffsetOf(reader: DumpReader): bigint {
-  const v = reader.info.details?.['page offset'];
-  if (typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v)) return BigInt(v);
-  return 0xffff888000000000n;
-}

@@ -364,6 +364,8 @@ export class ElfDumpReader implements DumpReader {
       cpus,
       segments: listed,
       segmentCount: loads,
+      notesOffset: noteRanges[0]?.offset ?? 0,
+      pageOffset: pageOffset ?? X86_64_PAGE_OFFSET,
       details: {
         phnum,
         'notes offset': noteRanges[0]?.offset ?? 0,

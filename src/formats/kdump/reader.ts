@@ -478,6 +478,7 @@ export class KdumpReader implements DumpReader {
       compression: compressionName(statusCodecBits),
       eraseinfo,
       warnings: warnings.length ? warnings : undefined,
+      notesOffset: sh.offsetNote,
       details: {
         signature: sig.trimEnd(),
         'header version': version,
