@@ -21,6 +21,7 @@
  * makedumpfile-made parts reassemble byte-identical to makedumpfile's
  * output. Memory is a few buffers; the output is written atomically.
  */
+import { setU64 } from '../core/checked.js';
 import { stat } from 'node:fs/promises';
 import { DumpError, UsageError, hex, ioError } from '../core/errors.js';
 import { AtomicFileSink, SequentialWriter } from '../io/sink.js';
@@ -281,10 +282,6 @@ function headerStatus(r: KdumpReader): number {
   return new DataView(r.rawHeader.buffer, r.rawHeader.byteOffset, DISK_DUMP_HEADER_SIZE).getUint32(DH_OFF.status, true);
 }
 
-function setU64(dv: DataView, off: number, v: number): void {
-  dv.setUint32(off, v % TWO32, true);
-  dv.setUint32(off + 4, Math.floor(v / TWO32), true);
-}
 
 /** Copy `len` bytes at `from` of a part to `to` of the output, in bounded pieces. */
 async function copyBytes(r: KdumpReader, out: AtomicFileSink, from: number, len: number, to: number, what: string): Promise<void> {

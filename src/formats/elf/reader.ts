@@ -15,7 +15,7 @@
  */
 import { Parser } from 'binary-parser';
 import { DumpError } from '../../core/errors.js';
-import { bounded, isPowerOfTwo } from '../../core/checked.js';
+import { bounded, isPowerOfTwo, u64 } from '../../core/checked.js';
 import { lastAtOrBelow, resolveOverlaps } from '../../core/intervals.js';
 import { readExact, type ByteSource } from '../../io/source.js';
 import { VmcoreInfo, VMCOREINFO_MAX_BYTES } from '../vmcoreinfo.js';
@@ -253,8 +253,8 @@ export class ElfDumpReader implements DumpReader {
         const type = dv.getUint32(o, true);
         if (type !== PT_LOAD && type !== PT_NOTE) continue;
         const ctx = { file, offset: at };
-        const offset = u64At(dv, o + 8, `program header ${i} p_offset`, ctx);
-        const filesz = u64At(dv, o + 32, `program header ${i} p_filesz`, ctx);
+        const offset = u64(dv, o + 8, `program header ${i} p_offset`, ctx);
+        const filesz = u64(dv, o + 32, `program header ${i} p_filesz`, ctx);
         if (offset + filesz > src.size) {
           throw new DumpError(
             'DUMP_TRUNCATED',
@@ -266,8 +266,8 @@ export class ElfDumpReader implements DumpReader {
           noteRanges.push({ offset, size: filesz, index: i });
           continue;
         }
-        const paddr = u64At(dv, o + 24, `program header ${i} p_paddr`, ctx);
-        const memsz = u64At(dv, o + 40, `program header ${i} p_memsz`, ctx);
+        const paddr = u64(dv, o + 24, `program header ${i} p_paddr`, ctx);
+        const memsz = u64(dv, o + 40, `program header ${i} p_memsz`, ctx);
         if (memsz < filesz) {
           throw new DumpError('DUMP_CORRUPT', `program header ${i}: p_memsz ${hexn(memsz)} is smaller than p_filesz ${hexn(filesz)}`, ctx);
         }
@@ -475,12 +475,6 @@ function toNumber(v: bigint, what: string, file: string, offset: number): number
   return Number(v);
 }
 
-function u64At(dv: DataView, off: number, what: string, ctx: { file: string; offset: number }): number {
-  const lo = dv.getUint32(off, true);
-  const hi = dv.getUint32(off + 4, true);
-  if (hi >= 0x20_0000) throw new DumpError('DUMP_CORRUPT', `${what} is beyond 2^53`, ctx);
-  return hi * 0x1_0000_0000 + lo;
-}
 
 function hexn(n: number): string {
   return `0x${n.toString(16)}`;
