@@ -145,6 +145,22 @@ export class Tally {
     }
   }
 
+  /** Add the pfns of window w inside `set` where pred(i) holds. */
+  addWithin(set: RangeSet, w: CheckWindow, pred: (i: number) => boolean): void {
+    for (const r of set.within(w.start, w.start + w.count)) {
+      for (let i = r.start - w.start; i < r.end - w.start; ) {
+        if (!pred(i)) {
+          i++;
+          continue;
+        }
+        let j = i + 1;
+        while (j < r.end - w.start && pred(j)) j++;
+        this.add(w.start + i, w.start + j);
+        i = j;
+      }
+    }
+  }
+
   list(): Array<[number, number]> {
     return this.ranges.build().toJSON();
   }

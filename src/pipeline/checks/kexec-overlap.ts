@@ -24,19 +24,7 @@ export const kexecOverlap: Check = {
     const t = new Tally(x.maxRanges);
     return {
       scan(w) {
-        for (const r of segs.within(w.start, w.start + w.count)) {
-          for (let i = r.start - w.start; i < r.end - w.start; ) {
-            const bad = (k: number): boolean => w.isOffline(k) || (w.states[k] !== PfnState.HOLE && !!w.notRam[k]);
-            if (!bad(i)) {
-              i++;
-              continue;
-            }
-            let j = i + 1;
-            while (j < r.end - w.start && bad(j)) j++;
-            t.add(w.start + i, w.start + j);
-            i = j;
-          }
-        }
+        t.addWithin(segs, w, (k) => w.isOffline(k) || (w.states[k] !== PfnState.HOLE && !!w.notRam[k]));
       },
       finish: () => t.result(),
     };

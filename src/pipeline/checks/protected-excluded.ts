@@ -16,23 +16,11 @@ export const protectedExcluded: Check = {
     const t = new Tally(x.maxRanges);
     return {
       scan(w) {
-        for (const r of x.protect!.within(w.start, w.start + w.count)) {
-          for (let i = r.start - w.start; i < r.end - w.start; ) {
-            const bad = (k: number): boolean => {
-              const st = w.states[k];
-              if (st === PfnState.HOLE || w.notRam[k] || isStatusReason(w.r31[k]!)) return false;
-              return st === PfnState.ABSENT || isContentReason(w.r31[k]!);
-            };
-            if (!bad(i)) {
-              i++;
-              continue;
-            }
-            let j = i + 1;
-            while (j < r.end - w.start && bad(j)) j++;
-            t.add(w.start + i, w.start + j);
-            i = j;
-          }
-        }
+        t.addWithin(x.protect!, w, (k) => {
+          const st = w.states[k];
+          if (st === PfnState.HOLE || w.notRam[k] || isStatusReason(w.r31[k]!)) return false;
+          return st === PfnState.ABSENT || isContentReason(w.r31[k]!);
+        });
       },
       finish: () => t.result(),
     };
