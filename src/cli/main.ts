@@ -27,6 +27,8 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
   const parser = () =>
     yargs(protectStdinArgs(argv))
       .scriptName('dumpsieve')
+      // Values stay text: intOption checks numbers (yargs would add repeated ones up).
+      .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false })
       .usage('$0 <command> [options]\n\nFilter and analyze crash dumps of virtual machines; logically offline (ballooned) pages are never read.')
       .command(filterCommand(io, setExit))
       .command(analyzeCommand(io, setExit))

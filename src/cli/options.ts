@@ -30,17 +30,19 @@ function flagName(name: string, alias?: string): string {
 
 /**
  * An integer option checked while yargs parses: a value that is not a
- * whole number in [min, max] is a usage error naming the option and the
- * value as given. Repeated, the last one counts (each is checked).
+ * whole number in [min, max] (decimal, or hex with 0x) is a usage error
+ * naming the option and the value as given. Repeated, the last one counts
+ * (each is checked). The parser keeps values as text (main.ts turns
+ * yargs's number parsing off: it would add repeated numbers up).
  */
 export function intOption(name: string, o: { min: number; max?: number; alias?: string; default?: number; describe: string }) {
   const max = o.max ?? Number.MAX_SAFE_INTEGER;
   const range = o.max === undefined ? `a whole number of at least ${o.min}` : `a whole number from ${o.min} to ${o.max}`;
   const check = (v: unknown): number => {
-    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < o.min || v > max) {
-      throw new UsageError(`${flagName(name, o.alias)}: '${String(v)}' is not ${range}`);
-    }
-    return v;
+    const t = String(v).trim();
+    const n = typeof v === 'number' ? v : /^\d+$/.test(t) ? Number(t) : /^0x[0-9a-f]+$/i.test(t) ? Number.parseInt(t.slice(2), 16) : Number.NaN;
+    if (!Number.isSafeInteger(n) || n < o.min || n > max) throw new UsageError(`${flagName(name, o.alias)}: '${String(v)}' is not ${range}`);
+    return n;
   };
   return {
     ...(o.alias === undefined ? {} : { alias: o.alias }),

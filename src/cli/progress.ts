@@ -57,17 +57,17 @@ export function formatTimeLeft(seconds: number): string {
 
 /**
  * One line of the display. `index` is 1-based among `count` phases
- * (0: the phase is not in the list); `fraction` in [0, 1]; `secondsLeft`
- * undefined while it cannot be estimated.
+ * (0: the phase is not in the list); `secondsLeft` undefined while it
+ * cannot be estimated.
  */
-export function progressLine(p: { phase: string; index: number; count: number; fraction: number; secondsLeft?: number | undefined; columns: number }): string {
+export function progressLine(p: { phase: string; index: number; count: number; done: number; total: number; secondsLeft?: number | undefined; columns: number }): string {
   const label = p.index > 0 && p.count > 1 ? `${p.phase} ${p.index}/${p.count}` : p.phase;
-  const f = Math.min(1, Math.max(0, Number.isFinite(p.fraction) ? p.fraction : 0));
+  // Integer arithmetic first: 29000 of 100000 is 29 %, not 28.999… %.
+  const pct = p.total > 0 ? Math.min(100, Math.max(0, Math.floor((p.done * 100) / p.total))) : 100;
   const width = Math.max(10, Math.min(40, p.columns - label.length - 24));
-  const filled = Math.floor(f * width);
-  const pct = String(Math.floor(f * 100)).padStart(3);
+  const filled = p.total > 0 ? Math.min(width, Math.max(0, Math.floor((p.done * width) / p.total))) : width;
   const left = p.secondsLeft !== undefined && Number.isFinite(p.secondsLeft) ? ` ${formatTimeLeft(p.secondsLeft)}` : '';
-  return `${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${pct} %${left}`;
+  return `${label} [${'#'.repeat(filled)}${' '.repeat(width - filled)}] ${String(pct).padStart(3)} %${left}`;
 }
 
 export function progressDisplay(o: DisplayOptions): ProgressDisplay {
@@ -94,10 +94,9 @@ export function progressDisplay(o: DisplayOptions): ProgressDisplay {
       if (!newPhase && !end && t - lastDraw < REDRAW_MS) return;
       lastDraw = t;
       const phases = e.phases ?? o.phases ?? [];
-      const fraction = e.total > 0 ? e.done / e.total : 1;
       const elapsed = t - phaseStart;
       const secondsLeft = !end && e.done > 0 && elapsed >= MIN_ETA_MS ? ((elapsed / 1000) * (e.total - e.done)) / e.done : undefined;
-      draw(progressLine({ phase: e.phase, index: phases.indexOf(e.phase) + 1, count: phases.length, fraction, secondsLeft, columns }));
+      draw(progressLine({ phase: e.phase, index: phases.indexOf(e.phase) + 1, count: phases.length, done: e.done, total: e.total, secondsLeft, columns }));
     },
     stop() {
       if (shown) o.stream.write('\r\x1b[K');

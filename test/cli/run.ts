@@ -27,6 +27,8 @@ export interface CliOptions {
   stdin?: Readable | Uint8Array | undefined;
   /** Working directory of a spawned entry (the in-process CLI runs in the test's). */
   cwd?: string | undefined;
+  /** How `stdout` and `stderr` are decoded (default utf8; latin1 keeps every byte of a dump's strings). */
+  encoding?: BufferEncoding | undefined;
 }
 
 /** The entry under test, or undefined for the in-process CLI. */
@@ -60,13 +62,13 @@ export async function cliWith(opts: CliOptions, ...argv: string[]): Promise<Run>
   } finally {
     console.log = log;
   }
-  return result(code, o, e);
+  return result(code, o, e, opts.encoding);
 }
 
-function result(code: number, o: Buffer[], e: Buffer[]): Run {
+function result(code: number, o: Buffer[], e: Buffer[], encoding: BufferEncoding = 'utf8'): Run {
   const stdoutBytes = Buffer.concat(o);
   const stderrBytes = Buffer.concat(e);
-  return { code, stdout: stdoutBytes.toString(), stderr: stderrBytes.toString(), stdoutBytes, stderrBytes };
+  return { code, stdout: stdoutBytes.toString(encoding), stderr: stderrBytes.toString(encoding), stdoutBytes, stderrBytes };
 }
 
 function spawnCli(bin: string, argv: string[], opts: CliOptions): Promise<Run> {
@@ -83,7 +85,7 @@ function spawnCli(bin: string, argv: string[], opts: CliOptions): Promise<Run> {
       else opts.stdin.pipe(p.stdin);
     }
     p.on('error', reject);
-    p.on('close', (code, signal) => resolve(result(code ?? (signal ? 128 : 1), o, e)));
+    p.on('close', (code, signal) => resolve(result(code ?? (signal ? 128 : 1), o, e, opts.encoding)));
   });
 }
 
