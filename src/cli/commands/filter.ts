@@ -10,6 +10,35 @@ import { unsupportedOptions } from '../unsupported.js';
 import { buildOracle, oracleOptions } from './oracle-options.js';
 import { inputFrom, inputOptions, pathsOf } from './input-options.js';
 
+/** filter's own options (makedumpfile's spelling). */
+const OPTIONS = {
+  d: intOption('d', {
+    alias: 'dump-level',
+    min: 0,
+    max: 31,
+    default: 0,
+    describe: 'Exclude: 1 zero, 2 cache, 4 private cache, 8 user data, 16 free pages (sum them; offline and hwpoison pages are always excluded)',
+  }),
+  ...codecOptions,
+  E: { type: 'boolean', describe: 'Write ELF (exact exclusion: every excluded page is a gap)' },
+  F: { type: 'boolean', describe: 'Write the flattened format to standard output (for | ssh ...); refused when standard output is a terminal' },
+  f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite an existing output file' },
+  flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
+  protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges never to exclude: START-END (end excluded) or START+SIZE, comma-separated' },
+  reasons: { type: 'string', describe: 'Write the per-page exclusion-reason map to this file' },
+  'message-level': intOption('message-level', {
+    min: 0,
+    max: 31,
+    describe: "makedumpfile's message level: the report is printed when it has bit 16 (default: always; 0 is -q)",
+  }),
+  cost: { type: 'boolean', default: false, describe: 'Add the reading-cost model to the report (computed from page counts, not measured)' },
+  ...costParamsOption,
+  'num-threads': intOption('num-threads', { min: 0, max: 256, describe: 'Compression worker threads (default: by codec and CPUs; 0 compresses on the main thread)' }),
+  ...oracleOptions,
+  ...inputOptions,
+  ...outputOptions,
+} as const;
+
 export function filterCommand(io: CliIO, setExit: (code: number) => void) {
   return {
     command: 'filter <files..>',
@@ -22,35 +51,9 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
           demandOption: true,
           describe: 'IN... OUT: the dump (ELF, kdump-compressed or flattened, may be .gz; several files: the parts of a split set; -: standard input), then the dump to write (omit it with -F: standard output)',
         })
-        .options({
-          d: intOption('d', {
-            alias: 'dump-level',
-            min: 0,
-            max: 31,
-            default: 0,
-            describe: 'Exclude: 1 zero, 2 cache, 4 private cache, 8 user data, 16 free pages (sum them; offline and hwpoison pages are always excluded)',
-          }),
-          ...codecOptions,
-          E: { type: 'boolean', describe: 'Write ELF (exact exclusion: every excluded page is a gap)' },
-          F: { type: 'boolean', describe: 'Write the flattened format to standard output (for | ssh ...); refused when standard output is a terminal' },
-          f: { alias: 'force', type: 'boolean', default: false, describe: 'Overwrite an existing output file' },
-          flags: { type: 'string', describe: 'Classify with a /proc/kpageflags-style table instead of mem_map' },
-          protect: { type: 'string', array: true, nargs: 1, describe: 'Physical ranges never to exclude: START-END (end excluded) or START+SIZE, comma-separated' },
-          reasons: { type: 'string', describe: 'Write the per-page exclusion-reason map to this file' },
-          'message-level': intOption('message-level', {
-            min: 0,
-            max: 31,
-            describe: "makedumpfile's message level: the report is printed when it has bit 16 (default: always; 0 is -q)",
-          }),
-          cost: { type: 'boolean', default: false, describe: 'Add the reading-cost model to the report (computed from page counts, not measured)' },
-          ...costParamsOption,
-          'num-threads': intOption('num-threads', { min: 0, max: 256, describe: 'Compression worker threads (default: by codec and CPUs; 0 compresses on the main thread)' }),
-          ...oracleOptions,
-          ...inputOptions,
-          ...outputOptions,
-        })
-        // The options above first, then makedumpfile's that dumpsieve does not have.
-        .group(['d', ...Object.keys(codecOptions), 'E', 'F', 'f', 'flags', 'protect', 'reasons', 'message-level', 'cost', 'cost-params', 'num-threads', ...Object.keys(oracleOptions), ...Object.keys(inputOptions), ...Object.keys(outputOptions), 'help', 'version'], 'Options:')
+        .options(OPTIONS)
+        // These first, then makedumpfile's options that dumpsieve does not have.
+        .group([...Object.keys(OPTIONS), 'help', 'version'], 'Options:')
         .options(unsupportedOptions()),
     handler: async (args: Record<string, unknown>) => {
       const codec = codecFromArgs(args, !!args.E);
