@@ -74,9 +74,13 @@ export interface FilterOptions {
 
 export interface Progress {
   phase: 'plan' | 'write';
+  /** The run's phases, in order. */
+  phases: readonly ['plan', 'write'];
   done: number;
   total: number;
 }
+
+const PHASES = ['plan', 'write'] as const;
 
 export interface PageFigures {
   /** pfns below max_pfn. */
@@ -327,7 +331,7 @@ async function planPass(run: FilterRun): Promise<FilterPlan> {
     if (pfn !== runEnd) keptRuns++;
     runEnd = pfn + n;
   };
-  const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', ...p });
+  const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', phases: PHASES, ...p });
   for await (const w of run.classifier.windows(progress, audit)) {
     if (!w.ram) continue;
     for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) {
@@ -375,7 +379,7 @@ async function writePass(run: FilterRun, out: DumpWriter): Promise<{ counts: Flo
   const ramBits = new Uint8Array(WINDOW / 8);
   const dumpBits = new Uint8Array(WINDOW / 8);
   try {
-    const progress = (p: ScanProgress): void => opts.onProgress?.({ phase: 'write', ...p });
+    const progress = (p: ScanProgress): void => opts.onProgress?.({ phase: 'write', phases: PHASES, ...p });
     for await (const w of run.classifier.windows(progress)) {
       const { start, count: n, reasons, states } = w;
       const nb = Math.ceil(n / 8);
@@ -390,6 +394,8 @@ async function writePass(run: FilterRun, out: DumpWriter): Promise<{ counts: Flo
       await out.bitmaps({ start, count: n, ram: ramBits.subarray(0, nb), dumped: dumpBits.subarray(0, nb) });
       if (w.ram) {
         for await (const c of run.chunks.read(start, reasons, n, CHUNK)) {
+          // Progress within the window too: the write pass is where the time goes.
+          opts.onProgress?.({ phase: 'write', phases: PHASES, done: c.pfn + c.count, total: run.classifier.maxPfn });
           if (!zeroOut) {
             await out.writePages(c.pfn, c.count, c.data);
             continue;

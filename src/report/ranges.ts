@@ -3,9 +3,9 @@
  * `[0x100, 0x200)` — the first pfn in the range and the first one after it,
  * as the kernel's and the library's [start, end) ranges are.
  */
-export function pfnRange(start: number, end: number): string {
-  return `[0x${start.toString(16)}, 0x${end.toString(16)})`;
-}
+import { formatRange } from '../core/rangeset.js';
+
+export const pfnRange = formatRange;
 
 /** Ranges separated by spaces, then `… (+N more)` for those not listed. */
 export function pfnRanges(ranges: ReadonlyArray<readonly [number, number]>, more = 0): string {

@@ -74,10 +74,14 @@ function refsOf(file: string): Ref[] {
   return refs;
 }
 
+/** What a build step makes (git-ignored): named in the docs, absent from a fresh clone until built. */
+const BUILT = ['bundle/', 'dist/', 'samples/out/'];
+
 /** Why `ref` does not resolve inside the repository, or undefined if it does. */
 function problem(ref: Ref): string | undefined {
   const { target } = ref;
   if (/^[a-z][a-z0-9+.-]*:/i.test(target)) return undefined; // https:, mailto:
+  if (ref.kind === 'code' && BUILT.some((b) => target === b.slice(0, -1) || target.startsWith(b))) return undefined;
   const [path, anchor] = target.split('#', 2) as [string, string | undefined];
   const candidates = ref.kind === 'code' ? [resolve(ROOT, path), resolve(dirname(ref.file), path)] : [path === '' ? ref.file : resolve(dirname(ref.file), path)];
   // A code path may name a glob (`src/pipeline/*.ts`): its folder must exist.
@@ -114,5 +118,7 @@ describe('references in README.md and docs/ resolve inside the repository', () =
     expect(at('docs/formats/truth.md', 'code')).toBeUndefined();
     expect(at('research/makedumpfile-input.md', 'code')).toMatch(/does not exist/);
     expect(at('https://example.org/x')).toBeUndefined();
+    expect(at('bundle/dumpsieve', 'code')).toBeUndefined();
+    expect(at('bundles/dumpsieve', 'code')).toMatch(/does not exist/);
   });
 });
