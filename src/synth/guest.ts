@@ -328,14 +328,7 @@ function computeLoads(plan: Plan, ram: readonly RamRange[], devices: readonly De
 }
 
 function fillPages(g: Guest, pfn: number, count: number, dst: Uint8Array, off: number): void {
-  const plan = g.plan;
-  const end = pfn + count;
-  let i = plan.indexOf(pfn);
-  while (i < plan.runs.length) {
-    const r = plan.runs[i]!;
-    if (r.start >= end) break;
-    const s = Math.max(pfn, r.start);
-    const e = Math.min(end, r.start + r.count);
+  g.plan.forEachRunIn(pfn, pfn + count, (r, s, e) => {
     const o = off + (s - pfn) * PAGE_SIZE;
     switch (r.content) {
       case 'data':
@@ -347,6 +340,5 @@ function fillPages(g: Guest, pfn: number, count: number, dst: Uint8Array, off: n
       default:
         dst.fill(0, o, o + (e - s) * PAGE_SIZE);
     }
-    i++;
-  }
+  });
 }
