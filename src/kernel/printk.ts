@@ -663,27 +663,7 @@ async function readLogBuf(vi: VmcoreInfo, vr: VirtReader, file: string): Promise
       warn.add('loop', `log_buf record at index ${idx} (length ${len}) steps over log_next_idx ${h.nextIdx}`);
       break;
     }
-    const textAt = idx + L.hdrSize;
-    const dict: Array<[string, string]> = [];
-    if (dictLen > 0) {
-      const s = Buffer.from(buf.buffer, textAt + textLen, dictLen).toString('latin1');
-      for (const kv of s.split('\0')) {
-        if (!kv) continue;
-        const eq = kv.indexOf('=');
-        dict.push(eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]);
-      }
-    }
-    const fl = dv.getUint8(idx + L.dictLen + 3);
-    records.push({
-      seq: undefined,
-      ...splitNs(dv.getBigUint64(idx + L.ts, true)),
-      level: fl >> 5,
-      facility: dv.getUint8(idx + L.dictLen + 2),
-      flags: fl & 0x1f,
-      callerId: L.callerId === undefined ? undefined : dv.getUint32(idx + L.callerId, true),
-      text: buf.slice(textAt, textAt + textLen),
-      dict,
-    });
+    records.push(logBufRecord(buf, dv, idx, L, textLen, dictLen));
     idx += len;
     if (idx === bufLen && idx !== h.nextIdx) {
       // A record ending exactly at the buffer's end: the kernel wraps before
@@ -697,6 +677,32 @@ async function readLogBuf(vi: VmcoreInfo, vr: VirtReader, file: string): Promise
     }
   }
   return done();
+}
+
+/** The struct printk_log record at idx: its header, text and dictionary (KEY=VALUE strings separated by NULs). */
+function logBufRecord(buf: Uint8Array, dv: DataView, idx: number, L: LogBufLayout, textLen: number, dictLen: number): KernelLogRecord {
+  const textAt = idx + L.hdrSize;
+  const dict: Array<[string, string]> = [];
+  if (dictLen > 0) {
+    const s = Buffer.from(buf.buffer, textAt + textLen, dictLen).toString('latin1');
+    for (const kv of s.split('\0')) {
+      if (!kv) continue;
+      const eq = kv.indexOf('=');
+      dict.push(eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]);
+    }
+  }
+  // facility and the flags:5/level:3 bit-field byte follow dict_len.
+  const fl = dv.getUint8(idx + L.dictLen + 3);
+  return {
+    seq: undefined,
+    ...splitNs(dv.getBigUint64(idx + L.ts, true)),
+    level: fl >> 5,
+    facility: dv.getUint8(idx + L.dictLen + 2),
+    flags: fl & 0x1f,
+    callerId: L.callerId === undefined ? undefined : dv.getUint32(idx + L.callerId, true),
+    text: buf.slice(textAt, textAt + textLen),
+    dict,
+  };
 }
 
 // ---------------------------------------------------------------------------
