@@ -270,6 +270,7 @@ function benchImage(size) {
     for (const mode of modes) {
       const m = MODES[mode];
       const both = withMdf && m.mdf !== undefined;
+      const load = readFileSync('/proc/loadavg', 'utf8').split(' ')[0];
       const dsRuns = [];
       const mdRuns = [];
       for (let i = 0; i < pairs; i++) {
@@ -289,7 +290,7 @@ function benchImage(size) {
           rmSync(md, { force: true });
         }
       }
-      rows.push({ mode, ds: dsRuns, mdf: mdRuns, identical: both ? dsRuns[0].sha === mdRuns[0].sha : undefined, samePages: dsRuns[0].samePages });
+      rows.push({ mode, load, ds: dsRuns, mdf: mdRuns, identical: both ? dsRuns[0].sha === mdRuns[0].sha : undefined, samePages: dsRuns[0].samePages });
     }
   } finally {
     if (!process.argv.includes('--keep-outputs')) rmSync(outDir, { recursive: true, force: true });
@@ -310,15 +311,15 @@ function summary(runs) {
 function report(size, imageBytes, rows, rep) {
   const mb = (s) => (imageBytes / 1e6 / s).toFixed(0);
   log('');
-  log('| mode | dumpsieve s | makedumpfile s | ratio | dumpsieve MB/s | makedumpfile MB/s | CPU s (ds / mdf) | peak RSS MiB (ds / mdf) | output MiB (ds / mdf) | pages checked |');
-  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  log('| mode | dumpsieve s | makedumpfile s | ratio | dumpsieve MB/s | makedumpfile MB/s | CPU s (ds / mdf) | peak RSS MiB (ds / mdf) | output MiB (ds / mdf) | pages checked | load |');
+  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
   for (const r of rows) {
     const d = summary(r.ds);
     const m = r.mdf.length ? summary(r.mdf) : undefined;
     const cell = (x, f) => (x === undefined ? '–' : f(x));
     const check = r.samePages ? `${r.samePages.pages} same${r.samePages.zeros ? ` (ELF: ${r.samePages.zeros} zero pages left out)` : ''}${r.identical ? ', identical file' : ''}` : '–';
     log(
-      `| ${r.mode} | ${d.seconds.toFixed(2)} | ${cell(m, (x) => x.seconds.toFixed(2))} | ${cell(m, (x) => (d.seconds / x.seconds).toFixed(2))} | ${mb(d.seconds)} | ${cell(m, (x) => mb(x.seconds))} | ${d.cpu.toFixed(2)} / ${cell(m, (x) => x.cpu.toFixed(2))} | ${d.rssMiB.toFixed(0)} / ${cell(m, (x) => x.rssMiB.toFixed(0))} | ${(d.bytes / 2 ** 20).toFixed(1)} / ${cell(m, (x) => (x.bytes / 2 ** 20).toFixed(1))} | ${check} |`,
+      `| ${r.mode} | ${d.seconds.toFixed(2)} | ${cell(m, (x) => x.seconds.toFixed(2))} | ${cell(m, (x) => (d.seconds / x.seconds).toFixed(2))} | ${mb(d.seconds)} | ${cell(m, (x) => mb(x.seconds))} | ${d.cpu.toFixed(2)} / ${cell(m, (x) => x.cpu.toFixed(2))} | ${d.rssMiB.toFixed(0)} / ${cell(m, (x) => x.rssMiB.toFixed(0))} | ${(d.bytes / 2 ** 20).toFixed(1)} / ${cell(m, (x) => (x.bytes / 2 ** 20).toFixed(1))} | ${check} | ${r.load} |`,
     );
   }
   if (rep) {
