@@ -112,7 +112,7 @@ export interface AnalyzeOptions {
   /** Dump level the cost table's filter strategies use (default 31). */
   costLevel?: number | undefined;
   costs?: Partial<CostParams> | undefined;
-  onProgress?: ((p: { phase: string; done: number; total: number }) => void) | undefined;
+  onProgress?: ((p: { phase: string; phases: readonly string[]; done: number; total: number }) => void) | undefined;
 }
 
 export interface SizePrediction {
@@ -162,6 +162,8 @@ export interface AnalyzeReport {
   map: { windowPfns: number; cellPfns: number; windows: Array<{ start: number; cells: number[] }> };
   seconds: number;
 }
+
+const ANALYZE_PHASES = ['classify', 'sample'] as const;
 
 /** A uniform 32-bit hash of (seed, pfn): the deterministic sample choice. */
 function sampleHash(seed: number, pfn: number): number {
@@ -282,7 +284,7 @@ class Analysis {
   async classes(): Promise<void> {
     const cellHist = new Uint32Array(MAP_CELLS * ACLASS_COUNT);
     const { aclass, sclass, notRam, oracle } = this;
-    for await (const w of this.scan.windows((p) => this.opts.onProgress?.({ phase: 'classify', ...p }))) {
+    for await (const w of this.scan.windows((p) => this.opts.onProgress?.({ phase: 'classify', phases: ANALYZE_PHASES, ...p }))) {
       const n = w.count;
       if (!w.ram) {
         this.classPages[AClass.HOLE]! += n;
@@ -403,7 +405,7 @@ class Analysis {
     }
     const batch = new SampleBatch(this.reader, ps, await Promise.all(ALL_CODECS.map((k) => PageCompressor.create(k, ps))), accums);
     this.classDecider.reset();
-    for await (const w of this.scan.windows((p) => this.opts.onProgress?.({ phase: 'sample', ...p }))) {
+    for await (const w of this.scan.windows((p) => this.opts.onProgress?.({ phase: 'sample', phases: ANALYZE_PHASES, ...p }))) {
       if (!w.ram) continue;
       this.classify(w, false);
       for (let i = 0; i < w.count; i++) {

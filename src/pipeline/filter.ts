@@ -80,9 +80,13 @@ export interface FilterOptions {
 
 export interface Progress {
   phase: 'plan' | 'write';
+  /** The run's phases, in order. */
+  phases: readonly ['plan', 'write'];
   done: number;
   total: number;
 }
+
+const PHASES = ['plan', 'write'] as const;
 
 export interface PageFigures {
   /** pfns below max_pfn. */
@@ -346,7 +350,7 @@ async function planPass(run: FilterRun): Promise<FilterPlan> {
     if (pfn !== runEnd) keptRuns++;
     runEnd = pfn + n;
   };
-  const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', ...p });
+  const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', phases: PHASES, ...p });
   for await (const w of run.classifier.windows(progress, audit)) {
     decisions.record(w.start, w.count, w.reasons);
     if (!w.ram) continue;
@@ -398,7 +402,7 @@ async function writePass(run: FilterRun, plan: FilterPlan, out: DumpWriter): Pro
   const ramBits = new Uint8Array(WINDOW / 8);
   const dumpBits = new Uint8Array(WINDOW / 8);
   try {
-    const progress = (p: ScanProgress): void => opts.onProgress?.({ phase: 'write', ...p });
+    const progress = (p: ScanProgress): void => opts.onProgress?.({ phase: 'write', phases: PHASES, ...p });
     const windows: AsyncIterable<DecidedWindow> | Iterable<DecidedWindow> = plan.decisions.complete ? plan.decisions.replay(progress) : run.classifier.windows(progress);
     for await (const w of windows) {
       const { start, count: n, reasons, states } = w;
@@ -414,6 +418,8 @@ async function writePass(run: FilterRun, plan: FilterPlan, out: DumpWriter): Pro
       await out.bitmaps({ start, count: n, ram: ramBits.subarray(0, nb), dumped: dumpBits.subarray(0, nb) });
       if (w.ram) {
         for await (const c of run.chunks.read(start, reasons, n, CHUNK)) {
+          // Progress within the window too: the write pass is where the time goes.
+          opts.onProgress?.({ phase: 'write', phases: PHASES, done: c.pfn + c.count, total: run.classifier.maxPfn });
           if (!zeroOut) {
             await out.writePages(c.pfn, c.count, c.data);
             continue;

@@ -6,7 +6,6 @@
  * keeps a count and the first offending pfn ranges.
  */
 import type { RangeSet } from '../core/rangeset.js';
-import { formatRange } from '../core/rangeset.js';
 import { DumpError, InputError } from '../core/errors.js';
 import { PfnState, type DumpReader } from '../formats/types.js';
 import { Decider } from '../classify/decide.js';
@@ -252,10 +251,4 @@ async function kpfCoverage(reader: DumpReader, kpf: KpfTable, limit: number | un
     }
   }
   return { lastRam, missingRam: missing };
-}
-
-export function describeRanges(f: Finding): string {
-  const parts = f.ranges.map(([s, e]) => formatRange(s, e));
-  if (f.moreRanges) parts.push(`… (+${f.moreRanges} more)`);
-  return parts.join(' ');
 }
