@@ -34,7 +34,9 @@ try {
     const read = {};
     for (let i = 0; i < pairs; i++) {
       for (const [k, cli] of [['a', a], ['b', b]]) {
-        const r = timed(process.execPath, [cli, 'filter', '-q', '-f', '--json', '-d', level, ...FLAGS[mode], img, out]);
+        const args = ['filter', '-q', '-f', '--json', '-d', level, ...FLAGS[mode], img, out];
+        // .js/.mjs run under this node; anything else (the bundle's launcher) is executed.
+        const r = /\.m?js$/.test(cli) ? timed(process.execPath, [cli, ...args]) : timed(cli, args);
         runs[k].push(r);
         if (i === 0) {
           sums[k] = sha(out);

@@ -156,8 +156,8 @@ export interface FilterReport {
 /** The x86_64 direct map's base with 4-level paging (__PAGE_OFFSET_BASE_L4), for outputs when the input does not say. */
 const X86_64_DIRECT_MAP = 0xffff888000000000n;
 
-/** Pages read per batch: 1 MiB of 4 KiB pages. */
-const CHUNK = 256;
+/** Pages read per batch: 512 KiB of 4 KiB pages (two buffers: one being read, one being written). */
+const CHUNK = 128;
 
 interface Chunk {
   pfn: number;

@@ -49,7 +49,7 @@ const JOB_PAGES = 256;
  */
 export const DATA_FLUSH = 512 << 10;
 const DESC_FLUSH = 16384;
-const BITMAP_FLUSH = 1 << 20;
+const BITMAP_FLUSH = 128 << 10;
 /** Below this many kept pages, worker start-up costs more than it saves. */
 const POOL_MIN_PAGES = 4096;
 const TWO32 = 0x1_0000_0000;
