@@ -352,18 +352,26 @@ async function planPass(run: FilterRun): Promise<FilterPlan> {
   };
   const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', phases: PHASES, ...p });
   for await (const w of run.classifier.windows(progress, audit)) {
+    if (w.ram) {
+      for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) {
+        keptPages += j - i;
+        if (!elfZeros) countRun(w.start + i, j - i);
+      }
+      if (elfZeros) {
+        // ELF drops zero pages from the file, so runs depend on content.
+        // They are marked ZERO in the decisions the write pass replays:
+        // it does not read them again (the chunk list is made before the
+        // first chunk, so marking while reading changes nothing read here).
+        for await (const c of run.chunks.read(w.start, w.reasons, w.count, CHUNK)) {
+          run.zeros.mark(c.data, c.pfn, c.count);
+          for (let q = 0; q < c.count; q++) {
+            if (run.zeros.mask[q]) w.reasons[c.pfn - w.start + q] = Reason.ZERO;
+            else countRun(c.pfn + q, 1);
+          }
+        }
+      }
+    }
     decisions.record(w.start, w.count, w.reasons);
-    if (!w.ram) continue;
-    for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) {
-      keptPages += j - i;
-      if (!elfZeros) countRun(w.start + i, j - i);
-    }
-    if (!elfZeros) continue;
-    // ELF drops zero pages from the file, so runs depend on content.
-    for await (const c of run.chunks.read(w.start, w.reasons, w.count, CHUNK)) {
-      run.zeros.mark(c.data, c.pfn, c.count);
-      for (let q = 0; q < c.count; q++) if (!run.zeros.mask[q]) countRun(c.pfn + q, 1);
-    }
   }
   decisions.seal();
   const warnings = Object.fromEntries(run.flags?.warnings ?? []);
