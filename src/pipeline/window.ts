@@ -282,8 +282,17 @@ export class ReasonRuns {
         const v = runs[q]!;
         const r = v & 15;
         const n = v >>> 4;
-        reasons.fill(r, i, i + n);
-        states.fill(r === Reason.HOLE ? PfnState.HOLE : r === Reason.ABSENT ? PfnState.ABSENT : PfnState.PRESENT, i, i + n);
+        const st = r === Reason.HOLE ? PfnState.HOLE : r === Reason.ABSENT ? PfnState.ABSENT : PfnState.PRESENT;
+        if (n < 64) {
+          // Short runs (most of a fragmented guest's): a loop costs less than two fill() calls.
+          for (let k = i; k < i + n; k++) {
+            reasons[k] = r;
+            states[k] = st;
+          }
+        } else {
+          reasons.fill(r, i, i + n);
+          states.fill(st, i, i + n);
+        }
         if (r !== Reason.HOLE) ram = true;
         i += n;
       }
