@@ -8,7 +8,13 @@
 import { isMainThread, workerData } from 'node:worker_threads';
 import { isCompressionWorker } from '../formats/kdump/codecs/worker.js';
 
-if (!isMainThread && isCompressionWorker(workerData)) {
+const argv = process.argv.slice(2);
+if (isMainThread && argv.length === 1 && argv[0] === '--version') {
+  // Answered before the CLI and yargs load (most of the start-up time):
+  // the same line yargs's .version() prints.
+  const { VERSION } = await import('./version.js');
+  process.stdout.write(`${VERSION}\n`);
+} else if (!isMainThread && isCompressionWorker(workerData)) {
   const { serveCompression } = await import('../formats/kdump/codecs/worker.js');
   await serveCompression(workerData);
 } else {
@@ -24,5 +30,5 @@ if (!isMainThread && isCompressionWorker(workerData)) {
       void abortAllSinks().finally(() => process.exit(128 + number));
     });
   }
-  process.exitCode = await main(process.argv.slice(2));
+  process.exitCode = await main(argv);
 }

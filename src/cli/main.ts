@@ -54,7 +54,13 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
       });
   try {
     refuseUnsupported(argv);
-    await parser().parseAsync();
+    const y = parser();
+    // yargs formats the whole help of a command each time it runs one (to
+    // show it on a later failure): about 0.1 s of CPU for filter's options.
+    // Help on failure is off (showHelpOnFail(false)), so unless help is
+    // asked for, nothing would ever read it.
+    if (!argv.some((a) => a === '--help' || a === '-h')) noHelpCache(y);
+    await y.parseAsync();
     return exit;
   } catch (err) {
     await abortAllSinks();
@@ -69,4 +75,10 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     }
     return code;
   }
+}
+
+/** Turn off yargs's help caching on command runs (an internal method: left alone if it is not there). */
+function noHelpCache(y: unknown): void {
+  const usage = (y as { getInternalMethods?: () => { getUsageInstance?: () => { cacheHelpMessage?: unknown } } }).getInternalMethods?.().getUsageInstance?.();
+  if (usage && typeof usage.cacheHelpMessage === 'function') usage.cacheHelpMessage = () => {};
 }

@@ -273,20 +273,38 @@ export class SequentialWriter {
     this.durable = start;
   }
 
-  async append(bytes: Uint8Array): Promise<void> {
-    if (this.fill + bytes.length > this.cur.length) await this.issue();
-    if (bytes.length >= this.cur.length) {
-      // Larger than a buffer: write it directly (after what is queued).
-      await this.drain();
-      await this.sink.write(bytes, this.position);
-      this.position += bytes.length;
-      this.bufPos = this.position;
-      this.durable = this.position;
-      return;
-    }
+  /** Bytes that put() can take now without a write. */
+  get room(): number {
+    return this.cur.length - this.fill;
+  }
+
+  /** Append bytes that fit in the room left (no write, no wait). */
+  put(bytes: Uint8Array): void {
+    if (bytes.length > this.cur.length - this.fill) throw new RangeError(`SequentialWriter: ${bytes.length} bytes exceed the room left`);
     this.cur.set(bytes, this.fill);
     this.fill += bytes.length;
     this.position += bytes.length;
+  }
+
+  /**
+   * Append bytes: they fill the buffer, which is written whenever it is
+   * full (so every write but the last is one whole buffer). The caller may
+   * reuse `bytes` as soon as this returns.
+   */
+  async append(bytes: Uint8Array): Promise<void> {
+    const cur = this.cur.length;
+    if (bytes.length <= cur - this.fill) {
+      this.put(bytes);
+      return;
+    }
+    for (let off = 0; off < bytes.length; ) {
+      if (this.fill === this.cur.length) await this.issue();
+      const n = Math.min(bytes.length - off, this.cur.length - this.fill);
+      this.cur.set(off === 0 && n === bytes.length ? bytes : bytes.subarray(off, off + n), this.fill);
+      this.fill += n;
+      this.position += n;
+      off += n;
+    }
   }
 
   async appendZeros(n: number): Promise<void> {

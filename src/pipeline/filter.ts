@@ -27,7 +27,7 @@ import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } fro
 import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { describePipelineInput, inputPaths, openPipelineInput, type PipelineInput } from './open.js';
-import { ReadAudit, WINDOW, WindowClassifier, type OracleTally } from './window.js';
+import { ReadAudit, ReasonRuns, WINDOW, WindowClassifier, type DecidedWindow, type OracleTally } from './window.js';
 import { runsOf, type ScanProgress } from './scan.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
@@ -63,6 +63,12 @@ export interface FilterOptions {
   costs?: Partial<CostParams> | undefined;
   /** Compression worker threads (kdump output); default: the writer's choice by codec and CPUs. */
   threads?: number | undefined;
+  /**
+   * Bytes the plan pass may keep of its decisions for the write pass to
+   * replay (default 8 MiB); past it (or at 0) the write pass classifies
+   * again. Either way the output is the same.
+   */
+  decisionsBudget?: number | undefined;
   /** Stream for flattened output without a path (default process.stdout). */
   stdout?: Writable | undefined;
   onProgress?: ((p: Progress) => void) | undefined;
@@ -150,8 +156,8 @@ export interface FilterReport {
 /** The x86_64 direct map's base with 4-level paging (__PAGE_OFFSET_BASE_L4), for outputs when the input does not say. */
 const X86_64_DIRECT_MAP = 0xffff888000000000n;
 
-/** Pages read per batch: 1 MiB of 4 KiB pages. */
-const CHUNK = 256;
+/** Pages read per batch: 512 KiB of 4 KiB pages (two buffers: one being read, one being written). */
+const CHUNK = 128;
 
 interface Chunk {
   pfn: number;
@@ -242,7 +248,19 @@ interface FilterPlan {
   keptRuns: number;
   tally: OracleTally;
   audit: ReadAudit;
+  /** Its decisions, for the write pass to replay (when they fitted the budget). */
+  decisions: ReasonRuns;
+  /** The flag source's warnings after this pass (pfns counted once, whether or not the write pass classifies again). */
+  warnings: Record<string, number>;
 }
+
+/**
+ * Bytes the plan pass may keep of its decisions (run-length coded) so
+ * that the write pass does not read and decode struct pages again: about
+ * 17 KiB for a 2 GiB guest at -d 31, so whole guests of several TiB fit.
+ * Past it, the write pass classifies again.
+ */
+const DECISIONS_BUDGET = 8 << 20;
 
 function checkFilterOptions(opts: FilterOptions): { level: number; format: OutputFormat; codec: Codec } {
   const level = opts.dumpLevel ?? 0;
@@ -284,7 +302,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     const sink = await openSink(opts);
     writer = format === 'elf' ? new ElfDumpWriter(sink) : new KdumpWriter(sink, codec, opts.threads === undefined ? {} : { threads: opts.threads });
     await writer.begin(await outputPlan(run, plan));
-    const written = await writePass(run, writer);
+    const written = await writePass(run, plan, writer);
     writer = undefined;
     return filterReport(run, plan, written, meter?.bytesRead ?? 0, t0);
   } catch (err) {
@@ -324,6 +342,7 @@ async function keepIncomplete(writer: DumpWriter | undefined, opts: FilterOption
 async function planPass(run: FilterRun): Promise<FilterPlan> {
   const elfZeros = run.format === 'elf' && (run.level & DL.ZERO) !== 0;
   const audit = new ReadAudit(run.opts.oracle);
+  const decisions = new ReasonRuns(run.opts.decisionsBudget ?? DECISIONS_BUDGET);
   let keptPages = 0;
   let keptRuns = 0;
   let runEnd = -1;
@@ -333,19 +352,30 @@ async function planPass(run: FilterRun): Promise<FilterPlan> {
   };
   const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', phases: PHASES, ...p });
   for await (const w of run.classifier.windows(progress, audit)) {
-    if (!w.ram) continue;
-    for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) {
-      keptPages += j - i;
-      if (!elfZeros) countRun(w.start + i, j - i);
+    if (w.ram) {
+      for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) {
+        keptPages += j - i;
+        if (!elfZeros) countRun(w.start + i, j - i);
+      }
+      if (elfZeros) {
+        // ELF drops zero pages from the file, so runs depend on content.
+        // They are marked ZERO in the decisions the write pass replays:
+        // it does not read them again (the chunk list is made before the
+        // first chunk, so marking while reading changes nothing read here).
+        for await (const c of run.chunks.read(w.start, w.reasons, w.count, CHUNK)) {
+          run.zeros.mark(c.data, c.pfn, c.count);
+          for (let q = 0; q < c.count; q++) {
+            if (run.zeros.mask[q]) w.reasons[c.pfn - w.start + q] = Reason.ZERO;
+            else countRun(c.pfn + q, 1);
+          }
+        }
+      }
     }
-    if (!elfZeros) continue;
-    // ELF drops zero pages from the file, so runs depend on content.
-    for await (const c of run.chunks.read(w.start, w.reasons, w.count, CHUNK)) {
-      run.zeros.mark(c.data, c.pfn, c.count);
-      for (let q = 0; q < c.count; q++) if (!run.zeros.mask[q]) countRun(c.pfn + q, 1);
-    }
+    decisions.record(w.start, w.count, w.reasons);
   }
-  return { keptPages, keptRuns, tally: { ...(run.classifier.oracle?.tally ?? { calls: 0, pfnsAsked: 0, notRam: 0 }) }, audit };
+  decisions.seal();
+  const warnings = Object.fromEntries(run.flags?.warnings ?? []);
+  return { keptPages, keptRuns, tally: { ...(run.classifier.oracle?.tally ?? { calls: 0, pfnsAsked: 0, notRam: 0 }) }, audit, decisions, warnings };
 }
 
 async function outputPlan(run: FilterRun, plan: FilterPlan): Promise<OutputPlan> {
@@ -367,11 +397,12 @@ async function outputPlan(run: FilterRun, plan: FilterPlan): Promise<OutputPlan>
 }
 
 /**
- * The write pass: classify every window again (the same decisions), emit
- * its bitmaps, read its kept pages one chunk ahead and hand them to the
- * writer. Returns the pages per reason and the writer's summary.
+ * The write pass: the plan's decisions again (replayed, or classified
+ * again when they did not fit the budget: the same decisions), emit each
+ * window's bitmaps, read its kept pages one chunk ahead and hand them to
+ * the writer. Returns the pages per reason and the writer's summary.
  */
-async function writePass(run: FilterRun, out: DumpWriter): Promise<{ counts: Float64Array; summary: WriteSummary }> {
+async function writePass(run: FilterRun, plan: FilterPlan, out: DumpWriter): Promise<{ counts: Float64Array; summary: WriteSummary }> {
   const { opts } = run;
   const zeroOut = (run.level & DL.ZERO) !== 0;
   const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, describePipelineInput(opts.input), run.level, run.reader.info.pageSize) : undefined;
@@ -380,7 +411,8 @@ async function writePass(run: FilterRun, out: DumpWriter): Promise<{ counts: Flo
   const dumpBits = new Uint8Array(WINDOW / 8);
   try {
     const progress = (p: ScanProgress): void => opts.onProgress?.({ phase: 'write', phases: PHASES, ...p });
-    for await (const w of run.classifier.windows(progress)) {
+    const windows: AsyncIterable<DecidedWindow> | Iterable<DecidedWindow> = plan.decisions.complete ? plan.decisions.replay(progress) : run.classifier.windows(progress);
+    for await (const w of windows) {
       const { start, count: n, reasons, states } = w;
       const nb = Math.ceil(n / 8);
       ramBits.fill(0, 0, nb);
@@ -449,7 +481,7 @@ function filterReport(run: FilterRun, plan: FilterPlan, written: { counts: Float
       segments: summary.segments,
     },
     dumpLevel: run.level,
-    classification: { source: flags ? flags.kind : 'none', description: flags?.describe(), warnings: Object.fromEntries(flags?.warnings ?? []) },
+    classification: { source: flags ? flags.kind : 'none', description: flags?.describe(), warnings: plan.warnings },
     pages: {
       total: maxPfn,
       ram: maxPfn - counts[Reason.HOLE]!,

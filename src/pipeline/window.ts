@@ -194,3 +194,114 @@ export class WindowClassifier {
     }
   }
 }
+
+/**
+ * The reasons of every window of one pass, run-length coded (one u32 per
+ * run: length << 4 | reason), so that a later pass can replay the
+ * decisions instead of reading and decoding struct pages again. Bounded:
+ * once the runs would take more than `budget` bytes, everything recorded
+ * is dropped and `complete` stays false (the later pass then classifies
+ * again). A window of `WINDOW` pfns of one reason takes 4 bytes; a guest
+ * of 2 GiB at -d 31 about 17 KiB.
+ */
+export class ReasonRuns {
+  private runs = new Uint32Array(0);
+  private used = 0;
+  /** Per window: start pfn, count and end index in `runs`. */
+  private readonly windows: number[] = [];
+  private overflow = false;
+  private sealed = false;
+  private readonly reasons = new Uint8Array(WINDOW);
+  private readonly states = new Uint8Array(WINDOW);
+
+  constructor(private readonly budget: number) {}
+
+  /** Bytes held. */
+  get bytes(): number {
+    return this.runs.byteLength + this.windows.length * 8;
+  }
+
+  /** True once every window of the pass is recorded (after seal()). */
+  get complete(): boolean {
+    return this.sealed && !this.overflow;
+  }
+
+  /** Record the reasons of window [start, start+count); windows in ascending order. */
+  record(start: number, count: number, reasons: Uint8Array): void {
+    if (this.overflow) return;
+    for (let i = 0; i < count; ) {
+      const r = reasons[i]!;
+      let j = i + 1;
+      while (j < count && reasons[j] === r) j++;
+      if (this.used === this.runs.length && !this.grow()) return;
+      this.runs[this.used++] = ((j - i) << 4) | r;
+      i = j;
+    }
+    this.windows.push(start, count, this.used);
+  }
+
+  /** The pass is over: replay() may run. */
+  seal(): void {
+    this.sealed = true;
+  }
+
+  private grow(): boolean {
+    const next = Math.max(1024, this.runs.length * 2);
+    if (next * 4 + this.windows.length * 8 > this.budget) {
+      this.overflow = true;
+      this.runs = new Uint32Array(0);
+      this.windows.length = 0;
+      return false;
+    }
+    const bigger = new Uint32Array(next);
+    bigger.set(this.runs);
+    this.runs = bigger;
+    return true;
+  }
+
+  /**
+   * The recorded windows again, as the classifier yielded them (reasons,
+   * and the states they imply: a hole is HOLE, RAM without data ABSENT,
+   * the rest PRESENT), without page properties. Buffers are reused.
+   */
+  *replay(onProgress?: (p: ScanProgress) => void): Generator<DecidedWindow> {
+    if (!this.complete) throw new Error('ReasonRuns: replay of an incomplete pass');
+    const { reasons, states, runs, windows } = this;
+    const win: DecidedWindow = { start: 0, count: 0, states, ram: false, props: null, reasons };
+    let total = 0;
+    for (let k = 0; k < windows.length; k += 3) total = windows[k]! + windows[k + 1]!;
+    let from = 0;
+    for (let k = 0; k < windows.length; k += 3) {
+      const start = windows[k]!;
+      const count = windows[k + 1]!;
+      const end = windows[k + 2]!;
+      onProgress?.({ done: start, total });
+      let i = 0;
+      let ram = false;
+      for (let q = from; q < end; q++) {
+        const v = runs[q]!;
+        const r = v & 15;
+        const n = v >>> 4;
+        const st = r === Reason.HOLE ? PfnState.HOLE : r === Reason.ABSENT ? PfnState.ABSENT : PfnState.PRESENT;
+        if (n < 64) {
+          // Short runs (most of a fragmented guest's): a loop costs less than two fill() calls.
+          for (let k = i; k < i + n; k++) {
+            reasons[k] = r;
+            states[k] = st;
+          }
+        } else {
+          reasons.fill(r, i, i + n);
+          states.fill(st, i, i + n);
+        }
+        if (r !== Reason.HOLE) ram = true;
+        i += n;
+      }
+      from = end;
+      win.start = start;
+      win.count = count;
+      win.ram = ram;
+      yield win;
+    }
+    onProgress?.({ done: total, total });
+  }
+}

@@ -1,7 +1,7 @@
 /** --ram-oracle SPEC...: the vmcore pfn_is_ram model chain. */
 import { UsageError } from '../../core/errors.js';
 import type { RamOracle } from '../../ram/oracle.js';
-import { oracleFromSpecs, type OracleApi } from '../../ram/chain.js';
+import type { OracleApi } from '../../ram/chain.js';
 
 export const oracleOptions = {
   'ram-oracle': {
@@ -20,5 +20,6 @@ export const oracleOptions = {
 export async function buildOracle(specs: readonly string[] | undefined, api: unknown = 'list'): Promise<RamOracle | undefined> {
   if (api !== 'list' && api !== 'legacy') throw new UsageError(`--ram-oracle-api '${String(api)}' is not list or legacy`);
   if (!specs || specs.length === 0) return undefined;
+  const { oracleFromSpecs } = await import('../../ram/chain.js');
   return oracleFromSpecs(specs, api as OracleApi);
 }

@@ -1,7 +1,10 @@
 /** `dumpsieve synth`: synthetic guest images with a truth manifest. */
 import type { Argv } from 'yargs';
 import { formatBytes, parseSize } from '../../core/units.js';
-import { DEFAULT_KERNEL, ERAS, FAULTS, SCENARIOS, synthesize } from '../../synth/index.js';
+// The lists for the help only: the synth library (most of the CLI's modules) loads in the handler.
+import { DEFAULT_ERA as DEFAULT_KERNEL, ERAS } from '../../synth/eras.js';
+import { FAULT_DEFS as FAULTS } from '../../synth/faults.js';
+import { SCENARIO_DEFS as SCENARIOS } from '../../synth/scenarios.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
 import { intOption, outputOptions } from '../options.js';
@@ -29,6 +32,7 @@ export function synthCommand(io: CliIO, setExit: (code: number) => void) {
           ['Scenarios:', ...SCENARIOS.map((s) => `  ${s.name.padEnd(18)} ${s.description}`), '', 'Faults:', ...FAULTS.map((f) => `  ${f.name.padEnd(20)} ${f.description} (${f.hosts.join(', ')})`)].join('\n'),
         ),
     handler: async (args: Record<string, unknown>) => {
+      const { synthesize } = await import('../../synth/index.js');
       const size = parseSize(args.size as string, '--size');
       const physBase = parseSize(args.physBase as string, '--phys-base');
       const bar = progressBar(io, args.quiet as boolean, ['synth']);

@@ -30,7 +30,8 @@ import {
   encodeXnumShdr,
 } from './elf.js';
 
-const DATA_FLUSH = 4 << 20;
+/** Page data is written in pieces of this size (see the kdump writer's DATA_FLUSH). */
+const DATA_FLUSH = 512 << 10;
 const PHDR_FLUSH = 4096;
 /** e_flags bit makedumpfile sets in an ELF dump cut short (check_and_modify_elf_headers()). */
 export const DUMP_ELF_INCOMPLETE = 0x1;

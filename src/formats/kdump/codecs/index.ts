@@ -61,6 +61,18 @@ export class PageCompressor {
   }
 
   /**
+   * One page: its compressed bytes when they are smaller than the page
+   * (valid until the next call), else undefined (the page is stored raw).
+   * The same choice as compress().
+   */
+  page(page: Uint8Array): Uint8Array | undefined {
+    const one = this.one;
+    if (one === undefined) return undefined;
+    const c = one(page);
+    return c.length < this.pageSize ? c : undefined;
+  }
+
+  /**
    * Compress `count` pages of `input` into `out` (whose buffers must hold
    * `count` pages). Pages that do not shrink are stored raw.
    */

@@ -38,26 +38,6 @@ const M4_MAX_LEN = 9;
 const M3_MARKER = 32;
 const M4_MARKER = 16;
 
-/** The 4 bytes at i, little-endian, as a signed 32-bit integer (equality and hashing only). */
-function le32(b: Uint8Array, i: number): number {
-  return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
-}
-
-/** Number of equal leading bytes of the 8 at a and b (8 when all are equal). */
-function equalBytes8(s: Uint8Array, a: number, b: number): number {
-  const lo = le32(s, a) ^ le32(s, b);
-  if (lo !== 0) return (31 - Math.clz32(lo & -lo)) >>> 3;
-  const hi = le32(s, a + 4) ^ le32(s, b + 4);
-  if (hi !== 0) return 4 + ((31 - Math.clz32(hi & -hi)) >>> 3);
-  return 8;
-}
-
-/** Copy n bytes src[from..] to out[to..] (a loop for the short runs that dominate). */
-function copyBytes(src: Uint8Array, from: number, out: Uint8Array, to: number, n: number): void {
-  if (n < 32) for (let k = 0; k < n; k++) out[to + k] = src[from + k]!;
-  else out.set(src.subarray(from, from + n), to);
-}
-
 /** Write a literal or match length above the short range: a 0 byte per 255, then the rest. */
 function putRun(out: Uint8Array, op: number, n: number): number {
   while (n > 255) {
@@ -71,12 +51,28 @@ function putRun(out: Uint8Array, op: number, n: number): number {
 /**
  * An LZO1X-1 compressor. Keeps its dictionary (32 KiB) from call to call;
  * `compress` writes into `out`, which must hold lzoBound(length) bytes.
+ *
+ * Speed: the input is read 4 bytes at a time through a DataView of its
+ * whole ArrayBuffer (kept while pages come from the same buffer, so no
+ * object is made per page), at absolute offsets; the dictionary is
+ * cleared with one fill per block, as liblzo2 clears it (a generation tag
+ * per entry instead costs more than the fill on 4 KiB pages).
  */
 export class Lzo1xCompressor {
   private readonly dict = new Uint16Array(1 << D_BITS);
   private op = 0;
+  private buffer: ArrayBufferLike | undefined;
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private bytes: Uint8Array = new Uint8Array(0);
 
   compress(src: Uint8Array, length: number, out: Uint8Array): number {
+    if (length > src.length) throw new RangeError(`Lzo1xCompressor: ${length} bytes asked of ${src.length}`);
+    if (src.buffer !== this.buffer) {
+      this.buffer = src.buffer;
+      this.view = new DataView(src.buffer);
+      this.bytes = new Uint8Array(src.buffer);
+    }
+    const at = src.byteOffset;
     this.op = 0;
     let ip = 0;
     let left = length;
@@ -84,7 +80,7 @@ export class Lzo1xCompressor {
     while (left > 20) {
       const ll = Math.min(left, BLOCK);
       this.dict.fill(0);
-      t = this.block(src, ip, ll, out, t);
+      t = this.block(this.view, this.bytes, at + ip, ll, out, t);
       ip += ll;
       left -= ll;
     }
@@ -99,7 +95,7 @@ export class Lzo1xCompressor {
         out[op++] = 0;
         op = putRun(out, op, t - 18);
       }
-      copyBytes(src, ii, out, op, t);
+      for (let k = 0; k < t; k++) out[op + k] = src[ii + k]!;
       op += t;
     }
     out[op++] = M4_MARKER | 1;
@@ -109,10 +105,11 @@ export class Lzo1xCompressor {
   }
 
   /**
-   * One block [base, base + len) with `ti` literals pending from the block
-   * before. Appends to out at this.op; returns the literals left pending.
+   * One block [base, base + len) of the buffer (`dv` and `u8` view all of
+   * it) with `ti` literals pending from the block before. Appends to out
+   * at this.op; returns the literals left pending.
    */
-  private block(src: Uint8Array, base: number, len: number, out: Uint8Array, ti: number): number {
+  private block(dv: DataView, u8: Uint8Array, base: number, len: number, out: Uint8Array, ti: number): number {
     const dict = this.dict;
     const inEnd = base + len;
     const ipEnd = inEnd - 20;
@@ -124,11 +121,11 @@ export class Lzo1xCompressor {
       if (miss) ip += 1 + ((ip - ii) >> 5);
       miss = true;
       if (ip >= ipEnd) break;
-      const dv = le32(src, ip);
-      const slot = Math.imul(dv, 0x1824429d) >>> (32 - D_BITS);
+      const dvv = dv.getInt32(ip, true);
+      const slot = Math.imul(dvv, 0x1824429d) >>> (32 - D_BITS);
       const mPos = base + dict[slot]!;
       dict[slot] = ip - base;
-      if (dv !== le32(src, mPos)) continue;
+      if (dvv !== dv.getInt32(mPos, true)) continue;
 
       // Pending literals, then the match.
       ii -= ti;
@@ -141,20 +138,29 @@ export class Lzo1xCompressor {
           out[op++] = 0;
           op = putRun(out, op, t - 18);
         }
-        copyBytes(src, ii, out, op, t);
+        for (let k = 0; k < t; k++) out[op + k] = u8[ii + k]!;
         op += t;
       }
+      // Extend the match 8 bytes at a time; stop after the first whole 8
+      // that reach ipEnd (liblzo2's 64-bit loop, which may end a match early).
       let mLen = 4;
-      let eq = equalBytes8(src, ip + mLen, mPos + mLen);
-      if (eq === 8) {
-        do {
-          mLen += 8;
-          eq = equalBytes8(src, ip + mLen, mPos + mLen);
-          if (ip + mLen >= ipEnd) {
-            eq = 0;
-            break;
-          }
-        } while (eq === 8);
+      let eq: number;
+      for (;;) {
+        const lo = dv.getInt32(ip + mLen, true) ^ dv.getInt32(mPos + mLen, true);
+        if (lo !== 0) {
+          eq = (31 - Math.clz32(lo & -lo)) >>> 3;
+          break;
+        }
+        const hi = dv.getInt32(ip + mLen + 4, true) ^ dv.getInt32(mPos + mLen + 4, true);
+        if (hi !== 0) {
+          eq = 4 + ((31 - Math.clz32(hi & -hi)) >>> 3);
+          break;
+        }
+        mLen += 8;
+        if (ip + mLen >= ipEnd) {
+          eq = 0;
+          break;
+        }
       }
       mLen += eq;
       let mOff = ip - mPos;

@@ -35,13 +35,26 @@ function le32(b: Uint8Array, i: number): number {
   return b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24);
 }
 
-/** A Snappy compressor; keeps its hash table from call to call. */
+/**
+ * A Snappy compressor; keeps its hash table from call to call. The input
+ * is read 4 bytes at a time through a DataView of its whole ArrayBuffer
+ * (kept while pages come from the same buffer), at absolute offsets.
+ */
 export class SnappyCompressor {
   private readonly table = new Uint16Array(MAX_TABLE);
   private d = 0;
+  private buffer: ArrayBufferLike | undefined;
+  private view: DataView = new DataView(new ArrayBuffer(0));
+  private bytes: Uint8Array = new Uint8Array(0);
 
   /** Compress src[0, length) into `out` (snappyBound(length) bytes); returns the stored size. */
   compress(src: Uint8Array, length: number, out: Uint8Array): number {
+    if (length > src.length) throw new RangeError(`SnappyCompressor: ${length} bytes asked of ${src.length}`);
+    if (src.buffer !== this.buffer) {
+      this.buffer = src.buffer;
+      this.view = new DataView(src.buffer);
+      this.bytes = new Uint8Array(src.buffer);
+    }
     let d = 0;
     let n = length;
     do {
@@ -50,15 +63,17 @@ export class SnappyCompressor {
       out[d++] = n > 0 ? b | 0x80 : b;
     } while (n > 0);
     this.d = d;
+    const at = src.byteOffset;
     for (let start = 0; start < length; start += MAX_BLOCK) {
       const end = Math.min(length, start + MAX_BLOCK);
-      if (end - start < MIN_NON_LITERAL_BLOCK) this.literal(src, start, end, out);
-      else this.block(src, start, end, out);
+      if (end - start < MIN_NON_LITERAL_BLOCK) this.literal(this.bytes, at + start, at + end, out);
+      else this.block(this.view, this.bytes, at + start, at + end, out);
     }
     return this.d;
   }
 
-  private block(src: Uint8Array, base: number, end: number, out: Uint8Array): void {
+  /** One block [base, end) of the buffer (`dv` and `u8` view all of it). */
+  private block(dv: DataView, u8: Uint8Array, base: number, end: number, out: Uint8Array): void {
     const len = end - base;
     let shift = 24;
     let size = 256;
@@ -71,7 +86,7 @@ export class SnappyCompressor {
     const sLimit = len - INPUT_MARGIN;
     let nextEmit = 0;
     let s = 1;
-    let nextHash = Math.imul(le32(src, base + s), 0x1e35a7bd) >>> shift;
+    let nextHash = Math.imul(dv.getInt32(base + s, true), 0x1e35a7bd) >>> shift;
     for (;;) {
       let skip = 32;
       let sNext = s;
@@ -82,40 +97,40 @@ export class SnappyCompressor {
         sNext = s + step;
         skip += step;
         if (sNext > sLimit) {
-          if (nextEmit < len) this.literal(src, base + nextEmit, end, out);
+          if (nextEmit < len) this.literal(u8, base + nextEmit, end, out);
           return;
         }
         candidate = table[nextHash]!;
         table[nextHash] = s;
-        nextHash = Math.imul(le32(src, base + sNext), 0x1e35a7bd) >>> shift;
-        if (le32(src, base + s) === le32(src, base + candidate)) break;
+        nextHash = Math.imul(dv.getInt32(base + sNext, true), 0x1e35a7bd) >>> shift;
+        if (dv.getInt32(base + s, true) === dv.getInt32(base + candidate, true)) break;
       }
-      this.literal(src, base + nextEmit, base + s, out);
+      this.literal(u8, base + nextEmit, base + s, out);
       for (;;) {
         const start = s;
         s += 4;
         let c = candidate + 4;
-        while (s + 4 <= len && le32(src, base + s) === le32(src, base + c)) {
+        while (s + 4 <= len && dv.getInt32(base + s, true) === dv.getInt32(base + c, true)) {
           s += 4;
           c += 4;
         }
-        while (s < len && src[base + s] === src[base + c]) {
+        while (s < len && u8[base + s] === u8[base + c]) {
           s++;
           c++;
         }
         this.copy(start - candidate, s - start, out);
         nextEmit = s;
         if (s >= sLimit) {
-          if (nextEmit < len) this.literal(src, base + nextEmit, end, out);
+          if (nextEmit < len) this.literal(u8, base + nextEmit, end, out);
           return;
         }
-        table[Math.imul(le32(src, base + s - 1), 0x1e35a7bd) >>> shift] = s - 1;
-        const cur = le32(src, base + s);
+        table[Math.imul(dv.getInt32(base + s - 1, true), 0x1e35a7bd) >>> shift] = s - 1;
+        const cur = dv.getInt32(base + s, true);
         const h = Math.imul(cur, 0x1e35a7bd) >>> shift;
         candidate = table[h]!;
         table[h] = s;
-        if (cur !== le32(src, base + candidate)) {
-          nextHash = Math.imul(le32(src, base + s + 1), 0x1e35a7bd) >>> shift;
+        if (cur !== dv.getInt32(base + candidate, true)) {
+          nextHash = Math.imul(dv.getInt32(base + s + 1, true), 0x1e35a7bd) >>> shift;
           s++;
           break;
         }
