@@ -12,7 +12,18 @@ export interface GuestDescription {
   init?: string;
   files?: Record<string, string>;
   append?: string;
+  crash?: {
+    crashkernelMiB: number;
+    collectors: Array<'dumpsieve' | 'makedumpfile'>;
+    args: string[];
+    append: string[];
+    reference?: boolean;
+    diskMiB: number;
+    timeoutS: number;
+  };
   ci: boolean;
 }
+export declare const CRASH_ARGS: string[];
+export declare const CAPTURE_APPEND: string[];
 export declare const GUESTS: GuestDescription[];
 export declare function guestByName(name: string): GuestDescription;

@@ -19,8 +19,26 @@
  *                 init.sh and kpageflags.awk); a guest with its own story
  *                 (e.g. a crash kernel loaded with kexec) brings its own
  *   append        extra kernel command line
+ *   crash         a crash guest: instead of stopping for QEMU's dumps it
+ *                 panics into a capture kernel loaded with kexec -p, which
+ *                 runs the collectors on /proc/vmcore (capture.mjs,
+ *                 capture-init.sh):
+ *                   crashkernelMiB  the reservation (crashkernel=)
+ *                   collectors      'dumpsieve' and/or 'makedumpfile', run in this order
+ *                   args            their command line (before /proc/vmcore OUT)
+ *                   append          the capture kernel's command line (after
+ *                                   console=ttyS0 panic=-1 loglevel=4)
+ *                   reference       take QEMU's ELF dump just before the panic (default true)
+ *                   diskMiB         the crash disk (ext2; kernel, initramfs, dumps)
+ *                   timeoutS        panic to "capture done", at most
  *   ci            built by the suite (false: only on request, e.g. the sample)
  */
+
+/** The collectors' command line in a crash guest: makedumpfile's, as kdump-tools passes it. */
+export const CRASH_ARGS = ['-l', '-d', '31', '--message-level', '31'];
+/** Debian kdump-tools' KDUMP_CMDLINE_APPEND, less its systemd unit. */
+export const CAPTURE_APPEND = ['nr_cpus=1', 'reset_devices', 'irqpoll', 'nousb'];
+
 export const GUESTS = [
   {
     name: '5.10-balloon',
@@ -71,6 +89,33 @@ export const GUESTS = [
     balloonMiB: 96,
     vmem: { sizeMiB: 512, plugMiB: 512, shrinkToMiB: 320, online: 'online_kernel' },
     fill: { randomMiB: 96, patternMiB: 96, zeroMiB: 8, anonMiB: 64, processes: 64 },
+    ci: true,
+  },
+  {
+    // A real crash: balloon and fake-offline virtio-mem sub-blocks (in the
+    // kernel zone, filled first), whose pages lie inside /proc/vmcore's
+    // PT_LOADs (QEMU's own dumps leave them out). dumpsieve, then
+    // makedumpfile, on /proc/vmcore in the capture kernel.
+    name: '6.1-crash-l5',
+    kernel: '6.1',
+    cpu: 'max',
+    memoryMiB: 768,
+    balloonMiB: 128,
+    vmem: { sizeMiB: 512, plugMiB: 512, shrinkToMiB: 320, online: 'online_kernel' },
+    fill: { randomMiB: 64, patternMiB: 64, zeroMiB: 8, anonMiB: 48, processes: 32 },
+    crash: { crashkernelMiB: 384, collectors: ['dumpsieve', 'makedumpfile'], args: CRASH_ARGS, append: CAPTURE_APPEND, diskMiB: 512, timeoutS: 900 },
+    ci: true,
+  },
+  {
+    // The same on 6.12 with 4-level paging (kexec_file_load and crash hotplug, CONFIG_CRASH_HOTPLUG).
+    name: '6.12-crash-l4',
+    kernel: '6.12',
+    cpu: 'max,la57=off',
+    memoryMiB: 768,
+    balloonMiB: 128,
+    vmem: { sizeMiB: 512, plugMiB: 512, shrinkToMiB: 320, online: 'online_kernel' },
+    fill: { randomMiB: 64, patternMiB: 64, zeroMiB: 8, anonMiB: 48, processes: 32 },
+    crash: { crashkernelMiB: 384, collectors: ['dumpsieve', 'makedumpfile'], args: CRASH_ARGS, append: CAPTURE_APPEND, diskMiB: 512, timeoutS: 900 },
     ci: true,
   },
   {
