@@ -10,7 +10,8 @@
  *
  * The cache is ${DUMPSIEVE_REAL_GUEST_CACHE:-~/.cache/dumpsieve/real-guest};
  * it is never part of the repository. Needs qemu-system-x86 (7.2 or later),
- * busybox-static, apt-get and dpkg-deb, xz.
+ * busybox-static, apt-get and dpkg-deb, xz; crash guests also kexec-tools,
+ * makedumpfile, e2fsprogs and zstd, and build the bundle (esbuild).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { join } from 'node:path';
 import { GUESTS, guestByName } from './guests.mjs';
 import { ensureKernel } from './kernels.mjs';
 import { BUSYBOX, HARNESS_VERSION, buildGuest, guestDir } from './guest.mjs';
-import { buildBundle } from './capture.mjs';
+import { buildBundle, checkCaptureTools } from './capture.mjs';
 
 export function cacheDir() {
   return process.env.DUMPSIEVE_REAL_GUEST_CACHE || join(homedir(), '.cache', 'dumpsieve', 'real-guest');
@@ -79,6 +80,7 @@ async function main(argv) {
   checkBusybox(BUSYBOX);
   const qemuVersion = execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0];
   // Crash guests run the current bundle in their capture kernel: build it (a few seconds) to know whether they are current.
+  if (guests.some((g) => g.crash)) checkCaptureTools();
   const bundle = guests.some((g) => g.crash) ? buildBundle() : undefined;
   process.once('exit', () => bundle?.remove());
   const todo = guests.filter((g) => force || !cached(cache, g, bundle?.key));

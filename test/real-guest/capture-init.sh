@@ -9,7 +9,9 @@
 # Lines starting "@@DS capture " are for the harness:
 #   @@DS capture boot uptime=SECONDS         init started (seconds since the capture kernel booted)
 #   @@DS capture meminfo WHEN KEY N kB       /proc/meminfo at start (after the initramfs is unpacked) and at the end
+#   @@DS capture dmesg LINE                  kernel messages: memory at boot, initramfs, virtio_mem
 #   @@DS capture vmcore bytes=N              the size of /proc/vmcore
+#   @@DS capture start NAME                  a collector starts
 #   @@DS capture run NAME exit=RC seconds=S hwm=KB samples=N
 #                                            a collector's exit status, wall time, and the largest
 #                                            VmHWM seen by polling /proc/PID/status every 0.2 s
@@ -48,8 +50,22 @@ while [ ! -b /dev/vdb ]; do
   [ $n -gt 200 ] && { say "error no /dev/vdb"; finish; }
   sleep 0.1
 done
+# The kernel's memory at boot ("Memory: ..."), the initramfs, and
+# virtio_mem, which in a kdump kernel plugs nothing: it registers a
+# pfn_is_ram callback that asks the device, per device block, whether
+# /proc/vmcore may read it (drivers/virtio/virtio_mem.c,
+# virtio_mem_init_kdump, 5.16).
+dmesg | grep -E 'virtio_mem|Memory: |initrd|initramfs|software IO TLB' | sed 's/^/@@DS capture dmesg /'
 mkdir -p /disk
 mount -t ext2 /dev/vdb /disk || { say "error mount /dev/vdb"; finish; }
+# Collectors kept on the disk (as on a root file system): link them into /.
+if [ -d /disk/root ]; then
+  (cd /disk/root && find . -type f) | while read -r f; do
+    f=${f#./}
+    mkdir -p "/${f%/*}"
+    ln -sf "/disk/root/$f" "/$f"
+  done
+fi
 say "vmcore bytes=$(stat -c %s /proc/vmcore)"
 # The ELF header and program headers (x86: PT_NOTE then one PT_LOAD per
 # System RAM range, elfcorehdr built by the crashed kernel or kexec-tools).
@@ -61,6 +77,7 @@ dd if=/proc/vmcore of=/disk/vmcore.head bs=4096 count=4 2> /dev/null
 run() {
   name=$1
   shift
+  say "start $name"
   t0=$(uptime_s)
   "$@" > "/disk/$name.log" 2>&1 &
   pid=$!

@@ -33,6 +33,25 @@ export const MAKEDUMPFILE = firstOf('/usr/bin/makedumpfile', '/usr/sbin/makedump
 /** The collectors a capture initramfs can hold. */
 export const COLLECTORS = ['dumpsieve', 'makedumpfile'];
 
+/** Fail early, naming the package, when a tool a crash guest needs is missing. */
+export function checkCaptureTools() {
+  const need = [
+    [KEXEC, 'kexec-tools'],
+    [MAKEDUMPFILE, 'makedumpfile'],
+    ['mke2fs', 'e2fsprogs'],
+    ['debugfs', 'e2fsprogs'],
+    ['zstd', 'zstd'],
+    ['ldd', 'libc-bin'],
+  ];
+  for (const [tool, pkg] of need) {
+    try {
+      execFileSync(tool.startsWith('/') ? 'test' : 'sh', tool.startsWith('/') ? ['-x', tool] : ['-c', `command -v ${tool}`], { stdio: 'ignore' });
+    } catch {
+      throw new Error(`${tool} is missing: install ${pkg} (crash guests need it)`);
+    }
+  }
+}
+
 /** PT_INTERP of an ELF executable, or undefined (static). */
 function interpreter(path) {
   const b = readFileSync(path);
@@ -93,9 +112,12 @@ export function buildBundle() {
 /**
  * The capture kernel's initramfs (zstd-compressed cpio). `modules`: module
  * names in load order (files in kernel.dir/modules); `collectors`: a
- * subset of COLLECTORS; `args`: the collectors' command line.
+ * subset of COLLECTORS; `args`: the collectors' command line. With
+ * `onDisk`, the collectors' files are returned as `disk` entries instead
+ * (for the crash disk's root/ tree, linked into / by capture-init.sh), as
+ * when kdump-tools runs the collector from the root file system.
  */
-export function captureInitramfs({ busybox, kernel, modules, collectors, args, bundleDir }) {
+export function captureInitramfs({ busybox, kernel, modules, collectors, args, bundleDir, onDisk = false }) {
   const entries = [
     { path: 'bin/busybox', mode: 0o755, data: readFileSync(busybox) },
     { path: 'init', mode: 0o755, data: readFileSync(join(HERE, 'capture-init.sh')) },
@@ -108,11 +130,12 @@ export function captureInitramfs({ busybox, kernel, modules, collectors, args, b
   entries.push({ path: 'capture.env', data: Buffer.from(Object.entries(env).map(([k, v]) => `${k}='${v}'`).join('\n') + '\n') });
   for (const m of modules) entries.push({ path: `lib/modules/${m}.ko`, data: readFileSync(join(kernel.dir, 'modules', `${m}.ko`)) });
   const seen = new Set();
+  const disk = [];
   const add = (list) => {
     for (const e of list) {
       if (seen.has(e.path)) continue;
       seen.add(e.path);
-      entries.push(e);
+      (onDisk ? disk : entries).push(e);
     }
   };
   for (const c of collectors) {
@@ -127,16 +150,21 @@ export function captureInitramfs({ busybox, kernel, modules, collectors, args, b
     }
   }
   const raw = cpio(entries);
-  return { raw: raw.length, data: execFileSync('zstd', ['-q', '-9', '-T0', '-c'], { input: raw, maxBuffer: 1 << 30 }) };
+  return {
+    raw: raw.length,
+    data: execFileSync('zstd', ['-q', '-9', '-T0', '-c'], { input: raw, maxBuffer: 1 << 30 }),
+    disk: Object.fromEntries(disk.map((e) => [`root/${e.path.replace(/^\/+/, '')}`, { data: e.data, mode: e.mode ?? 0o644 }])),
+  };
 }
 
-/** An ext2 image of `sizeMiB` (sparse) holding `files` { name: Buffer }, made by mke2fs -d. */
+/** An ext2 image of `sizeMiB` (sparse) holding `files` { name: Buffer | { data, mode } }, made by mke2fs -d. */
 export function makeDisk(path, sizeMiB, files) {
   const staging = mkdtempSync(join(tmpdir(), 'dumpsieve-crash-disk-'));
   try {
-    for (const [name, data] of Object.entries(files)) {
+    for (const [name, f] of Object.entries(files)) {
       mkdirSync(dirname(join(staging, name)), { recursive: true });
-      writeFileSync(join(staging, name), data);
+      const { data, mode } = Buffer.isBuffer(f) ? { data: f, mode: 0o644 } : f;
+      writeFileSync(join(staging, name), data, { mode });
     }
     execFileSync('mke2fs', ['-q', '-F', '-t', 'ext2', '-b', '4096', '-m', '0', '-d', staging, path, `${sizeMiB}M`], { stdio: ['ignore', 'ignore', 'pipe'] });
   } finally {

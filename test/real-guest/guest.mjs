@@ -17,6 +17,7 @@
  *   makedumpfile.kdump  what makedumpfile wrote there (if it was a collector)
  *   NAME.log            each collector's standard output and error
  *   vmcore.head         the first 16 KiB of /proc/vmcore (ELF header, program headers)
+ *   qemu-trace.log      (virtio-mem) QEMU's trace of the device's state requests
  *   guest.kpageflags, console.log (both kernels), truth.json (with `capture`)
  */
 import { spawn } from 'node:child_process';
@@ -59,6 +60,9 @@ function qemuArgs(g, kernel, files, qmpPath) {
     '-drive', `file=${files.disk},if=none,format=raw,id=kpf`, '-device', 'virtio-blk-pci,drive=kpf',
   ];
   if (g.crash) args.push('-drive', `file=${files.crashDisk},if=none,format=raw,id=crash`, '-device', 'virtio-blk-pci,drive=crash');
+  // A crash guest's virtio-mem device logs the state requests of the capture kernel's pfn_is_ram
+  // callback, with the host's time (trace backend "log", -msg timestamp=on: "PID@SEC.USEC:event ...").
+  if (g.crash && g.vmem) args.push('-trace', 'virtio_mem_state_request', '-trace', 'virtio_mem_state_response', '-D', files.trace, '-msg', 'timestamp=on');
   if (g.vmem) {
     args.push('-object', `memory-backend-ram,id=vmem0,size=${g.vmem.sizeMiB}M`);
     args.push('-device', `virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=${g.vmem.plugMiB}M`);
@@ -133,6 +137,7 @@ export function parseCaptureTruth(consoleLines) {
     else if (f[1] === 'run') t.runs[f[2]] = { ...t.runs[f[2]], ...fields(f.slice(3)) };
     else if (f[1] === 'hwm') t.runs.dumpsieve = { ...t.runs.dumpsieve, self: fields(f.slice(2)) };
     else if (f[1] === 'error') t.errors.push(line.slice('capture error '.length));
+    else if (f[1] === 'dmesg') (t.dmesg ??= []).push(line.slice('capture dmesg '.length));
   }
   return t;
 }
@@ -153,6 +158,7 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log, bu
     initramfs: join(dir, 'initramfs.cpio'),
     disk: join(dir, 'kpageflags.disk'),
     crashDisk: join(dir, 'crash.disk'),
+    trace: join(dir, 'qemu-trace.log'),
     console: join(dir, 'console.log'),
   };
   const init = readFileSync(g.init ?? join(HERE, 'init.sh'));
@@ -180,8 +186,16 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log, bu
     // reservation); virtio_mem stays: in a kdump kernel it only answers /proc/vmcore's pfn_is_ram.
     const captureModules = [...kernel.modules.filter((m) => m !== 'qemu_fw_cfg' && m !== 'virtio_balloon'), ...kernel.fsModules];
     const t = Date.now();
-    const initrd = captureInitramfs({ busybox: BUSYBOX, kernel, modules: captureModules, collectors: g.crash.collectors, args: g.crash.args, bundleDir: bundle.dir });
-    makeDisk(files.crashDisk, g.crash.diskMiB, { vmlinuz: readFileSync(kernel.vmlinuz), 'capture.cpio.zst': initrd.data });
+    const initrd = captureInitramfs({
+      busybox: BUSYBOX,
+      kernel,
+      modules: captureModules,
+      collectors: g.crash.collectors,
+      args: g.crash.args,
+      bundleDir: bundle.dir,
+      onDisk: g.crash.collectorsOnDisk === true,
+    });
+    makeDisk(files.crashDisk, g.crash.diskMiB, { vmlinuz: readFileSync(kernel.vmlinuz), 'capture.cpio.zst': initrd.data, ...initrd.disk });
     capture = { key: bundle.key, initrdBytes: initrd.data.length, initrdRawBytes: initrd.raw, modules: captureModules, buildSeconds: (Date.now() - t) / 1000 };
   }
   writeFileSync(files.initramfs, guestInitramfs({ busybox: BUSYBOX, init, env, kernel, modules, extra, entries }));
@@ -200,10 +214,13 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log, bu
   qemu.stderr.on('data', (d) => (stderr += d));
   const marks = [];
   const consoleLines = [];
+  /** Host times (ms) of the capture's "start NAME" and "run NAME" marks, to place trace lines. */
+  const markTimes = [];
   let waiters = [];
   let partial = '';
   let exited = null;
-  qemu.on('exit', (code, signal) => {
+  // 'close', not 'exit': the console's last lines (a capture kernel's panic) may still be in the pipe at 'exit'.
+  qemu.on('close', (code, signal) => {
     exited = { code, signal };
     for (const w of waiters) w.reject(new Error(`QEMU exited (${signal ?? code}) while waiting for "${w.what}": ${stderr.trim().split('\n').pop() ?? ''}`));
     waiters = [];
@@ -220,6 +237,7 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log, bu
       if (at < 0) continue;
       const mark = line.slice(at + 5);
       marks.push(mark);
+      if (/^capture (start|run) /.test(mark)) markTimes.push([mark.split(' ').slice(0, 3).join(' '), Date.now()]);
       if (mark.startsWith('error')) {
         for (const w of waiters) w.reject(new Error(`guest ${g.name}: ${mark}`));
         waiters = [];
@@ -310,12 +328,12 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log, bu
       });
       capture.hostSeconds = (Date.now() - tPanic) / 1000;
       lap('capture');
-      await new Promise((resolve) => (exited ? resolve() : qemu.once('exit', resolve)));
+      await new Promise((resolve) => (exited ? resolve() : qemu.once('close', resolve)));
     } else {
       await qmp.dump(join(dir, 'vmcore.kdump-zlib'), 'kdump-zlib');
       lap('dumpKdump');
       await qmp.execute('quit').catch(() => undefined);
-      await new Promise((resolve) => (exited ? resolve() : qemu.once('exit', resolve)));
+      await new Promise((resolve) => (exited ? resolve() : qemu.once('close', resolve)));
     }
 
     const consoleTruth = parseConsoleTruth(marks);
@@ -331,7 +349,9 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log, bu
     rmSync(files.initramfs);
     if (g.crash) {
       Object.assign(capture, parseCaptureTruth(consoleLines));
+      capture.markTimes = markTimes;
       capture.files = {};
+      if (g.vmem) capture.files.trace = 'qemu-trace.log';
       for (const c of g.crash.collectors) {
         for (const [what, name] of [[c, `${c}.kdump`], [`${c}Log`, `${c}.log`]]) {
           if (readFromDisk(files.crashDisk, name, join(dir, name))) capture.files[what] = name;

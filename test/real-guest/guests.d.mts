@@ -18,6 +18,7 @@ export interface GuestDescription {
     args: string[];
     append: string[];
     reference?: boolean;
+    collectorsOnDisk?: boolean;
     diskMiB: number;
     timeoutS: number;
   };

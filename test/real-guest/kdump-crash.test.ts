@@ -19,6 +19,9 @@
  *   sub-blocks, both collectors count exactly that many and keep none;
  *   the fake-offline ones lie inside /proc/vmcore's PT_LOADs (QEMU's dumps
  *   leave them out);
+ * - while dumpsieve ran, the capture kernel's virtio_mem pfn_is_ram
+ *   callback asked the device only about plugged blocks (QEMU's trace):
+ *   dumpsieve read no page of the unplugged ones;
  * - dumpsieve keeps makedumpfile's pages (6.12: but for the page types
  *   makedumpfile 1.7.2 does not know), page for page;
  * - the kernel's text and read-only data, which nothing writes after boot,
@@ -33,6 +36,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { filterDump } from '../../src/pipeline/filter.js';
 import { readReasonsMap } from '../../src/pipeline/reasons-map.js';
 import { REASON_NAMES, Reason } from '../../src/classify/reasons.js';
@@ -56,7 +60,9 @@ import {
   runsOf,
   segmentsOf,
   vmcoreinfoLines,
+  vmemStateRequests,
   type CrashGuest,
+  type VmemStateRequest,
 } from './real.js';
 
 const ok = havePeers('real crashes read by drgn, libkdumpfile and makedumpfile', 'drgn', 'libkdumpfile', 'makedumpfile');
@@ -189,6 +195,32 @@ describe.runIf(ok).each(CRASH_GUESTS.map((n) => [n]))('%s', (name) => {
     }
   });
 
+  it("dumpsieve read no page of an unplugged virtio-mem block: the kernel's own pfn_is_ram requests, traced by QEMU", () => {
+    const cap = c.g.capture;
+    // virtio_mem came up in kdump mode (it registers the /proc/vmcore callback instead of plugging memory).
+    expect((cap.dmesg ?? []).join('\n')).toMatch(/kdump/);
+    const at = (what: string): number => {
+      const m = cap.markTimes.find(([k]) => k === what);
+      if (!m) throw new Error(`no "${what}" on the console`);
+      return m[1];
+    };
+    const reqs = vmemStateRequests(join(c.g.dir, cap.files.trace!));
+    const block = c.g.truth.vmem!.blockSize;
+    const during = (name: string): VmemStateRequest[] => reqs.filter((r) => r.ms >= at(`capture start ${name}`) && r.ms <= at(`capture run ${name}`));
+    const ds = during('dumpsieve');
+    // Every read of /proc/vmcore inside the device asks for its block's state once per change of block
+    // (virtio_mem_vmcore_pfn_is_ram caches the last one): dumpsieve read plugged memory there, and only that.
+    expect(ds.length).toBeGreaterThan(0);
+    for (const r of ds) expect(r.addr % block).toBe(0);
+    const unplugged = ds.filter((r) => r.state !== 0);
+    expect(unplugged.slice(0, 3).map((r) => `0x${r.addr.toString(16)} state ${r.state}`), `of ${ds.length} state requests`).toEqual([]);
+    const mdf = during('makedumpfile');
+    console.log(
+      `${name}: virtio-mem state requests while dumpsieve ran: ${ds.length}, all plugged; while makedumpfile ran: ${mdf.length}, ` +
+        `${mdf.filter((r) => r.state !== 0).length} not plugged (it mmaps /proc/vmcore, and the kernel asks about every page mapped)`,
+    );
+  });
+
   it("dumpsieve keeps makedumpfile's pages, page for page", () => {
     const ds = c.kept.dumpsieve!;
     const mdf = c.kept.makedumpfile!;
@@ -300,7 +332,21 @@ describe.runIf(ok).each(CRASH_GUESTS.map((n) => [n]))('%s', (name) => {
       if (changed) why[`${changed} (host: ${REASON_NAMES[hostReason[p]!]})`] = (why[`${changed} (host: ${REASON_NAMES[hostReason[p]!]})`] ?? 0) + 1;
       else unexplained.push(`${hexPfn(p)} (${cap[p] ? 'capture' : 'host'} only, host: ${REASON_NAMES[hostReason[p]!]})`);
     });
-    console.log(`${name}: kept ${count(cap)} at the panic, ${count(hostIn)} by the host in /proc/vmcore's range; ${onlyCapture.length} capture only, ${onlyHost.length} host only: ${JSON.stringify(why)}`);
+    // Of the pages both kept, how many changed contents between the two moments (stacks, slab, the
+    // kernel log, per-CPU data...): a figure for the record, read by drgn and libkdumpfile.
+    const both = cap.map((v, p) => v & hostIn[p]!);
+    const refAll = readWithPeer('drgn', c.g.elf, runsOf(both));
+    const capAll = readWithPeer('libkdumpfile', c.g.outputs.dumpsieve!, runsOf(both));
+    let changedContents = 0;
+    for (const [p, v] of capAll.pages) {
+      const r = refAll.pages.get(p);
+      expect(v.ok && r?.ok, hexPfn(p)).toBe(true);
+      if (v.ok && r?.ok && v.sha1 !== r.sha1) changedContents++;
+    }
+    console.log(
+      `${name}: kept ${count(cap)} at the panic, ${count(hostIn)} by the host in /proc/vmcore's range; ${onlyCapture.length} capture only, ` +
+        `${onlyHost.length} host only: ${JSON.stringify(why)}; of the ${count(both)} kept by both, ${changedContents} changed contents`,
+    );
     expect(diff.length).toBeLessThanOrEqual(CHANGED_BOUND);
     // Contents-only differences (zero at one moment, not the other) need no struct page change to explain;
     // whatever is left must have changed in some way the reads show.

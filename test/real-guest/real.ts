@@ -330,6 +330,45 @@ export interface Capture {
   logs: Record<string, string[]>;
   errors: string[];
   files: Record<string, string>;
+  /** The virtio_mem driver's kernel messages in the capture kernel. */
+  dmesg?: string[];
+  /** Host times (ms since the epoch) of the capture's "capture start NAME" and "capture run NAME" lines. */
+  markTimes: Array<[string, number]>;
+}
+
+export interface VmemStateRequest {
+  /** Host time, ms since the epoch. */
+  ms: number;
+  addr: number;
+  blocks: number;
+  /** VIRTIO_MEM_STATE_PLUGGED 0, UNPLUGGED 1, MIXED 2 (include/uapi/linux/virtio_mem.h). */
+  state: number;
+}
+
+/**
+ * The virtio-mem device's state requests and their answers from QEMU's
+ * trace log (-trace virtio_mem_state_request/_response, -msg
+ * timestamp=on; QEMU 7.2 hw/virtio/trace-events): "PID@SEC.USEC:event args".
+ */
+export function vmemStateRequests(trace: string): VmemStateRequest[] {
+  const out: VmemStateRequest[] = [];
+  let pending: Omit<VmemStateRequest, 'state'> | undefined;
+  for (const line of readFileSync(trace, 'latin1').split('\n')) {
+    const m = /^\d+@(\d+)\.(\d+):(virtio_mem_state_request|virtio_mem_state_response) (.*)$/.exec(line);
+    if (!m) continue;
+    const ms = Number(m[1]) * 1000 + Number(m[2]) / 1000;
+    if (m[3] === 'virtio_mem_state_request') {
+      const a = /addr=0x([0-9a-f]+) nb_blocks=(\d+)/.exec(m[4]!);
+      if (!a) throw new Error(`${trace}: unexpected request line: ${line}`);
+      pending = { ms, addr: parseInt(a[1]!, 16), blocks: Number(a[2]) };
+    } else {
+      const st = /state=(\d+)/.exec(m[4]!);
+      if (!pending || !st) throw new Error(`${trace}: a response without its request: ${line}`);
+      out.push({ ...pending, state: Number(st[1]) });
+      pending = undefined;
+    }
+  }
+  return out;
 }
 
 export interface CrashGuest extends Guest {
