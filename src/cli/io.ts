@@ -6,14 +6,20 @@ export interface CliIO {
   stdin?: Readable | undefined;
   stdout: Writable;
   stderr: Writable;
-  /** stderr is a terminal: progress bars are drawn. */
+  /** stderr is a terminal: the progress display is drawn. */
   stderrIsTTY: boolean;
+  /** stdout is a terminal: -F refuses to write a dump there. */
+  stdoutIsTTY?: boolean | undefined;
+  /** Width of the terminal on stderr (default 80). */
+  columns?: number | undefined;
 }
 
 export const processIO = (): CliIO => ({
   stdout: process.stdout,
   stderr: process.stderr,
   stderrIsTTY: !!process.stderr.isTTY,
+  stdoutIsTTY: !!process.stdout.isTTY,
+  columns: process.stderr.columns,
 });
 
 export function write(stream: Writable, text: string): Promise<void> {

@@ -15,6 +15,7 @@ import { synthCommand } from './commands/synth.js';
 import { dmesgCommand } from './commands/dmesg.js';
 import { reassembleCommand } from './commands/reassemble.js';
 import { protectStdinArgs } from './commands/input-options.js';
+import { refuseUnsupported } from './unsupported.js';
 import { VERSION } from './version.js';
 
 export async function main(argv: string[], io: CliIO = processIO()): Promise<number> {
@@ -23,29 +24,37 @@ export async function main(argv: string[], io: CliIO = processIO()): Promise<num
     exit = code;
   };
   const debug = argv.includes('--debug');
-  const parser = yargs(protectStdinArgs(argv))
-    .scriptName('dumpsieve')
-    .usage('$0 <command> [options]\n\nFilter and analyze crash dumps of virtual machines; logically offline (ballooned) pages are never read.')
-    .command(filterCommand(io, setExit))
-    .command(analyzeCommand(io, setExit))
-    .command(validateCommand(io, setExit))
-    .command(infoCommand(io, setExit))
-    .command(dmesgCommand(io, setExit))
-    .command(reassembleCommand(io, setExit))
-    .command(synthCommand(io, setExit))
-    .demandCommand(1, 'name a command (see --help)')
-    .strict()
-    .exitProcess(false)
-    .showHelpOnFail(false)
-    .version(VERSION)
-    .help()
-    .wrap(Math.min(110, process.stdout.columns ?? 100))
-    .fail((msg, err) => {
-      if (err) throw err;
-      throw new UsageError(msg);
-    });
+  const parser = () =>
+    yargs(protectStdinArgs(argv))
+      .scriptName('dumpsieve')
+      // Values stay text: intOption checks numbers (yargs would add repeated ones up).
+      .parserConfiguration({ 'parse-numbers': false, 'parse-positional-numbers': false })
+      .usage('$0 <command> [options]\n\nFilter and analyze crash dumps of virtual machines; logically offline (ballooned) pages are never read.')
+      .command(filterCommand(io, setExit))
+      .command(analyzeCommand(io, setExit))
+      .command(validateCommand(io, setExit))
+      .command(infoCommand(io, setExit))
+      .command(dmesgCommand(io, setExit))
+      .command(reassembleCommand(io, setExit))
+      .command(synthCommand(io, setExit))
+      .demandCommand(1, 'name a command (see --help)')
+      .epilog(
+        "makedumpfile's options that dumpsieve does not have (-x, -i, -g, --split, --reassemble, -R, --eppic, --config, -e, --mem-usage, --dump-dmesg, -X) are listed, with what to use instead, in 'dumpsieve filter --help'.",
+      )
+      .strict()
+      .exitProcess(false)
+      .showHelpOnFail(false)
+      .version(VERSION)
+      .help()
+      .wrap(Math.min(110, process.stdout.columns ?? 100))
+      .fail((msg, err) => {
+        // yargs's own errors (YError: validation, a coerce that threw) are usage errors; anything else is a bug.
+        if (err && err.name !== 'YError') throw err;
+        throw new UsageError(msg ?? err?.message ?? 'bad arguments');
+      });
   try {
-    await parser.parseAsync();
+    refuseUnsupported(argv);
+    await parser().parseAsync();
     return exit;
   } catch (err) {
     await abortAllSinks();

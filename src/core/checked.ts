@@ -17,11 +17,6 @@ export function u64(dv: DataView, off: number, what: string, ctx: DumpErrorConte
   return hi * TWO32 + lo;
 }
 
-/** A u64 at `off` as a bigint (for kernel virtual addresses). */
-export function u64big(dv: DataView, off: number): bigint {
-  return dv.getBigUint64(off, true);
-}
-
 /** An i64 at `off` as a number; throws if outside the safe range. */
 export function i64(dv: DataView, off: number, what: string, ctx: DumpErrorContext = {}): number {
   const v = dv.getBigInt64(off, true);
@@ -31,7 +26,7 @@ export function i64(dv: DataView, off: number, what: string, ctx: DumpErrorConte
   return Number(v);
 }
 
-export function hex64(hi: number, lo: number): string {
+function hex64(hi: number, lo: number): string {
   return `0x${hi.toString(16)}${lo.toString(16).padStart(8, '0')}`;
 }
 
@@ -46,43 +41,19 @@ export function bounded(value: number, max: number, what: string, ctx: DumpError
   return value;
 }
 
-/** a + b, throwing if the sum leaves the safe-integer range. */
-export function addSafe(a: number, b: number, what: string, ctx: DumpErrorContext = {}): number {
-  const s = a + b;
-  if (!Number.isSafeInteger(s)) throw new DumpError('DUMP_CORRUPT', `${what} overflows (${a} + ${b})`, ctx);
-  return s;
-}
-
-/** a * b, throwing if the product leaves the safe-integer range. */
-export function mulSafe(a: number, b: number, what: string, ctx: DumpErrorContext = {}): number {
-  const p = a * b;
-  if (!Number.isSafeInteger(p)) throw new DumpError('DUMP_CORRUPT', `${what} overflows (${a} * ${b})`, ctx);
-  return p;
-}
-
 export function isPowerOfTwo(n: number): boolean {
   return Number.isSafeInteger(n) && n > 0 && (n & (n - 1)) === 0 && n <= 0x4000_0000;
 }
 
-export function log2(n: number): number {
-  return 31 - Math.clz32(n);
-}
-
-export function ceilDiv(a: number, b: number): number {
-  return Math.floor((a + b - 1) / b);
-}
-
-export function alignUp(a: number, b: number): number {
-  return ceilDiv(a, b) * b;
-}
-
 /** Write a non-negative safe integer as u64 LE. */
 export function setU64(dv: DataView, off: number, v: number): void {
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`${v} is not a u64 value`);
   dv.setUint32(off, v % TWO32, true);
   dv.setUint32(off + 4, Math.floor(v / TWO32), true);
 }
 
 /** Write a signed safe integer as i64 LE. */
 export function setI64(dv: DataView, off: number, v: number): void {
+  if (!Number.isSafeInteger(v)) throw new RangeError(`${v} is not an integer value`);
   dv.setBigInt64(off, BigInt(v), true);
 }

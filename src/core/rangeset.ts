@@ -173,7 +173,7 @@ export class RangeSet implements Iterable<Range> {
     return [...this].map((r) => [r.start, r.end]);
   }
 
-  /** `[0x1-0x9f) [0x100-0x8000)`, at most `max` ranges then `… (+N more)`. */
+  /** `[0x1, 0x9f) [0x100, 0x8000)`, at most `max` ranges then `… (+N more)`. */
   describe(max = 8): string {
     const parts: string[] = [];
     for (let i = 0; i < Math.min(max, this.starts.length); i++) {
@@ -184,8 +184,9 @@ export class RangeSet implements Iterable<Range> {
   }
 }
 
+/** A pfn range as every human output writes it: half-open, hex, `[0x100, 0x200)`. */
 export function formatRange(start: number, end: number): string {
-  return end - start === 1 ? `0x${start.toString(16)}` : `0x${start.toString(16)}-0x${(end - 1).toString(16)}`;
+  return `[0x${start.toString(16)}, 0x${end.toString(16)})`;
 }
 
 /**

@@ -48,6 +48,10 @@ export interface DumpInfo {
   notes: Uint8Array;
   /** Number of NT_PRSTATUS notes (CPUs). */
   cpus: number;
+  /** Where the notes start in the file (for error messages about them). */
+  notesOffset?: number | undefined;
+  /** The kernel's direct-map base (PAGE_OFFSET), when the input says (an ELF vmcore's PT_LOAD addresses). */
+  pageOffset?: bigint | undefined;
   /** utsname from a kdump header, when the input has one. */
   utsname?: Utsname | undefined;
   /** Dump level the input was already filtered with (kdump inputs). */

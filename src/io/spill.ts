@@ -7,12 +7,13 @@
  * few buffers whatever the stream's size; the disk holds what the stream
  * carries, minus runs of zeros (the spill file is sparse).
  */
-import { mkdtemp, open, rm, type FileHandle } from 'node:fs/promises';
-import { rmSync } from 'node:fs';
+import { open, rm, type FileHandle } from 'node:fs/promises';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DumpError, ioError } from '../core/errors.js';
 import { trackSink } from './sink.js';
+import { onCleanup } from './cleanup.js';
 
 /**
  * Pulls bytes from an async iterable of chunks (a Readable): exact-size
@@ -159,15 +160,21 @@ export class SpillFile {
     const base = opts.workDir ?? tmpdir();
     let dir: string;
     try {
-      dir = await mkdtemp(join(base, 'dumpsieve-spill-'));
+      // Synchronous, so that no signal can come between making the folder
+      // and registering its removal.
+      dir = mkdtempSync(join(base, 'dumpsieve-spill-'));
     } catch (err) {
       throw ioError(err, base, `cannot make a spill directory for ${opts.name} (--work-dir)`);
     }
+    const removeDir = (): Promise<void> => rm(dir, { recursive: true, force: true });
+    const forget = onCleanup(removeDir);
     try {
       const fh = await open(join(dir, 'spill'), 'wx+', 0o600);
+      forget();
       return new SpillFile(dir, fh, opts);
     } catch (err) {
-      await rm(dir, { recursive: true, force: true });
+      forget();
+      await removeDir();
       throw ioError(err, dir, `cannot create a spill file for ${opts.name}`);
     }
   }

@@ -107,6 +107,11 @@ class Warnings {
   }
 }
 
+/** The error of an address the dump does not hold (a page left out, or never mapped). */
+function isUnmapped(err: unknown): boolean {
+  return err instanceof DumpError && err.code === 'ADDRESS_UNMAPPED';
+}
+
 /**
  * Kernel-virtual reads that survive pages missing from the dump: they read
  * as zeros and are counted.
@@ -127,7 +132,7 @@ class VirtReader {
       try {
         piece = await this.tr.translate(va);
       } catch (err) {
-        if (!(err instanceof DumpError) || err.code !== 'ADDRESS_UNMAPPED') throw err;
+        if (!isUnmapped(err)) throw err;
         const skip = Math.min(length - done, 4096 - Number(va & 4095n));
         this.missingBytes += skip;
         done += skip;
@@ -137,7 +142,7 @@ class VirtReader {
       try {
         await this.reader.readPhys(piece.paddr, n, out, done);
       } catch (err) {
-        if (!(err instanceof DumpError) || err.code !== 'ADDRESS_UNMAPPED') throw err;
+        if (!isUnmapped(err)) throw err;
         // Some page of the piece is not in the dump: page by page.
         let at = 0;
         while (at < n) {
@@ -145,7 +150,7 @@ class VirtReader {
           try {
             await this.reader.readPhys(piece.paddr + at, m, out, done + at);
           } catch (e) {
-            if (!(e instanceof DumpError) || e.code !== 'ADDRESS_UNMAPPED') throw e;
+            if (!isUnmapped(e)) throw e;
             out.fill(0, done + at, done + at + m);
             this.missingBytes += m;
           }
@@ -157,19 +162,21 @@ class VirtReader {
     return out;
   }
 
-  /** A pointer or counter that must be readable (fails if its page is missing). */
-  async u64(vaddr: bigint, what: string): Promise<bigint> {
+  /** Bytes that must all be readable: fails with "WHAT at ADDR is not in the dump" if a page is missing. */
+  async readAll(vaddr: bigint, length: number, what: string): Promise<Uint8Array> {
     const before = this.missingBytes;
-    const b = await this.read(vaddr, 8);
+    const b = await this.read(vaddr, length);
     if (this.missingBytes !== before) throw new DumpError('ADDRESS_UNMAPPED', `${what} at ${hex(vaddr)} is not in the dump`, { file: this.reader.info.file });
-    return new DataView(b.buffer).getBigUint64(0, true);
+    return b;
+  }
+
+  /** A pointer or counter that must be readable. */
+  async u64(vaddr: bigint, what: string): Promise<bigint> {
+    return new DataView((await this.readAll(vaddr, 8, what)).buffer).getBigUint64(0, true);
   }
 
   async u32(vaddr: bigint, what: string): Promise<number> {
-    const before = this.missingBytes;
-    const b = await this.read(vaddr, 4);
-    if (this.missingBytes !== before) throw new DumpError('ADDRESS_UNMAPPED', `${what} at ${hex(vaddr)} is not in the dump`, { file: this.reader.info.file });
-    return new DataView(b.buffer).getUint32(0, true);
+    return new DataView((await this.readAll(vaddr, 4, what)).buffer).getUint32(0, true);
   }
 }
 
@@ -330,9 +337,7 @@ async function prbHeader(vi: VmcoreInfo, vr: VirtReader, file: string): Promise<
   const prbSym = vi.requireSymbol('prb', NEEDED);
   // prb is a pointer: &printk_rb_static until setup_log_buf() switches to printk_rb_dynamic.
   const rbAddr = await vr.u64(prbSym, 'the prb pointer');
-  const before = vr.missingBytes;
-  const rb = await vr.read(rbAddr, L.rbSize);
-  if (vr.missingBytes !== before) throw new DumpError('ADDRESS_UNMAPPED', `struct printk_ringbuffer at ${hex(rbAddr)} is not in the dump`, { file });
+  const rb = await vr.readAll(rbAddr, L.rbSize, 'struct printk_ringbuffer');
   const dv = new DataView(rb.buffer);
   const at = (o: number, what: string): number => {
     if (o < 0 || o + 8 > rb.length) throw new DumpError('DUMP_CORRUPT', `VMCOREINFO puts ${what} at offset ${o}, outside struct printk_ringbuffer (${rb.length} bytes)`, { file });
@@ -364,29 +369,8 @@ async function prbHeader(vi: VmcoreInfo, vr: VirtReader, file: string): Promise<
 
 async function readLockless(vi: VmcoreInfo, vr: VirtReader, file: string): Promise<KernelLog> {
   const h = await prbHeader(vi, vr, file);
-  const L = h.L;
   const warn = new Warnings();
-  const dataSize = 2 ** h.sizeBits;
-  checkSize(h.count * L.descSize, 'the descriptor array', file);
-  checkSize(h.count * L.infoSize, 'the printk_info array', file);
-  checkSize(dataSize, 'the text data ring', file);
-  const descs = await vr.read(h.descsAddr, h.count * L.descSize);
-  const infos = await vr.read(h.infosAddr, h.count * L.infoSize);
-  const missingBefore = vr.missingBytes;
-  const data = await vr.read(h.dataAddr, dataSize);
-  // Blocks in pages missing from the dump fail their checks; the missing-bytes warning says why.
-  const dataHoles = vr.missingBytes !== missingBefore;
-  const blockWarn = (kind: string, line: string): void => {
-    if (!dataHoles) warn.add(kind, line);
-  };
-  const ddv = new DataView(descs.buffer);
-  const idv = new DataView(infos.buffer);
-  const tdv = new DataView(data.buffer);
-  const countMask = BigInt(h.count - 1);
-  const sizeBig = BigInt(dataSize);
-  const sizeBits = BigInt(h.sizeBits);
-  const wraps = (lpos: bigint): bigint => lpos >> sizeBits;
-
+  const walk = new LocklessWalk(h, await readPrbArrays(h, vr, file), warn);
   // Walk ids from the tail to the head, as makedumpfile and drgn do; there are
   // never more live descriptors than the ring holds.
   let span = (h.headId - h.tailId) & DESC_ID_MASK;
@@ -396,93 +380,181 @@ async function readLockless(vi: VmcoreInfo, vr: VirtReader, file: string): Promi
     span = BigInt(h.count - 1);
     tail = (h.headId - span) & DESC_ID_MASK;
   }
-  const records: KernelLogRecord[] = [];
-  let inFlight = 0;
-  let unreadable = 0;
-  const reservedSeqs: number[] = [];
-  for (let k = 0n; k <= span; k++) {
-    const id = (tail + k) & DESC_ID_MASK;
-    const idx = Number(id & countMask);
+  for (let k = 0n; k <= span; k++) walk.visit((tail + k) & DESC_ID_MASK);
+  const lost = walk.lost();
+  return {
+    format: 'lockless',
+    records: walk.records,
+    lost,
+    inFlight: walk.inFlight,
+    warnings: warn.lines(),
+    buffer: { regions: locklessRegions(h) },
+    missingBytes: 0,
+  };
+}
+
+/** The buffers of the lockless ring and their sizes. */
+function locklessRegions(h: PrbHeader): KernelLogBuffer['regions'] {
+  return [
+    { what: 'printk_ringbuffer', vaddr: h.rbAddr, size: h.L.rbSize },
+    { what: 'descriptors', vaddr: h.descsAddr, size: h.count * h.L.descSize },
+    { what: 'printk_info', vaddr: h.infosAddr, size: h.count * h.L.infoSize },
+    { what: 'text data ring', vaddr: h.dataAddr, size: 2 ** h.sizeBits },
+  ];
+}
+
+/** The descriptor array, the printk_info array and the text data ring, as the dump holds them. */
+interface PrbArrays {
+  descs: DataView;
+  infos: Uint8Array;
+  idv: DataView;
+  data: Uint8Array;
+  tdv: DataView;
+  /** Some page of the data ring is not in the dump. */
+  dataHoles: boolean;
+}
+
+async function readPrbArrays(h: PrbHeader, vr: VirtReader, file: string): Promise<PrbArrays> {
+  const L = h.L;
+  const dataSize = 2 ** h.sizeBits;
+  checkSize(h.count * L.descSize, 'the descriptor array', file);
+  checkSize(h.count * L.infoSize, 'the printk_info array', file);
+  checkSize(dataSize, 'the text data ring', file);
+  const descs = await vr.read(h.descsAddr, h.count * L.descSize);
+  const infos = await vr.read(h.infosAddr, h.count * L.infoSize);
+  const missingBefore = vr.missingBytes;
+  const data = await vr.read(h.dataAddr, dataSize);
+  return {
+    descs: new DataView(descs.buffer),
+    infos,
+    idv: new DataView(infos.buffer),
+    data,
+    tdv: new DataView(data.buffer),
+    dataHoles: vr.missingBytes !== missingBefore,
+  };
+}
+
+/**
+ * The records of the lockless ring, one descriptor id at a time, as
+ * prb_read_valid() would take them, with the counts the summary needs.
+ */
+class LocklessWalk {
+  readonly records: KernelLogRecord[] = [];
+  /** Records reserved but not committed. */
+  inFlight = 0;
+  /** Descriptors whose record could not be read (reused slot, bad block). */
+  private unreadable = 0;
+  /** Sequence numbers of the reserved records. */
+  private readonly reservedSeqs: number[] = [];
+  private readonly L: PrbLayout;
+  private readonly countMask: bigint;
+  private readonly dataSize: number;
+  private readonly sizeBits: bigint;
+
+  constructor(
+    h: PrbHeader,
+    private readonly a: PrbArrays,
+    private readonly warn: Warnings,
+  ) {
+    this.L = h.L;
+    this.countMask = BigInt(h.count - 1);
+    this.dataSize = 2 ** h.sizeBits;
+    this.sizeBits = BigInt(h.sizeBits);
+  }
+
+  /** The descriptor of `id`: a record, an in-flight one, or nothing readable. */
+  visit(id: bigint): void {
+    const { L, a } = this;
+    const idx = Number(id & this.countMask);
     const dOff = idx * L.descSize;
-    const sv = ddv.getBigUint64(dOff + L.stateVar + L.counter, true);
+    const iOff = idx * L.infoSize;
+    const sv = a.descs.getBigUint64(dOff + L.stateVar + L.counter, true);
     const state = Number(sv >> 62n);
     if ((sv & DESC_ID_MASK) !== id) {
       // desc_miss: the slot belongs to another id (being reused at the crash, or damaged).
-      unreadable++;
-      continue;
+      this.unreadable++;
+      return;
     }
     if (state === DESC_STATE.reserved) {
       // prb_reserve() sets the sequence number before the text is written.
-      inFlight++;
-      reservedSeqs.push(Number(idv.getBigUint64(idx * L.infoSize + L.seq, true)));
-      continue;
+      this.inFlight++;
+      this.reservedSeqs.push(Number(a.idv.getBigUint64(iOff + L.seq, true)));
+      return;
     }
-    if (state === DESC_STATE.reusable) continue;
-    const iOff = idx * L.infoSize;
-    const seqBig = idv.getBigUint64(iOff + L.seq, true);
-    const seq = Number(seqBig);
-    const textLen = idv.getUint16(iOff + L.textLen, true);
-    const begin = ddv.getBigUint64(dOff + L.textBlk + L.lposBegin, true);
-    const next = ddv.getBigUint64(dOff + L.textBlk + L.lposNext, true);
-    let text: Uint8Array;
+    if (state === DESC_STATE.reusable) return;
+    const seq = Number(a.idv.getBigUint64(iOff + L.seq, true));
+    const begin = a.descs.getBigUint64(dOff + L.textBlk + L.lposBegin, true);
+    const next = a.descs.getBigUint64(dOff + L.textBlk + L.lposNext, true);
+    const text = this.text(id, seq, begin, next, a.idv.getUint16(iOff + L.textLen, true));
+    if (text === undefined) {
+      this.unreadable++;
+      return;
+    }
+    this.records.push(this.record(iOff, seq, text, state));
+  }
+
+  /** The text of record `seq` from its block [begin, next) (get_data()), or undefined with a warning. */
+  private text(id: bigint, seq: number, begin: bigint, next: bigint, textLen: number): Uint8Array | undefined {
+    const { warn, dataSize } = this;
     if ((begin & 1n) === 1n && (next & 1n) === 1n) {
       // Data-less record: an empty line, or a record whose text could not be stored.
-      if (begin === EMPTY_LINE_LPOS && next === EMPTY_LINE_LPOS) text = new Uint8Array(0);
-      else {
-        if (begin !== FAILED_LPOS || next !== FAILED_LPOS) warn.add('lpos', `record ${seq}: data-less block positions ${hex(begin)}/${hex(next)} are not FAILED_LPOS or EMPTY_LINE_LPOS`);
-        unreadable++;
-        continue;
-      }
-    } else {
-      // get_data(): a regular block lies within one wrap; a wrapping block keeps its data at index 0.
-      let off: number;
-      let size: number;
-      if (wraps(begin) === wraps(next) && begin < next) {
-        off = Number(begin & (sizeBig - 1n));
-        size = Number(next - begin);
-      } else if (wraps((begin + sizeBig) & U64_MASK) === wraps(next)) {
-        off = 0;
-        size = Number(next & (sizeBig - 1n));
-      } else {
-        warn.add('block', `record ${seq}: text block ${hex(begin)}..${hex(next)} does not lie in the ${dataSize}-byte data ring`);
-        unreadable++;
-        continue;
-      }
-      if (begin % 8n !== 0n || next % 8n !== 0n || size < 8 || size > dataSize || off + size > dataSize) {
-        warn.add('block', `record ${seq}: text block ${hex(begin)}..${hex(next)} is misaligned or out of the data ring`);
-        unreadable++;
-        continue;
-      }
-      const blkId = tdv.getBigUint64(off, true) & DESC_ID_MASK;
-      if (blkId !== id) {
-        blockWarn('blkid', `record ${seq}: its text block holds descriptor id ${hex(blkId)}, not ${hex(id)} (overwritten)`);
-        unreadable++;
-        continue;
-      }
-      let len = textLen;
-      if (len > size - 8) {
-        warn.add('textlen', `record ${seq}: text_len ${textLen} is longer than its ${size - 8}-byte block; text cut`);
-        len = size - 8;
-      }
-      text = data.slice(off + 8, off + 8 + len);
+      if (begin === EMPTY_LINE_LPOS && next === EMPTY_LINE_LPOS) return new Uint8Array(0);
+      if (begin !== FAILED_LPOS || next !== FAILED_LPOS) warn.add('lpos', `record ${seq}: data-less block positions ${hex(begin)}/${hex(next)} are not FAILED_LPOS or EMPTY_LINE_LPOS`);
+      return undefined;
     }
-    const ts = idv.getBigUint64(iOff + L.ts, true);
+    // A regular block lies within one wrap; a wrapping block keeps its data at index 0.
+    const sizeBig = BigInt(dataSize);
+    const wraps = (lpos: bigint): bigint => lpos >> this.sizeBits;
+    let off: number;
+    let size: number;
+    if (wraps(begin) === wraps(next) && begin < next) {
+      off = Number(begin & (sizeBig - 1n));
+      size = Number(next - begin);
+    } else if (wraps((begin + sizeBig) & U64_MASK) === wraps(next)) {
+      off = 0;
+      size = Number(next & (sizeBig - 1n));
+    } else {
+      warn.add('block', `record ${seq}: text block ${hex(begin)}..${hex(next)} does not lie in the ${dataSize}-byte data ring`);
+      return undefined;
+    }
+    if (begin % 8n !== 0n || next % 8n !== 0n || size < 8 || size > dataSize || off + size > dataSize) {
+      warn.add('block', `record ${seq}: text block ${hex(begin)}..${hex(next)} is misaligned or out of the data ring`);
+      return undefined;
+    }
+    const blkId = this.a.tdv.getBigUint64(off, true) & DESC_ID_MASK;
+    if (blkId !== id) {
+      // Blocks in pages missing from the dump fail this check; the missing-bytes warning says why.
+      if (!this.a.dataHoles) warn.add('blkid', `record ${seq}: its text block holds descriptor id ${hex(blkId)}, not ${hex(id)} (overwritten)`);
+      return undefined;
+    }
+    let len = textLen;
+    if (len > size - 8) {
+      warn.add('textlen', `record ${seq}: text_len ${textLen} is longer than its ${size - 8}-byte block; text cut`);
+      len = size - 8;
+    }
+    return this.a.data.slice(off + 8, off + 8 + len);
+  }
+
+  /** The record of the printk_info at iOff. */
+  private record(iOff: number, seq: number, text: Uint8Array, state: number): KernelLogRecord {
+    const { L, a } = this;
+    const idv = a.idv;
     // facility and the flags:5/level:3 bit-field byte follow text_len (struct printk_info; not exported).
     const fl = idv.getUint8(iOff + L.textLen + 3);
     const dict: Array<[string, string]> = [];
     if (L.devInfo !== undefined) {
       if (L.subsystem !== undefined) {
-        const s = cString(infos, iOff + L.devInfo + L.subsystem, L.subsystemLen);
+        const s = cString(a.infos, iOff + L.devInfo + L.subsystem, L.subsystemLen);
         if (s) dict.push(['SUBSYSTEM', s]);
       }
       if (L.device !== undefined) {
-        const s = cString(infos, iOff + L.devInfo + L.device, L.deviceLen);
+        const s = cString(a.infos, iOff + L.devInfo + L.device, L.deviceLen);
         if (s) dict.push(['DEVICE', s]);
       }
     }
-    records.push({
+    return {
       seq,
-      ...splitNs(ts),
+      ...splitNs(idv.getBigUint64(iOff + L.ts, true)),
       level: fl >> 5,
       facility: idv.getUint8(iOff + L.textLen + 2),
       flags: fl & 0x1f,
@@ -490,39 +562,29 @@ async function readLockless(vi: VmcoreInfo, vr: VirtReader, file: string): Promi
       text,
       dict,
       state: STATE_NAMES[state],
-    });
+    };
   }
-  // Sequence numbers count every record since boot (Req3 of the bootstrap: the first is 0).
-  let lost = 0;
-  let expect = 0;
-  let disorder = false;
-  for (const r of records) {
-    const s = r.seq!;
-    if (s < expect) disorder = true;
-    else lost += s - expect;
-    expect = s + 1;
+
+  /**
+   * Records lost since boot: the gaps in the sequence numbers (which count
+   * every record since boot, the first being 0), less the reserved records
+   * sitting in them. Call once, after the walk.
+   */
+  lost(): number {
+    let lost = 0;
+    let expect = 0;
+    let disorder = false;
+    for (const r of this.records) {
+      const s = r.seq!;
+      if (s < expect) disorder = true;
+      else lost += s - expect;
+      expect = s + 1;
+    }
+    for (const s of this.reservedSeqs) if (s < expect) lost--;
+    if (disorder) this.warn.add('seq', 'sequence numbers of the records are not increasing; the count of lost records is a guess');
+    lost = Math.max(0, lost);
+    return this.records.length === 0 ? this.unreadable : lost;
   }
-  // Records still being written sit in those gaps too; they are not lost.
-  for (const s of reservedSeqs) if (s < expect) lost--;
-  if (disorder) warn.add('seq', 'sequence numbers of the records are not increasing; the count of lost records is a guess');
-  lost = Math.max(0, lost);
-  if (records.length === 0) lost = unreadable;
-  return {
-    format: 'lockless',
-    records,
-    lost,
-    inFlight,
-    warnings: warn.lines(),
-    buffer: {
-      regions: [
-        { what: 'printk_ringbuffer', vaddr: h.rbAddr, size: L.rbSize },
-        { what: 'descriptors', vaddr: h.descsAddr, size: h.count * L.descSize },
-        { what: 'printk_info', vaddr: h.infosAddr, size: h.count * L.infoSize },
-        { what: 'text data ring', vaddr: h.dataAddr, size: dataSize },
-      ],
-    },
-    missingBytes: 0,
-  };
 }
 
 // ---------------------------------------------------------------------------
@@ -601,27 +663,7 @@ async function readLogBuf(vi: VmcoreInfo, vr: VirtReader, file: string): Promise
       warn.add('loop', `log_buf record at index ${idx} (length ${len}) steps over log_next_idx ${h.nextIdx}`);
       break;
     }
-    const textAt = idx + L.hdrSize;
-    const dict: Array<[string, string]> = [];
-    if (dictLen > 0) {
-      const s = Buffer.from(buf.buffer, textAt + textLen, dictLen).toString('latin1');
-      for (const kv of s.split('\0')) {
-        if (!kv) continue;
-        const eq = kv.indexOf('=');
-        dict.push(eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]);
-      }
-    }
-    const fl = dv.getUint8(idx + L.dictLen + 3);
-    records.push({
-      seq: undefined,
-      ...splitNs(dv.getBigUint64(idx + L.ts, true)),
-      level: fl >> 5,
-      facility: dv.getUint8(idx + L.dictLen + 2),
-      flags: fl & 0x1f,
-      callerId: L.callerId === undefined ? undefined : dv.getUint32(idx + L.callerId, true),
-      text: buf.slice(textAt, textAt + textLen),
-      dict,
-    });
+    records.push(logBufRecord(buf, dv, idx, L, textLen, dictLen));
     idx += len;
     if (idx === bufLen && idx !== h.nextIdx) {
       // A record ending exactly at the buffer's end: the kernel wraps before
@@ -635,6 +677,32 @@ async function readLogBuf(vi: VmcoreInfo, vr: VirtReader, file: string): Promise
     }
   }
   return done();
+}
+
+/** The struct printk_log record at idx: its header, text and dictionary (KEY=VALUE strings separated by NULs). */
+function logBufRecord(buf: Uint8Array, dv: DataView, idx: number, L: LogBufLayout, textLen: number, dictLen: number): KernelLogRecord {
+  const textAt = idx + L.hdrSize;
+  const dict: Array<[string, string]> = [];
+  if (dictLen > 0) {
+    const s = Buffer.from(buf.buffer, textAt + textLen, dictLen).toString('latin1');
+    for (const kv of s.split('\0')) {
+      if (!kv) continue;
+      const eq = kv.indexOf('=');
+      dict.push(eq < 0 ? [kv, ''] : [kv.slice(0, eq), kv.slice(eq + 1)]);
+    }
+  }
+  // facility and the flags:5/level:3 bit-field byte follow dict_len.
+  const fl = dv.getUint8(idx + L.dictLen + 3);
+  return {
+    seq: undefined,
+    ...splitNs(dv.getBigUint64(idx + L.ts, true)),
+    level: fl >> 5,
+    facility: dv.getUint8(idx + L.dictLen + 2),
+    flags: fl & 0x1f,
+    callerId: L.callerId === undefined ? undefined : dv.getUint32(idx + L.callerId, true),
+    text: buf.slice(textAt, textAt + textLen),
+    dict,
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -654,13 +722,7 @@ export async function kernelLogPfnRanges(reader: DumpReader, vi: VmcoreInfo, tr:
   if (format === 'lockless') {
     const prb = vi.symbol('prb');
     if (prb !== undefined) regions.push({ vaddr: prb, size: 8 });
-    const h = await prbHeader(vi, vr, file);
-    regions.push(
-      { vaddr: h.rbAddr, size: h.L.rbSize },
-      { vaddr: h.descsAddr, size: h.count * h.L.descSize },
-      { vaddr: h.infosAddr, size: h.count * h.L.infoSize },
-      { vaddr: h.dataAddr, size: 2 ** h.sizeBits },
-    );
+    regions.push(...locklessRegions(await prbHeader(vi, vr, file)));
   } else {
     for (const s of ['log_buf', 'log_buf_len', 'log_first_idx', 'log_next_idx']) {
       const a = vi.symbol(s);
@@ -680,7 +742,7 @@ export async function kernelLogPfnRanges(reader: DumpReader, vi: VmcoreInfo, tr:
         out.push({ start: Math.floor(p.paddr / 4096), end: Math.ceil((p.paddr + n) / 4096) });
         done += n;
       } catch (err) {
-        if (!(err instanceof DumpError) || err.code !== 'ADDRESS_UNMAPPED') throw err;
+        if (!isUnmapped(err)) throw err;
         done += 4096 - Number(va & 4095n);
       }
     }

@@ -14,18 +14,19 @@ import type { RangeSet } from '../core/rangeset.js';
 import { fmix32 } from '../core/hash.js';
 import { UsageError } from '../core/errors.js';
 import { PfnState, type Codec, type DumpReader } from '../formats/types.js';
-import { ALL_CODECS, PageCompressor, allocBatch } from '../formats/kdump/codecs/index.js';
+import { ALL_CODECS, PageCompressor, allocBatch, type CompressedBatch } from '../formats/kdump/codecs/index.js';
+import { kdumpLayout, notesForOutput } from '../formats/kdump/writer.js';
+import { elfLayout } from '../formats/elf/writer.js';
 import { Decider } from '../classify/decide.js';
 import { isContentReason, Reason } from '../classify/reasons.js';
 import type { FlagSourceDescription, PageFlagSource } from '../classify/flagsource.js';
-import { Prop, PropWindow } from '../kernel/props.js';
+import { Prop } from '../kernel/props.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { chooseFlagSource, protectionReport, type ProtectionReport } from './filter.js';
 import { protection } from './protect.js';
 import { openPipelineInput, type PipelineInput } from './open.js';
 import type { ByteSource } from '../io/source.js';
-import { WINDOW } from './window.js';
-import { anyRam, kernelStates, markNotRam } from './scan.js';
+import { markNotRam, runsOf, WINDOW, WindowScan, type ScanWindow } from './scan.js';
 import { DEFAULT_COSTS, type CostParams, type StrategyCost, costStrategies } from './cost.js';
 
 /** What each RAM page is, for analysis. */
@@ -111,7 +112,7 @@ export interface AnalyzeOptions {
   /** Dump level the cost table's filter strategies use (default 31). */
   costLevel?: number | undefined;
   costs?: Partial<CostParams> | undefined;
-  onProgress?: ((p: { phase: string; done: number; total: number }) => void) | undefined;
+  onProgress?: ((p: { phase: string; phases: readonly string[]; done: number; total: number }) => void) | undefined;
 }
 
 export interface SizePrediction {
@@ -162,12 +163,15 @@ export interface AnalyzeReport {
   seconds: number;
 }
 
+const ANALYZE_PHASES = ['classify', 'sample'] as const;
+
 /** A uniform 32-bit hash of (seed, pfn): the deterministic sample choice. */
 function sampleHash(seed: number, pfn: number): number {
   const hi = Math.floor(pfn / 0x1_0000_0000);
   return fmix32((pfn >>> 0) ^ fmix32(seed ^ Math.imul(hi + 1, 0x9e3779b9)));
 }
 
+/** Sums over the sampled pages of one stratum. */
 interface Accum {
   n: number;
   zero: number;
@@ -184,7 +188,6 @@ export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> 
   if (!Number.isInteger(costLevel) || costLevel < 0 || costLevel > 31) throw new UsageError(`dump level ${costLevel} is not in 0..31`);
   const sampleTarget = opts.sample ?? 16384;
   if (!Number.isInteger(sampleTarget) || sampleTarget < 0) throw new UsageError(`sample size ${sampleTarget} is not a whole number`);
-  const seed = opts.seed ?? 1;
   const reader = await openPipelineInput(opts.input, opts.wrapSource);
   let flags: PageFlagSource | undefined;
   try {
@@ -196,281 +199,256 @@ export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> 
       throw err;
     });
     const prot = await protection(reader, flags, opts.protect);
-    const report = await run(reader, flags, prot.set, opts, costLevel, sampleTarget, seed, t0);
-    return { ...report, protection: protectionReport(prot) };
+    const a = new Analysis(reader, flags, prot.set, opts);
+    await a.classes();
+    const accums = await a.sample(sampleTarget, opts.seed ?? 1);
+    return {
+      input: { file: reader.info.file, format: reader.info.format, bytes: reader.info.fileSize, pageSize: a.ps, maxPfn: a.scan.maxPfn, osrelease: reader.info.vmcoreinfo?.osrelease },
+      classification: { source: flags ? flags.kind : 'none', description: flags?.describe(), warnings: Object.fromEntries(flags?.warnings ?? []) },
+      classes: a.classStats(accums),
+      protection: protectionReport(prot),
+      offlineAlsoNotRam: a.offlineAlsoNotRam,
+      ramPages: a.ramPages,
+      predictions: Array.from({ length: 32 }, (_, level) => a.predict(level, accums)),
+      sample: {
+        pages: accums.reduce((n, x) => n + x.n, 0),
+        requested: sampleTarget,
+        seed: opts.seed ?? 1,
+        confidence: 0.95,
+        note: 'sizes are estimated per class from sampled pages; the error is the half-width of a 95 % interval (normal approximation with finite-population correction)',
+      },
+      oracle: opts.oracle ? { name: opts.oracle.name } : undefined,
+      cost: a.cost(costLevel),
+      map: { windowPfns: WINDOW, cellPfns: MAP_CELL_PFNS, windows: a.mapWindows },
+      seconds: (performance.now() - t0) / 1000,
+    };
   } finally {
     await flags?.close();
     await reader.close();
   }
 }
 
-async function run(
-  reader: DumpReader,
-  flags: PageFlagSource | undefined,
-  protect: RangeSet | undefined,
-  opts: AnalyzeOptions,
-  costLevel: number,
-  sampleTarget: number,
-  seed: number,
-  t0: number,
-): Promise<Omit<AnalyzeReport, 'protection'>> {
-  const info = reader.info;
-  // As filter: the output ends where the kernel's memmap ends.
-  const maxPfn = Math.min(info.maxPfn, flags?.pfnLimit ?? Infinity);
-  const ps = info.pageSize;
-  const oracle = opts.oracle;
-  const states = new Uint8Array(WINDOW);
-  const win = new PropWindow(WINDOW);
-  const classDecider = new Decider(30, flags?.freeAreaLength);
-  const combos = Array.from({ length: 16 }, (_, c) => new Decider(c << 1, flags?.freeAreaLength));
-  const classOut = new Uint8Array(WINDOW);
-  const comboOut = new Uint8Array(WINDOW);
-  const aclass = new Uint8Array(WINDOW);
-  const notRam = new Uint8Array(WINDOW);
+/**
+ * One analysis: the classes pass (what each page is, what every level
+ * keeps, the memory map, the reading cost), the sample pass (content of a
+ * deterministic sample of the pages some level keeps: zero pages and
+ * compressed sizes per codec) and the predictions built from both.
+ */
+class Analysis {
+  readonly scan: WindowScan;
+  readonly ps: number;
+  private readonly oracle: RamOracle | undefined;
+  private readonly classDecider: Decider;
+  private readonly combos: Decider[];
+  private readonly classOut = new Uint8Array(WINDOW);
+  private readonly comboOut = new Uint8Array(WINDOW);
+  /** Per pfn of the current window: its analysis class, sampling stratum, and whether the oracle calls it not RAM. */
+  private readonly aclass = new Uint8Array(WINDOW);
+  private readonly sclass = new Uint8Array(WINDOW);
+  private readonly notRam = new Uint8Array(WINDOW);
 
-  const classPages = new Float64Array(ACLASS_COUNT);
+  readonly classPages = new Float64Array(ACLASS_COUNT);
   /** Pages per sampling stratum. */
-  const stratumPages = new Float64Array(STRATA);
-  const sclass = new Uint8Array(WINDOW);
-  const keptBy = new Float64Array(16 * STRATA);
-  const runsBy = new Float64Array(16);
-  const runEnd = new Float64Array(16).fill(-1);
-  const flagKeptBy = new Float64Array(16);
-  const flagKeptCalls = new Float64Array(16);
-  const flagKeptNotRam = new Float64Array(16);
-  let offlineAlsoNotRam = 0;
-  let ramCalls = 0;
-  let ramNotRam = 0;
+  private readonly stratumPages = new Float64Array(STRATA);
+  /** Per level combination (level >> 1): kept pages per stratum, kept runs, and what the flags keep for the cost table. */
+  private readonly keptBy = new Float64Array(16 * STRATA);
+  private readonly runsBy = new Float64Array(16);
+  private readonly runEnd = new Float64Array(16).fill(-1);
+  private readonly flagKeptBy = new Float64Array(16);
+  private readonly flagKeptCalls = new Float64Array(16);
+  private readonly flagKeptNotRam = new Float64Array(16);
+  offlineAlsoNotRam = 0;
+  private ramCalls = 0;
+  private ramNotRam = 0;
+  readonly mapWindows: Array<{ start: number; cells: number[] }> = [];
 
-  const cellHist = new Uint32Array(MAP_CELLS * ACLASS_COUNT);
-  const mapWindows: Array<{ start: number; cells: number[] }> = [];
+  constructor(
+    private readonly reader: DumpReader,
+    flags: PageFlagSource | undefined,
+    private readonly protect: RangeSet | undefined,
+    private readonly opts: AnalyzeOptions,
+  ) {
+    // As filter: the output ends where the kernel's memmap ends.
+    this.scan = new WindowScan(reader, flags);
+    this.ps = reader.info.pageSize;
+    this.oracle = opts.oracle;
+    this.classDecider = new Decider(30, flags?.freeAreaLength);
+    this.combos = Array.from({ length: 16 }, (_, c) => new Decider(c << 1, flags?.freeAreaLength));
+  }
 
-  /** Classify a window into aclass[] / notRam[]; returns false for an all-hole window. */
-  const classifyWindow = async (w: number, n: number, withCombos: boolean): Promise<boolean> => {
-    await kernelStates(reader, flags?.pfnLimit, w, n, states);
-    if (!anyRam(states, n)) {
-      // Nothing to decide in a window of holes (see WindowClassifier).
-      aclass.fill(AClass.HOLE, 0, n);
-      return false;
-    }
-    let pw: PropWindow | null = null;
-    if (flags) {
-      win.reset(w, n);
-      await flags.fill(win);
-      pw = win;
-    }
-    classDecider.decide(states, pw, w, n, classOut);
-    notRam.fill(0, 0, n);
-    for (let i = 0; i < n; i++) {
-      const r = classOut[i]!;
-      const p = pw ? pw.props[i]! : 0;
-      let c: number;
-      switch (r) {
-        case Reason.HOLE: c = AClass.HOLE; break;
-        case Reason.ABSENT: c = AClass.ABSENT; break;
-        case Reason.CACHE: c = AClass.CACHE; break;
-        case Reason.CACHE_PRIVATE: c = AClass.CACHE_PRIVATE; break;
-        case Reason.USER: c = AClass.USER; break;
-        case Reason.FREE: c = AClass.FREE; break;
-        case Reason.UNACCEPTED: c = AClass.UNACCEPTED; break;
-        case Reason.HWPOISON: c = AClass.HWPOISON; break;
-        case Reason.OFFLINE: c = p & Prop.OFFLINE_FALLBACK ? AClass.OFFLINE_FALLBACK : AClass.OFFLINE; break;
-        default: c = p & Prop.DEVICE ? AClass.DEVICE : AClass.KERNEL;
+  get ramPages(): number {
+    return this.scan.maxPfn - this.classPages[AClass.HOLE]!;
+  }
+
+  /** The classes pass. */
+  async classes(): Promise<void> {
+    const cellHist = new Uint32Array(MAP_CELLS * ACLASS_COUNT);
+    const { aclass, sclass, notRam, oracle } = this;
+    for await (const w of this.scan.windows((p) => this.opts.onProgress?.({ phase: 'classify', phases: ANALYZE_PHASES, ...p }))) {
+      const n = w.count;
+      if (!w.ram) {
+        this.classPages[AClass.HOLE]! += n;
+        this.stratumPages[AClass.HOLE]! += n;
+        continue;
       }
-      aclass[i] = c;
-    }
-    if (oracle) {
-      // Uncounted model look-ups: the cost table counts questions per strategy.
-      markNotRam(oracle, w, n, states, notRam);
-      for (let i = 0; i < n; i++) {
-        if (!notRam[i]) continue;
-        const c = aclass[i]!;
-        if (c === AClass.OFFLINE || c === AClass.OFFLINE_FALLBACK) {
-          if (withCombos) offlineAlsoNotRam++; // counted in the first pass only
-        }
-        else if (c === AClass.KERNEL) aclass[i] = AClass.NOT_RAM;
-      }
-    }
-    sclass.set(aclass.subarray(0, n));
-    if (protect) {
-      for (const r of protect.within(w, w + n)) {
-        for (let i = r.start - w; i < r.end - w; i++) if (PROTECTABLE.includes(aclass[i]!)) sclass[i] = PROTECTED;
-      }
-    }
-    if (withCombos) {
-      for (let c = 0; c < 16; c++) {
-        combos[c]!.decide(states, pw, w, n, comboOut);
-        if (protect) {
-          // Protection overrides content rules only; status rules stand.
-          for (const r of protect.within(w, w + n)) {
-            for (let i = r.start - w; i < r.end - w; i++) if (isContentReason(comboOut[i]!)) comboOut[i] = Reason.KEPT;
-          }
-        }
-        const base = c * STRATA;
+      this.classify(w, true);
+      this.countKept(w);
+      if (oracle) {
         for (let i = 0; i < n; ) {
-          if (comboOut[i] !== Reason.KEPT) {
+          const c = aclass[i]!;
+          if (c === AClass.HOLE || c === AClass.ABSENT) {
             i++;
             continue;
           }
           let j = i + 1;
-          while (j < n && comboOut[j] === Reason.KEPT) j++;
-          flagKeptBy[c]! += j - i;
-          flagKeptCalls[c]! += oracle ? (oracle.callsFor ? oracle.callsFor(w + i, w + j) : j - i) : 0;
-          for (let k = i; k < j; k++) {
-            if (notRam[k]) {
-              flagKeptNotRam[c]!++;
-              continue;
-            }
-            keptBy[base + sclass[k]!]!++;
-            const pfn = w + k;
-            if (pfn !== runEnd[c]) runsBy[c]!++;
-            runEnd[c] = pfn + 1;
-          }
+          while (j < n && aclass[j] !== AClass.HOLE && aclass[j] !== AClass.ABSENT) j++;
+          this.ramCalls += oracle.callsFor ? oracle.callsFor(w.start + i, w.start + j) : j - i;
           i = j;
         }
       }
-    }
-    return true;
-  };
-
-  // ---- pass 1: classes, per-level kept counts, map, cost ----
-  for (let w = 0; w < maxPfn; w += WINDOW) {
-    const n = Math.min(WINDOW, maxPfn - w);
-    opts.onProgress?.({ phase: 'classify', done: w, total: maxPfn });
-    const any = await classifyWindow(w, n, true);
-    if (any && oracle) {
-      for (let i = 0; i < n; ) {
+      cellHist.fill(0);
+      for (let i = 0; i < n; i++) {
         const c = aclass[i]!;
-        if (c === AClass.HOLE || c === AClass.ABSENT) {
-          i++;
-          continue;
-        }
-        let j = i + 1;
-        while (j < n && aclass[j] !== AClass.HOLE && aclass[j] !== AClass.ABSENT) j++;
-        ramCalls += oracle.callsFor ? oracle.callsFor(w + i, w + j) : j - i;
-        i = j;
-      }
-    }
-    if (any) cellHist.fill(0);
-    for (let i = 0; i < n; i++) {
-      const c = aclass[i]!;
-      classPages[c]!++;
-      stratumPages[sclass[i]!]!++;
-      if (any) {
-        if (notRam[i] && c !== AClass.ABSENT) ramNotRam++;
+        this.classPages[c]!++;
+        this.stratumPages[sclass[i]!]!++;
+        if (notRam[i] && c !== AClass.ABSENT) this.ramNotRam++;
         cellHist[Math.floor(i / MAP_CELL_PFNS) * ACLASS_COUNT + c]!++;
       }
+      this.mapWindows.push({ start: w.start, cells: dominantCells(cellHist) });
     }
-    if (any) mapWindows.push({ start: w, cells: dominantCells(cellHist) });
   }
 
-  // ---- pass 2: sample content of keepable pages ----
-  const population = SAMPLED.reduce((s, c) => s + stratumPages[c]!, 0);
-  const strata = SAMPLED.filter((c) => stratumPages[c]! > 0).length;
-  const threshold = new Float64Array(STRATA);
-  for (const c of SAMPLED) {
-    const n = stratumPages[c]!;
-    if (n === 0) continue;
-    // Half the budget in proportion to class size, half shared equally:
-    // small classes (often all that a high dump level keeps) still get
-    // enough pages for a tight estimate.
-    const share = (sampleTarget / 2) * (n / Math.max(1, population)) + sampleTarget / 2 / strata;
-    const want = sampleTarget === 0 ? n : Math.min(n, Math.max(64, Math.round(share)));
-    threshold[c] = want >= n ? 2 ** 32 : (want / n) * 2 ** 32;
-  }
-  const codecs = ALL_CODECS;
-  const accums: Accum[] = Array.from({ length: STRATA }, () => ({
-    n: 0,
-    zero: 0,
-    s0: new Float64Array(codecs.length),
-    q0: new Float64Array(codecs.length),
-    s1: new Float64Array(codecs.length),
-    q1: new Float64Array(codecs.length),
-  }));
-  const compressors = await Promise.all(codecs.map((k) => PageCompressor.create(k, ps)));
-  const SB = 64;
-  const pageBuf = new Uint8Array(SB * ps);
-  const batch = allocBatch(SB, ps);
-  const zeroPage = Buffer.alloc(ps);
-  const pageView = Buffer.from(pageBuf.buffer);
-  const pendingPfn: number[] = [];
-  const pendingClass: number[] = [];
-  const flushSample = async (): Promise<void> => {
-    const m = pendingPfn.length;
-    if (!m) return;
-    for (let k = 0; k < m; k++) await reader.readPages(pendingPfn[k]!, 1, pageBuf, k * ps);
-    const isZero = pendingPfn.map((_, k) => pageView.compare(zeroPage, 0, ps, k * ps, (k + 1) * ps) === 0);
-    for (let ci = 0; ci < codecs.length; ci++) {
-      compressors[ci]!.compress(pageBuf, m, batch);
-      for (let k = 0; k < m; k++) {
-        const a = accums[pendingClass[k]!]!;
-        const size = batch.sizes[k]!;
-        a.s0[ci]! += size;
-        a.q0[ci]! += size * size;
-        const s1 = isZero[k] ? 0 : size;
-        a.s1[ci]! += s1;
-        a.q1[ci]! += s1 * s1;
+  /** The class (aclass), stratum (sclass) and oracle answer (notRam) of every pfn of a window with RAM. */
+  private classify(w: ScanWindow, firstPass: boolean): void {
+    const { aclass, notRam, classOut } = this;
+    const n = w.count;
+    this.classDecider.decide(w.states, w.props, w.start, n, classOut);
+    const props = w.props?.props;
+    for (let i = 0; i < n; i++) aclass[i] = classOf(classOut[i]!, props ? props[i]! : 0);
+    notRam.fill(0, 0, n);
+    if (this.oracle) {
+      // Uncounted model look-ups: the cost table counts questions per strategy.
+      markNotRam(this.oracle, w.start, n, w.states, notRam);
+      for (let i = 0; i < n; i++) {
+        if (!notRam[i]) continue;
+        const c = aclass[i]!;
+        if (c === AClass.OFFLINE || c === AClass.OFFLINE_FALLBACK) {
+          if (firstPass) this.offlineAlsoNotRam++;
+        } else if (c === AClass.KERNEL) aclass[i] = AClass.NOT_RAM;
       }
     }
-    for (let k = 0; k < m; k++) {
-      const a = accums[pendingClass[k]!]!;
-      a.n++;
-      if (isZero[k]) a.zero++;
+    this.sclass.set(aclass.subarray(0, n));
+    if (this.protect) {
+      for (const r of this.protect.within(w.start, w.start + n)) {
+        for (let i = r.start - w.start; i < r.end - w.start; i++) if (PROTECTABLE.includes(aclass[i]!)) this.sclass[i] = PROTECTED;
+      }
     }
-    pendingPfn.length = 0;
-    pendingClass.length = 0;
-  };
-  classDecider.reset();
-  if (population > 0) {
-    for (let w = 0; w < maxPfn; w += WINDOW) {
-      const n = Math.min(WINDOW, maxPfn - w);
-      opts.onProgress?.({ phase: 'sample', done: w, total: maxPfn });
-      if (!(await classifyWindow(w, n, false))) continue;
-      for (let i = 0; i < n; i++) {
-        const c = sclass[i]!;
+  }
+
+  /** Every level combination's decision for the window: pages kept per stratum, runs, what the flags keep. */
+  private countKept(w: ScanWindow): void {
+    const { comboOut, notRam, sclass, oracle } = this;
+    const n = w.count;
+    for (let c = 0; c < 16; c++) {
+      this.combos[c]!.decide(w.states, w.props, w.start, n, comboOut);
+      if (this.protect) {
+        // Protection overrides content rules only; status rules stand.
+        for (const r of this.protect.within(w.start, w.start + n)) {
+          for (let i = r.start - w.start; i < r.end - w.start; i++) if (isContentReason(comboOut[i]!)) comboOut[i] = Reason.KEPT;
+        }
+      }
+      const base = c * STRATA;
+      for (const [i, j] of runsOf(comboOut, n, Reason.KEPT)) {
+        this.flagKeptBy[c]! += j - i;
+        this.flagKeptCalls[c]! += oracle ? (oracle.callsFor ? oracle.callsFor(w.start + i, w.start + j) : j - i) : 0;
+        for (let k = i; k < j; k++) {
+          if (notRam[k]) {
+            this.flagKeptNotRam[c]!++;
+            continue;
+          }
+          this.keptBy[base + sclass[k]!]!++;
+          const pfn = w.start + k;
+          if (pfn !== this.runEnd[c]) this.runsBy[c]!++;
+          this.runEnd[c] = pfn + 1;
+        }
+      }
+    }
+  }
+
+  /**
+   * The sample pass: a deterministic sample of the pages some level keeps
+   * (never an offline, hwpoison or not-RAM page), compressed with every
+   * codec. Half the budget goes in proportion to stratum size, half shared
+   * equally: small strata (often all that a high dump level keeps) still
+   * get enough pages for a tight estimate.
+   */
+  async sample(target: number, seed: number): Promise<Accum[]> {
+    const ps = this.ps;
+    const accums: Accum[] = Array.from({ length: STRATA }, () => ({
+      n: 0,
+      zero: 0,
+      s0: new Float64Array(ALL_CODECS.length),
+      q0: new Float64Array(ALL_CODECS.length),
+      s1: new Float64Array(ALL_CODECS.length),
+      q1: new Float64Array(ALL_CODECS.length),
+    }));
+    const population = SAMPLED.reduce((s, c) => s + this.stratumPages[c]!, 0);
+    if (population === 0) return accums;
+    const strata = SAMPLED.filter((c) => this.stratumPages[c]! > 0).length;
+    const threshold = new Float64Array(STRATA);
+    for (const c of SAMPLED) {
+      const n = this.stratumPages[c]!;
+      if (n === 0) continue;
+      const share = (target / 2) * (n / Math.max(1, population)) + target / 2 / strata;
+      const want = target === 0 ? n : Math.min(n, Math.max(64, Math.round(share)));
+      threshold[c] = want >= n ? 2 ** 32 : (want / n) * 2 ** 32;
+    }
+    const batch = new SampleBatch(this.reader, ps, await Promise.all(ALL_CODECS.map((k) => PageCompressor.create(k, ps))), accums);
+    this.classDecider.reset();
+    for await (const w of this.scan.windows((p) => this.opts.onProgress?.({ phase: 'sample', phases: ANALYZE_PHASES, ...p }))) {
+      if (!w.ram) continue;
+      this.classify(w, false);
+      for (let i = 0; i < w.count; i++) {
+        const c = this.sclass[i]!;
         const t = threshold[c]!;
         // Never read a page the oracle calls not RAM, whatever its class.
-        if (t === 0 || states[i] !== PfnState.PRESENT || notRam[i]) continue;
-        if (t < 2 ** 32 && sampleHash(seed, w + i) >= t) continue;
-        pendingPfn.push(w + i);
-        pendingClass.push(c);
-        if (pendingPfn.length === SB) await flushSample();
+        if (t === 0 || w.states[i] !== PfnState.PRESENT || this.notRam[i]) continue;
+        if (t < 2 ** 32 && sampleHash(seed, w.start + i) >= t) continue;
+        await batch.add(w.start + i, c);
       }
     }
-    await flushSample();
+    await batch.flush();
+    return accums;
   }
 
-  // ---- predictions ----
-  const notesLen = info.notes.length;
-  const bitmapBlocks = 2 * Math.ceil(Math.ceil(maxPfn / 8) / ps);
-  const subHdrBlocks = Math.ceil((104 + notesLen) / ps);
-  const kdumpMeta = (kept: number): number => (1 + subHdrBlocks + bitmapBlocks) * ps + kept * 24;
-  const predictions: LevelPrediction[] = [];
-  for (let level = 0; level < 32; level++) {
+  /** The predicted output sizes of one dump level, from the kept counts and the sample. */
+  predict(level: number, accums: Accum[]): LevelPrediction {
+    const ps = this.ps;
     const c = level >> 1;
     const zeroBit = (level & 1) === 1;
     let kept = 0;
     let zeros = 0;
     /** Zero pages of protected ranges: ELF output keeps them. */
     let protectedZeros = 0;
-    const mean = new Float64Array(codecs.length);
-    const variance = new Float64Array(codecs.length);
+    const mean = new Float64Array(ALL_CODECS.length);
+    const variance = new Float64Array(ALL_CODECS.length);
+    let zeroVar = 0;
     for (let k = 0; k < STRATA; k++) {
-      const nk = keptBy[c * STRATA + k]!;
+      const nk = this.keptBy[c * STRATA + k]!;
       if (!nk) continue;
       kept += nk;
       const a = accums[k]!;
       if (a.n === 0) {
         // Not sampled (no present pages): count as incompressible, non-zero.
-        for (let ci = 0; ci < codecs.length; ci++) mean[ci]! += nk * ps;
+        for (let ci = 0; ci < ALL_CODECS.length; ci++) mean[ci]! += nk * ps;
         continue;
       }
       const zfrac = a.zero / a.n;
       zeros += nk * zfrac;
       if (k === PROTECTED) protectedZeros = nk * zfrac;
-      const total = stratumPages[k]!;
+      const total = this.stratumPages[k]!;
       const fpc = total > 1 ? Math.max(0, (total - a.n) / (total - 1)) : 0;
-      for (let ci = 0; ci < codecs.length; ci++) {
+      for (let ci = 0; ci < ALL_CODECS.length; ci++) {
         const s = zeroBit ? a.s1[ci]! : a.s0[ci]!;
         const q = zeroBit ? a.q1[ci]! : a.q0[ci]!;
         const m = s / a.n;
@@ -478,84 +456,137 @@ async function run(
         mean[ci]! += nk * m;
         variance[ci]! += nk * nk * (sd2 / a.n) * fpc;
       }
+      if (zeroBit && a.n >= 2 && k !== PROTECTED) zeroVar += nk * nk * ((zfrac * (1 - zfrac)) / a.n) * fpc;
     }
     const sharedZero = zeroBit && zeros > 0 ? ps : 0;
+    // The writers' own layouts: what comes before the page data.
+    const info = this.reader.info;
+    const notes = notesForOutput(info.notes, info.vmcoreinfo?.raw, info.file).notes.length;
+    const kdumpHead = kdumpLayout(ps, this.scan.maxPfn, notes, kept).dataStart;
     const kdump = {} as Record<Codec, SizePrediction>;
-    codecs.forEach((k, ci) => {
-      kdump[k] = { bytes: Math.round(kdumpMeta(kept) + mean[ci]! + sharedZero), error: Math.round(1.96 * Math.sqrt(variance[ci]!)) };
+    ALL_CODECS.forEach((k, ci) => {
+      kdump[k] = { bytes: Math.round(kdumpHead + mean[ci]! + sharedZero), error: Math.round(1.96 * Math.sqrt(variance[ci]!)) };
     });
     // ELF: page data (zero pages dropped at odd levels), headers, notes.
     // Dropped zero pages split segments: from none (all at the ends of
     // kept runs) to one each (all apart). The sample cannot tell which, so
     // the estimate takes the middle and the error covers both ends.
     const droppedZeros = zeroBit ? Math.max(0, zeros - protectedZeros) : 0;
-    const nonzeroKept = kept - droppedZeros;
-    const runs = runsBy[c]! + droppedZeros / 2;
-    const phdrBytes = 64 + (1 + runs) * 56 + notesLen;
-    const elfBytes = Math.ceil(phdrBytes / ps) * ps + nonzeroKept * ps;
-    const runsError = droppedZeros > 0 ? Math.ceil((phdrBytes + (droppedZeros / 2) * 56) / ps) * ps - Math.ceil(phdrBytes / ps) * ps + ps : 0;
-    let zeroVar = 0;
-    if (zeroBit) {
-      for (let k = 0; k < STRATA; k++) {
-        const nk = keptBy[c * STRATA + k]!;
-        const a = accums[k]!;
-        if (!nk || a.n < 2 || k === PROTECTED) continue;
-        const p = a.zero / a.n;
-        const total = stratumPages[k]!;
-        const fpc = total > 1 ? Math.max(0, (total - a.n) / (total - 1)) : 0;
-        zeroVar += nk * nk * ((p * (1 - p)) / a.n) * fpc;
-      }
-    }
-    predictions.push({
+    const runs = this.runsBy[c]! + droppedZeros / 2;
+    const elfHead = elfLayout(Math.round(1 + runs), info.notes.length, ps).dataStart;
+    const elfBytes = elfHead + (kept - droppedZeros) * ps;
+    const runsError = droppedZeros > 0 ? elfLayout(Math.round(1 + runs + droppedZeros / 2), info.notes.length, ps).dataStart - elfHead + ps : 0;
+    return {
       level,
       keptPages: kept,
       zeroPages: Math.round(zeros),
       kdump,
       elf: { bytes: Math.round(elfBytes), error: Math.round(1.96 * Math.sqrt(zeroVar) * ps + runsError) },
-    });
+    };
   }
 
-  const classes = {} as Record<AClassName, ClassStat>;
-  ACLASS_NAMES.forEach((name, k) => {
-    const a = accums[k]!;
-    const stat: ClassStat = { pages: classPages[k]!, bytes: classPages[k]! * ps };
-    if (SAMPLED.includes(k) && a.n > 0) {
-      stat.sampled = a.n;
-      stat.zeroPages = Math.round((classPages[k]! * a.zero) / a.n);
+  classStats(accums: Accum[]): Record<AClassName, ClassStat> {
+    const classes = {} as Record<AClassName, ClassStat>;
+    ACLASS_NAMES.forEach((name, k) => {
+      const a = accums[k]!;
+      const stat: ClassStat = { pages: this.classPages[k]!, bytes: this.classPages[k]! * this.ps };
+      if (SAMPLED.includes(k) && a.n > 0) {
+        stat.sampled = a.n;
+        stat.zeroPages = Math.round((this.classPages[k]! * a.zero) / a.n);
+      }
+      classes[name] = stat;
+    });
+    return classes;
+  }
+
+  /** The reading-cost comparison (a model: cost parameters are stated, not measured). */
+  cost(costLevel: number): AnalyzeReport['cost'] {
+    const params: CostParams = { ...DEFAULT_COSTS, ...this.opts.costs };
+    const cl = costLevel >> 1;
+    const withData = this.ramPages - this.classPages[AClass.ABSENT]!;
+    const oracle = !!this.oracle;
+    const strategies = costStrategies(params, {
+      ramPages: withData,
+      notRam: this.ramNotRam,
+      ramCalls: oracle ? this.ramCalls : withData,
+      flagKept: this.flagKeptBy[cl]!,
+      flagKeptNotRam: this.flagKeptNotRam[cl]!,
+      flagKeptCalls: oracle ? this.flagKeptCalls[cl]! : this.flagKeptBy[cl]!,
+      hasOracle: oracle,
+      pageSize: this.ps,
+    });
+    return { level: costLevel, params, strategies };
+  }
+}
+
+/** A dump-level reason (and page properties) as an analysis class. */
+function classOf(r: number, p: number): number {
+  switch (r) {
+    case Reason.HOLE: return AClass.HOLE;
+    case Reason.ABSENT: return AClass.ABSENT;
+    case Reason.CACHE: return AClass.CACHE;
+    case Reason.CACHE_PRIVATE: return AClass.CACHE_PRIVATE;
+    case Reason.USER: return AClass.USER;
+    case Reason.FREE: return AClass.FREE;
+    case Reason.UNACCEPTED: return AClass.UNACCEPTED;
+    case Reason.HWPOISON: return AClass.HWPOISON;
+    case Reason.OFFLINE: return p & Prop.OFFLINE_FALLBACK ? AClass.OFFLINE_FALLBACK : AClass.OFFLINE;
+    default: return p & Prop.DEVICE ? AClass.DEVICE : AClass.KERNEL;
+  }
+}
+
+/** Sampled pages, read and compressed 64 at a time into the strata's sums. */
+class SampleBatch {
+  private static readonly SIZE = 64;
+  private readonly pfns: number[] = [];
+  private readonly strata: number[] = [];
+  private readonly pages: Uint8Array;
+  private readonly view: Buffer;
+  private readonly zero: Buffer;
+  private readonly out: CompressedBatch;
+
+  constructor(
+    private readonly reader: DumpReader,
+    private readonly ps: number,
+    private readonly compressors: PageCompressor[],
+    private readonly accums: Accum[],
+  ) {
+    this.pages = new Uint8Array(SampleBatch.SIZE * ps);
+    this.view = Buffer.from(this.pages.buffer);
+    this.zero = Buffer.alloc(ps);
+    this.out = allocBatch(SampleBatch.SIZE, ps);
+  }
+
+  async add(pfn: number, stratum: number): Promise<void> {
+    this.pfns.push(pfn);
+    this.strata.push(stratum);
+    if (this.pfns.length === SampleBatch.SIZE) await this.flush();
+  }
+
+  async flush(): Promise<void> {
+    const m = this.pfns.length;
+    if (!m) return;
+    const ps = this.ps;
+    for (let k = 0; k < m; k++) await this.reader.readPages(this.pfns[k]!, 1, this.pages, k * ps);
+    const isZero = this.pfns.map((_, k) => this.view.compare(this.zero, 0, ps, k * ps, (k + 1) * ps) === 0);
+    this.compressors.forEach((comp, ci) => {
+      comp.compress(this.pages, m, this.out);
+      for (let k = 0; k < m; k++) {
+        const a = this.accums[this.strata[k]!]!;
+        const size = this.out.sizes[k]!;
+        a.s0[ci]! += size;
+        a.q0[ci]! += size * size;
+        const s1 = isZero[k] ? 0 : size;
+        a.s1[ci]! += s1;
+        a.q1[ci]! += s1 * s1;
+      }
+    });
+    for (let k = 0; k < m; k++) {
+      const a = this.accums[this.strata[k]!]!;
+      a.n++;
+      if (isZero[k]) a.zero++;
     }
-    classes[name] = stat;
-  });
-  const ramPages = maxPfn - classPages[AClass.HOLE]!;
-  const params: CostParams = { ...DEFAULT_COSTS, ...opts.costs };
-  const cl = costLevel >> 1;
-  const strategies = costStrategies(params, {
-    ramPages: ramPages - classPages[AClass.ABSENT]!,
-    notRam: ramNotRam,
-    ramCalls: oracle ? ramCalls : ramPages - classPages[AClass.ABSENT]!,
-    flagKept: flagKeptBy[cl]!,
-    flagKeptNotRam: flagKeptNotRam[cl]!,
-    flagKeptCalls: oracle ? flagKeptCalls[cl]! : flagKeptBy[cl]!,
-    hasOracle: !!oracle,
-    pageSize: ps,
-  });
-  const sampled = accums.reduce((s, a) => s + a.n, 0);
-  return {
-    input: { file: info.file, format: info.format, bytes: info.fileSize, pageSize: ps, maxPfn, osrelease: info.vmcoreinfo?.osrelease },
-    classification: { source: flags ? flags.kind : 'none', description: flags?.describe(), warnings: Object.fromEntries(flags?.warnings ?? []) },
-    classes,
-    offlineAlsoNotRam,
-    ramPages,
-    predictions,
-    sample: {
-      pages: sampled,
-      requested: sampleTarget,
-      seed,
-      confidence: 0.95,
-      note: 'sizes are estimated per class from sampled pages; the error is the half-width of a 95 % interval (normal approximation with finite-population correction)',
-    },
-    oracle: oracle ? { name: oracle.name } : undefined,
-    cost: { level: costLevel, params, strategies },
-    map: { windowPfns: WINDOW, cellPfns: MAP_CELL_PFNS, windows: mapWindows },
-    seconds: (performance.now() - t0) / 1000,
-  };
+    this.pfns.length = 0;
+    this.strata.length = 0;
+  }
 }

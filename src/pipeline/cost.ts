@@ -13,7 +13,6 @@
  *   read       1 GiB/s  copying backed pages out of /proc/vmcore
  *   fabricate  10 ms    one page the hypervisor must make up (qemu-dm)
  */
-import { UsageError } from '../core/errors.js';
 
 export interface CostParams {
   /** Seconds per callback answer. */
@@ -77,31 +76,6 @@ export function costStrategies(p: CostParams, x: CostInputs): StrategyCost[] {
     out.push(
       mk('flags + oracle', 'dumpsieve: skip flagged pages without asking, ask about the rest, read only backed ones', x.flagKeptCalls, x.flagKept - x.flagKeptNotRam, 0),
     );
-  }
-  return out;
-}
-
-/** Parse `call=2us,read=1GiB/s,fabricate=10ms` into cost parameters. */
-export function parseCosts(spec: string | undefined): Partial<CostParams> {
-  if (!spec) return {};
-  const out: Partial<CostParams> = {};
-  for (const part of spec.split(',')) {
-    const m = /^\s*(call|read|fabricate)\s*=\s*([\d.]+)\s*([a-zA-Z/]*)\s*$/.exec(part);
-    if (!m) throw new UsageError(`--cost '${part}' is not NAME=VALUE (call=2us, read=1GiB/s, fabricate=10ms)`);
-    const v = Number(m[2]);
-    const unit = m[3]!.toLowerCase();
-    if (m[1] === 'read') {
-      const mult: Record<string, number> = { 'b/s': 1, 'kib/s': 1024, 'mib/s': 1024 ** 2, 'gib/s': 1024 ** 3, 'kb/s': 1e3, 'mb/s': 1e6, 'gb/s': 1e9 };
-      const k = mult[unit];
-      if (k === undefined || !(v > 0)) throw new UsageError(`--cost read='${m[2]}${m[3]}' needs a rate like 1GiB/s`);
-      out.readBytesPerSecond = v * k;
-    } else {
-      const mult: Record<string, number> = { s: 1, ms: 1e-3, us: 1e-6, µs: 1e-6, ns: 1e-9 };
-      const k = mult[unit];
-      if (k === undefined || !(v >= 0)) throw new UsageError(`--cost ${m[1]}='${m[2]}${m[3]}' needs a time like 2us or 10ms`);
-      if (m[1] === 'call') out.callSeconds = v * k;
-      else out.fabricateSeconds = v * k;
-    }
   }
   return out;
 }

@@ -22,12 +22,13 @@ import { checkOutputs } from '../io/paths.js';
 import { ElfDumpWriter } from '../formats/elf/writer.js';
 import { KdumpWriter } from '../formats/kdump/writer.js';
 import { FlatSink } from '../formats/flat/writer.js';
-import { PfnState, type Codec, type DumpReader, type DumpWriter, type OutputPlan, type Utsname } from '../formats/types.js';
+import { PfnState, type Codec, type DumpReader, type DumpWriter, type OutputPlan, type Utsname, type WriteSummary } from '../formats/types.js';
 import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } from '../classify/flagsource.js';
 import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { describePipelineInput, inputPaths, openPipelineInput, type PipelineInput } from './open.js';
-import { WINDOW, WindowClassifier } from './window.js';
+import { ReadAudit, WINDOW, WindowClassifier, type OracleTally } from './window.js';
+import { runsOf, type ScanProgress } from './scan.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
 import { openFlagTable } from './flags.js';
@@ -73,9 +74,13 @@ export interface FilterOptions {
 
 export interface Progress {
   phase: 'plan' | 'write';
+  /** The run's phases, in order. */
+  phases: readonly ['plan', 'write'];
   done: number;
   total: number;
 }
+
+const PHASES = ['plan', 'write'] as const;
 
 export interface PageFigures {
   /** pfns below max_pfn. */
@@ -142,22 +147,11 @@ export interface FilterReport {
   seconds: number;
 }
 
+/** The x86_64 direct map's base with 4-level paging (__PAGE_OFFSET_BASE_L4), for outputs when the input does not say. */
+const X86_64_DIRECT_MAP = 0xffff888000000000n;
+
 /** Pages read per batch: 1 MiB of 4 KiB pages. */
 const CHUNK = 256;
-
-/** Maximal runs [i, j) of KEPT in a window's reasons. */
-function* runsOfKept(reasons: Uint8Array, n: number): Generator<[number, number]> {
-  for (let i = 0; i < n; ) {
-    if (reasons[i] !== Reason.KEPT) {
-      i++;
-      continue;
-    }
-    let j = i + 1;
-    while (j < n && reasons[j] === Reason.KEPT) j++;
-    yield [i, j];
-    i = j;
-  }
-}
 
 interface Chunk {
   pfn: number;
@@ -182,15 +176,15 @@ class ChunkReader {
 
   async *read(w: number, reasons: Uint8Array, n: number, max: number): AsyncGenerator<Chunk> {
     const list: Array<[number, number]> = [];
-    for (const [i, j] of runsOfKept(reasons, n)) for (let k = i; k < j; k += max) list.push([w + k, Math.min(max, j - k)]);
+    for (const [i, j] of runsOf(reasons, n, Reason.KEPT)) for (let k = i; k < j; k += max) list.push([w + k, Math.min(max, j - k)]);
     let pending: Promise<void> | undefined;
-    const start = (idx: number): Promise<void> => this.reader.readPages(list[idx]![0], list[idx]![1], (idx & 1 ? this.bufs[1] : this.bufs[0]));
+    const start = (idx: number): Promise<void> => this.reader.readPages(list[idx]![0], list[idx]![1], idx & 1 ? this.bufs[1] : this.bufs[0]);
     if (list.length) pending = start(0);
     try {
       for (let idx = 0; idx < list.length; idx++) {
         await pending;
         pending = idx + 1 < list.length ? start(idx + 1) : undefined;
-        yield { pfn: list[idx]![0], count: list[idx]![1], data: (idx & 1 ? this.bufs[1] : this.bufs[0]) };
+        yield { pfn: list[idx]![0], count: list[idx]![1], data: idx & 1 ? this.bufs[1] : this.bufs[0] };
       }
     } finally {
       // A consumer that stops early must not leave a read in flight.
@@ -199,8 +193,58 @@ class ChunkReader {
   }
 }
 
-export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
-  const t0 = performance.now();
+/**
+ * Zero pages of a chunk of kept pages (dump level bit 1). Zero pages of
+ * protected ranges stay in ELF output (a gap there would make crash stop
+ * with "page excluded"); kdump points every zero page at one shared block,
+ * so they stay readable there anyway.
+ */
+class ZeroMarker {
+  readonly mask = new Uint8Array(CHUNK);
+  private readonly zero: Buffer;
+  constructor(
+    private readonly pageSize: number,
+    private readonly keep: RangeSet | undefined,
+  ) {
+    this.zero = Buffer.alloc(pageSize);
+  }
+
+  /** Mark the zero pages of `data` (pages [pfn, pfn+n)); returns how many. */
+  mark(data: Buffer, pfn: number, n: number): number {
+    const ps = this.pageSize;
+    let z = 0;
+    for (let k = 0; k < n; k++) {
+      const isZero = data.compare(this.zero, 0, ps, k * ps, (k + 1) * ps) === 0 && !this.keep?.has(pfn + k);
+      this.mask[k] = isZero ? 1 : 0;
+      if (isZero) z++;
+    }
+    return z;
+  }
+}
+
+/** One filter run: its options and what it opened. */
+interface FilterRun {
+  opts: FilterOptions;
+  level: number;
+  format: OutputFormat;
+  codec: Codec;
+  reader: DumpReader;
+  flags: PageFlagSource | undefined;
+  prot: Protection;
+  classifier: WindowClassifier;
+  chunks: ChunkReader;
+  zeros: ZeroMarker;
+}
+
+/** What the plan pass found: what the writer must know up front, and what it cost. */
+interface FilterPlan {
+  keptPages: number;
+  keptRuns: number;
+  tally: OracleTally;
+  audit: ReadAudit;
+}
+
+function checkFilterOptions(opts: FilterOptions): { level: number; format: OutputFormat; codec: Codec } {
   const level = opts.dumpLevel ?? 0;
   if (!Number.isInteger(level) || level < 0 || level > 31) throw new UsageError(`dump level ${level} is not in 0..31`);
   const format: OutputFormat = opts.format ?? 'kdump';
@@ -208,216 +252,223 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
   if (format === 'elf' && codec !== 'none') throw new UsageError('ELF output (-E) cannot be compressed (-c/-l/-p/-z)');
   if (!opts.output && !opts.flattened && !opts.sink) throw new UsageError('an output file is needed (or -F to write the flattened format to standard output)');
   if (opts.output && opts.flattened) throw new UsageError('-F writes the flattened format to standard output; redirect it instead of naming an output file');
+  return { level, format, codec };
+}
 
+export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
+  const t0 = performance.now();
+  const { level, format, codec } = checkFilterOptions(opts);
   await checkOutputs({ outputs: [opts.output, opts.reasonsFile], inputs: [...inputPaths(opts.input), opts.flagsTable], force: opts.force ?? false });
 
   let meter: MeteredSource | undefined;
-  const wrap = (src: ByteSource): ByteSource => {
-    const inner = opts.wrapSource ? opts.wrapSource(src) : src;
-    meter = new MeteredSource(inner);
-    return meter;
-  };
-  const reader = await openPipelineInput(opts.input, wrap);
+  const reader = await openPipelineInput(opts.input, (src: ByteSource): ByteSource => (meter = new MeteredSource(opts.wrapSource ? opts.wrapSource(src) : src)));
   let flags: PageFlagSource | undefined;
   let writer: DumpWriter | undefined;
   try {
     flags = await chooseFlagSource(reader, level, opts.flagsTable);
     const prot = await protection(reader, flags, opts.protect);
-    const protect = prot.set;
-    const wc = new WindowClassifier(reader, flags, level, opts.oracle, protect);
-    wc.auditing = true;
-    const info = reader.info;
-    const maxPfn = Math.min(info.maxPfn, flags?.pfnLimit ?? Infinity);
-    const ps = info.pageSize;
-    const zeroOut = (level & DL.ZERO) !== 0;
-    const zeroMask = new Uint8Array(CHUNK);
-    const zeroPage = Buffer.alloc(ps);
-    const chunks = new ChunkReader(reader, CHUNK * ps);
-
-    // Zero pages of protected ranges stay (an ELF gap there would make
-    // crash stop with "page excluded"); kdump redirects them harmlessly.
-    const protectZeros = format === 'elf' ? protect : undefined;
-    const markZeros = (data: Buffer, pfn: number, n: number): number => {
-      let z = 0;
-      for (let k = 0; k < n; k++) {
-        const isZero = data.compare(zeroPage, 0, ps, k * ps, (k + 1) * ps) === 0 && !protectZeros?.has(pfn + k);
-        zeroMask[k] = isZero ? 1 : 0;
-        if (isZero) z++;
-      }
-      return z;
+    const ps = reader.info.pageSize;
+    const run: FilterRun = {
+      opts,
+      level,
+      format,
+      codec,
+      reader,
+      flags,
+      prot,
+      classifier: new WindowClassifier(reader, flags, level, opts.oracle, prot.set),
+      chunks: new ChunkReader(reader, CHUNK * ps),
+      zeros: new ZeroMarker(ps, format === 'elf' ? prot.set : undefined),
     };
-
-    // ---- plan ----
-    let keptPages = 0;
-    let keptRuns = 0;
-    let runEnd = -1;
-    const countRun = (pfn: number, n: number): void => {
-      if (pfn !== runEnd) keptRuns++;
-      runEnd = pfn + n;
-    };
-    for (let w = 0; w < maxPfn; w += WINDOW) {
-      const n = Math.min(WINDOW, maxPfn - w);
-      opts.onProgress?.({ phase: 'plan', done: w, total: maxPfn });
-      if (!(await wc.classify(w, n))) continue;
-      const reasons = wc.reasons;
-      for (const [i, j] of runsOfKept(reasons, n)) {
-        keptPages += j - i;
-        if (!(format === 'elf' && zeroOut)) countRun(w + i, j - i);
-      }
-      if (format === 'elf' && zeroOut) {
-        // ELF drops zero pages from the file, so runs depend on content.
-        for await (const c of chunks.read(w, reasons, n, CHUNK)) {
-          markZeros(c.data, c.pfn, c.count);
-          for (let q = 0; q < c.count; q++) if (!zeroMask[q]) countRun(c.pfn + q, 1);
-        }
-      }
-    }
-    const planTally = { ...wc.oracleTally };
-    const audit = { ...wc.audit };
-    wc.auditing = false;
-    opts.onProgress?.({ phase: 'plan', done: maxPfn, total: maxPfn });
-
-    // ---- write ----
+    const plan = await planPass(run);
     const sink = await openSink(opts);
-    const out: DumpWriter = format === 'elf' ? new ElfDumpWriter(sink) : new KdumpWriter(sink, codec, opts.threads === undefined ? {} : { threads: opts.threads });
-    writer = out;
-    const plan: OutputPlan = {
-      pageSize: ps,
-      maxPfn,
-      keptPages,
-      keptRuns,
-      dumpLevel: level,
-      notes: info.notes,
-      vmcoreinfo: info.vmcoreinfo,
-      cpus: info.cpus,
-      utsname: await utsnameOf(reader, flags),
-      timestamp: info.vmcoreinfo?.crashTime ?? Math.floor(Date.now() / 1000),
-      physBase: info.vmcoreinfo?.number('phys_base') ?? 0,
-      pageOffset: pageOffsetOf(reader),
-    };
-    await out.begin(plan);
-    const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, describePipelineInput(opts.input), level, ps) : undefined;
-
-    const counts = new Float64Array(REASON_COUNT);
-    const ramBits = new Uint8Array(WINDOW / 8);
-    const dumpBits = new Uint8Array(WINDOW / 8);
-    wc.reset();
-    try {
-      for (let w = 0; w < maxPfn; w += WINDOW) {
-        const n = Math.min(WINDOW, maxPfn - w);
-        opts.onProgress?.({ phase: 'write', done: w, total: maxPfn });
-        const hasRam = await wc.classify(w, n);
-        const { reasons, states } = wc;
-        const nb = Math.ceil(n / 8);
-        ramBits.fill(0, 0, nb);
-        dumpBits.fill(0, 0, nb);
-        if (hasRam) {
-          for (let i = 0; i < n; i++) {
-            if (states[i] !== PfnState.HOLE) ramBits[i >> 3]! |= 1 << (i & 7);
-            if (reasons[i] === Reason.KEPT) dumpBits[i >> 3]! |= 1 << (i & 7);
-          }
-        }
-        await out.bitmaps({ start: w, count: n, ram: ramBits.subarray(0, nb), dumped: dumpBits.subarray(0, nb) });
-        if (hasRam) {
-          for await (const c of chunks.read(w, reasons, n, CHUNK)) {
-            if (zeroOut) {
-              if (markZeros(c.data, c.pfn, c.count) > 0) for (let q = 0; q < c.count; q++) if (zeroMask[q]) reasons[c.pfn - w + q] = Reason.ZERO;
-              await out.writePages(c.pfn, c.count, c.data, zeroMask);
-            } else {
-              await out.writePages(c.pfn, c.count, c.data);
-            }
-          }
-        }
-        for (let i = 0; i < n; i++) counts[reasons[i]!]!++;
-        if (reasonsMap) await reasonsMap.window(w, n, reasons);
-      }
-      opts.onProgress?.({ phase: 'write', done: maxPfn, total: maxPfn });
-      const summary = await out.end();
-      writer = undefined;
-      if (reasonsMap) await reasonsMap.commit();
-
-      const excluded: Record<string, number> = {};
-      let excludedTotal = 0;
-      for (let r = 0; r < REASON_COUNT; r++) {
-        if (r === Reason.HOLE || r === Reason.KEPT || r === Reason.ABSENT) continue;
-        excluded[REASON_NAMES[r]!] = counts[r]!;
-        excludedTotal += counts[r]!;
-      }
-      const byName = (counts: Float64Array): Record<string, number> => {
-        const out: Record<string, number> = {};
-        counts.forEach((v, r) => {
-          if (v > 0) out[REASON_NAMES[r]!] = v;
-        });
-        return out;
-      };
-      const ram = maxPfn - counts[Reason.HOLE]!;
-      return {
-        input: {
-          file: info.file,
-          format: info.format,
-          bytes: info.fileSize,
-          pageSize: ps,
-          maxPfn,
-          osrelease: info.vmcoreinfo?.osrelease,
-        },
-        output: {
-          file: opts.output ?? opts.sink?.name ?? '-',
-          format,
-          flattened: !!opts.flattened,
-          codec,
-          bytes: summary.bytes,
-          segments: summary.segments,
-        },
-        dumpLevel: level,
-        classification: {
-          source: flags ? flags.kind : 'none',
-          description: flags?.describe(),
-          warnings: Object.fromEntries(flags?.warnings ?? []),
-        },
-        pages: {
-          total: maxPfn,
-          ram,
-          hole: counts[Reason.HOLE]!,
-          absent: counts[Reason.ABSENT]!,
-          kept: counts[Reason.KEPT]!,
-          excluded,
-          excludedTotal,
-          offlineByFallback: wc.decider.stats.offlineFallback,
-          offlineAlsoNotRam: wc.offlineNotRam,
-          protectedKept: byName(wc.protectedOverrides),
-          protectedExcluded: byName(wc.protectedExcluded),
-        },
-        protection: protectionReport(prot),
-        oracle: opts.oracle
-          ? { name: opts.oracle.name, calls: planTally.calls, pfnsAsked: planTally.pfnsAsked, notRam: planTally.notRam }
-          : undefined,
-        cost: costOf(opts, audit, planTally, keptPages, ps),
-        bytesRead: meter?.bytesRead ?? 0,
-        seconds: (performance.now() - t0) / 1000,
-      };
-    } catch (err) {
-      await reasonsMap?.abort();
-      throw err;
-    }
+    writer = format === 'elf' ? new ElfDumpWriter(sink) : new KdumpWriter(sink, codec, opts.threads === undefined ? {} : { threads: opts.threads });
+    await writer.begin(await outputPlan(run, plan));
+    const written = await writePass(run, writer);
+    writer = undefined;
+    return filterReport(run, plan, written, meter?.bytesRead ?? 0, t0);
   } catch (err) {
-    // A write error of the output (the disk full): keep what was written as
-    // an incomplete dump, as makedumpfile does; in the capture kernel part
-    // of a dump beats none.
-    const kept = await writer?.salvage?.();
-    if (kept) {
-      const cause = err instanceof DumpError ? err.detail : err instanceof Error ? err.message : String(err);
-      throw new DumpError(
-        'IO',
-        `${cause}; kept an incomplete dump: ${kept.pagesWritten} of ${kept.pagesPlanned} pages (${kept.flag}), readable up to where the writing stopped`,
-        { file: opts.output ?? opts.sink?.name ?? '-', cause: err },
-      );
-    }
-    await writer?.abort();
-    throw err;
+    throw await keepIncomplete(writer, opts, err);
   } finally {
     await flags?.close();
     await reader.close();
   }
+}
+
+/**
+ * After an error: a write error of the output (the disk full) keeps what
+ * was written as an incomplete dump, as makedumpfile does (in the capture
+ * kernel part of a dump beats none); anything else removes the output.
+ * Returns the error to throw.
+ */
+async function keepIncomplete(writer: DumpWriter | undefined, opts: FilterOptions, err: unknown): Promise<unknown> {
+  const kept = await writer?.salvage?.();
+  if (!kept) {
+    await writer?.abort();
+    return err;
+  }
+  const cause = err instanceof DumpError ? err.detail : err instanceof Error ? err.message : String(err);
+  return new DumpError(
+    'IO',
+    `${cause}; kept an incomplete dump: ${kept.pagesWritten} of ${kept.pagesPlanned} pages (${kept.flag}), readable up to where the writing stopped`,
+    { file: opts.output ?? opts.sink?.name ?? '-', cause: err },
+  );
+}
+
+/**
+ * The plan pass: classify every window and count what will be kept (and,
+ * for ELF output without zero pages, read the kept pages to find the runs
+ * their zero pages break). Oracle questions and the reading-cost audit are
+ * counted here, once.
+ */
+async function planPass(run: FilterRun): Promise<FilterPlan> {
+  const elfZeros = run.format === 'elf' && (run.level & DL.ZERO) !== 0;
+  const audit = new ReadAudit(run.opts.oracle);
+  let keptPages = 0;
+  let keptRuns = 0;
+  let runEnd = -1;
+  const countRun = (pfn: number, n: number): void => {
+    if (pfn !== runEnd) keptRuns++;
+    runEnd = pfn + n;
+  };
+  const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', phases: PHASES, ...p });
+  for await (const w of run.classifier.windows(progress, audit)) {
+    if (!w.ram) continue;
+    for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) {
+      keptPages += j - i;
+      if (!elfZeros) countRun(w.start + i, j - i);
+    }
+    if (!elfZeros) continue;
+    // ELF drops zero pages from the file, so runs depend on content.
+    for await (const c of run.chunks.read(w.start, w.reasons, w.count, CHUNK)) {
+      run.zeros.mark(c.data, c.pfn, c.count);
+      for (let q = 0; q < c.count; q++) if (!run.zeros.mask[q]) countRun(c.pfn + q, 1);
+    }
+  }
+  return { keptPages, keptRuns, tally: { ...(run.classifier.oracle?.tally ?? { calls: 0, pfnsAsked: 0, notRam: 0 }) }, audit };
+}
+
+async function outputPlan(run: FilterRun, plan: FilterPlan): Promise<OutputPlan> {
+  const info = run.reader.info;
+  return {
+    pageSize: info.pageSize,
+    maxPfn: run.classifier.maxPfn,
+    keptPages: plan.keptPages,
+    keptRuns: plan.keptRuns,
+    dumpLevel: run.level,
+    notes: info.notes,
+    vmcoreinfo: info.vmcoreinfo,
+    cpus: info.cpus,
+    utsname: await utsnameOf(run.reader, run.flags),
+    timestamp: info.vmcoreinfo?.crashTime ?? Math.floor(Date.now() / 1000),
+    physBase: info.vmcoreinfo?.number('phys_base') ?? 0,
+    pageOffset: run.reader.info.pageOffset ?? X86_64_DIRECT_MAP,
+  };
+}
+
+/**
+ * The write pass: classify every window again (the same decisions), emit
+ * its bitmaps, read its kept pages one chunk ahead and hand them to the
+ * writer. Returns the pages per reason and the writer's summary.
+ */
+async function writePass(run: FilterRun, out: DumpWriter): Promise<{ counts: Float64Array; summary: WriteSummary }> {
+  const { opts } = run;
+  const zeroOut = (run.level & DL.ZERO) !== 0;
+  const reasonsMap = opts.reasonsFile ? await ReasonsMapWriter.create(opts.reasonsFile, describePipelineInput(opts.input), run.level, run.reader.info.pageSize) : undefined;
+  const counts = new Float64Array(REASON_COUNT);
+  const ramBits = new Uint8Array(WINDOW / 8);
+  const dumpBits = new Uint8Array(WINDOW / 8);
+  try {
+    const progress = (p: ScanProgress): void => opts.onProgress?.({ phase: 'write', phases: PHASES, ...p });
+    for await (const w of run.classifier.windows(progress)) {
+      const { start, count: n, reasons, states } = w;
+      const nb = Math.ceil(n / 8);
+      ramBits.fill(0, 0, nb);
+      dumpBits.fill(0, 0, nb);
+      if (w.ram) {
+        for (let i = 0; i < n; i++) {
+          if (states[i] !== PfnState.HOLE) ramBits[i >> 3]! |= 1 << (i & 7);
+          if (reasons[i] === Reason.KEPT) dumpBits[i >> 3]! |= 1 << (i & 7);
+        }
+      }
+      await out.bitmaps({ start, count: n, ram: ramBits.subarray(0, nb), dumped: dumpBits.subarray(0, nb) });
+      if (w.ram) {
+        for await (const c of run.chunks.read(start, reasons, n, CHUNK)) {
+          // Progress within the window too: the write pass is where the time goes.
+          opts.onProgress?.({ phase: 'write', phases: PHASES, done: c.pfn + c.count, total: run.classifier.maxPfn });
+          if (!zeroOut) {
+            await out.writePages(c.pfn, c.count, c.data);
+            continue;
+          }
+          if (run.zeros.mark(c.data, c.pfn, c.count) > 0) for (let q = 0; q < c.count; q++) if (run.zeros.mask[q]) reasons[c.pfn - start + q] = Reason.ZERO;
+          await out.writePages(c.pfn, c.count, c.data, run.zeros.mask);
+        }
+      }
+      for (let i = 0; i < n; i++) counts[reasons[i]!]!++;
+      if (reasonsMap) await reasonsMap.window(start, n, reasons);
+    }
+    const summary = await out.end();
+    if (reasonsMap) await reasonsMap.commit();
+    return { counts, summary };
+  } catch (err) {
+    await reasonsMap?.abort();
+    throw err;
+  }
+}
+
+/** Non-zero counts by reason name. */
+function byReasonName(counts: Float64Array): Record<string, number> {
+  const out: Record<string, number> = {};
+  counts.forEach((v, r) => {
+    if (v > 0) out[REASON_NAMES[r]!] = v;
+  });
+  return out;
+}
+
+function filterReport(run: FilterRun, plan: FilterPlan, written: { counts: Float64Array; summary: WriteSummary }, bytesRead: number, t0: number): FilterReport {
+  const { opts, reader, flags, classifier } = run;
+  const { counts, summary } = written;
+  const info = reader.info;
+  const maxPfn = classifier.maxPfn;
+  const excluded: Record<string, number> = {};
+  let excludedTotal = 0;
+  for (let r = 0; r < REASON_COUNT; r++) {
+    if (r === Reason.HOLE || r === Reason.KEPT || r === Reason.ABSENT) continue;
+    excluded[REASON_NAMES[r]!] = counts[r]!;
+    excludedTotal += counts[r]!;
+  }
+  const none = new Float64Array(REASON_COUNT);
+  return {
+    input: { file: info.file, format: info.format, bytes: info.fileSize, pageSize: info.pageSize, maxPfn, osrelease: info.vmcoreinfo?.osrelease },
+    output: {
+      file: opts.output ?? opts.sink?.name ?? '-',
+      format: run.format,
+      flattened: !!opts.flattened,
+      codec: run.codec,
+      bytes: summary.bytes,
+      segments: summary.segments,
+    },
+    dumpLevel: run.level,
+    classification: { source: flags ? flags.kind : 'none', description: flags?.describe(), warnings: Object.fromEntries(flags?.warnings ?? []) },
+    pages: {
+      total: maxPfn,
+      ram: maxPfn - counts[Reason.HOLE]!,
+      hole: counts[Reason.HOLE]!,
+      absent: counts[Reason.ABSENT]!,
+      kept: counts[Reason.KEPT]!,
+      excluded,
+      excludedTotal,
+      offlineByFallback: classifier.decider.stats.offlineFallback,
+      offlineAlsoNotRam: classifier.oracle?.offlineNotRam ?? 0,
+      protectedKept: byReasonName(classifier.protect?.kept ?? none),
+      protectedExcluded: byReasonName(classifier.protect?.excluded ?? none),
+    },
+    protection: protectionReport(run.prot),
+    oracle: opts.oracle ? { name: opts.oracle.name, ...plan.tally } : undefined,
+    cost: costOf(opts, plan.audit, plan.tally, plan.keptPages, info.pageSize),
+    bytesRead,
+    seconds: (performance.now() - t0) / 1000,
+  };
 }
 
 function costOf(
@@ -453,7 +504,7 @@ export async function chooseFlagSource(reader: DumpReader, level: number, table:
       throw new DumpError(
         'VMCOREINFO_MISSING',
         `dump level ${level} needs struct page data, but the image has no VMCOREINFO note (use -d 0 or 1, or --flags FILE.kpageflags)`,
-        { file, offset: noteOffset(reader) },
+        { file, offset: reader.info.notesOffset },
       );
     }
     return undefined;
@@ -473,10 +524,6 @@ export async function chooseFlagSource(reader: DumpReader, level: number, table:
   return src;
 }
 
-function noteOffset(reader: DumpReader): number | undefined {
-  const v = reader.info.details?.['notes offset'];
-  return typeof v === 'number' ? v : undefined;
-}
 
 async function openSink(opts: FilterOptions): Promise<PositionalSink> {
   if (opts.sink) return opts.sink;
@@ -497,8 +544,3 @@ async function utsnameOf(reader: DumpReader, flags: PageFlagSource | undefined):
   return { sysname: 'Linux', nodename: '', release, version: release ? '#1' : '', machine: 'x86_64', domainname: '' };
 }
 
-function pageOffsetOf(reader: DumpReader): bigint {
-  const v = reader.info.details?.['page offset'];
-  if (typeof v === 'string' && /^0x[0-9a-f]+$/i.test(v)) return BigInt(v);
-  return 0xffff888000000000n;
-}

@@ -13,11 +13,11 @@
  */
 import { DumpError } from '../core/errors.js';
 import { MemMapFlagSource, type FlagSourceDescription } from '../classify/flagsource.js';
-import type { DumpReader, SegmentInfo, Utsname } from '../formats/types.js';
+import { PfnState, type DumpReader, type SegmentInfo, type Utsname } from '../formats/types.js';
 import { readUtsname } from '../kernel/utsname.js';
 import { openInput, type DumpInput } from './input.js';
 import { locateKernelImage } from './protect.js';
-import { WINDOW, WindowClassifier } from './window.js';
+import { WindowScan } from './scan.js';
 import { Prop } from '../kernel/props.js';
 import { triage, type Triage } from './triage.js';
 
@@ -67,26 +67,19 @@ const PAGE_KEY = /^(NUMBER\((PG_\w+|PAGE_\w+_MAPCOUNT_VALUE|HUGETLB_PAGE_DTOR|ph
 
 /** RAM and data pfns (from the reader), offline and hwpoison pages (from struct page, given a flag source). */
 async function countPfns(reader: DumpReader, src: MemMapFlagSource | undefined): Promise<{ ram: number; absent: number; offline: number; hwpoison: number }> {
-  const info = reader.info;
-  const wc = src ? new WindowClassifier(reader, src, 0, undefined, undefined) : undefined;
-  const states = wc ? wc.states : new Uint8Array(WINDOW);
   const c = { ram: 0, absent: 0, offline: 0, hwpoison: 0 };
-  for (let w = 0; w < info.maxPfn; w += WINDOW) {
-    const n = Math.min(WINDOW, info.maxPfn - w);
-    if (wc) {
-      if (!(await wc.classify(w, n))) continue;
-      // From the page properties, so that pages a filter already left out still count.
-      const props = wc.win.props;
-      for (let i = 0; i < n; i++) {
-        if (states[i] === 0) continue;
-        const p = props[i]!;
-        if (p & (Prop.OFFLINE | Prop.OFFLINE_FALLBACK)) c.offline++;
-        if (p & Prop.HWPOISON) c.hwpoison++;
-      }
-    } else await reader.pfnStates(w, n, states);
-    for (let i = 0; i < n; i++) {
-      if (states[i] !== 0) c.ram++;
-      if (states[i] === 1) c.absent++;
+  for await (const w of new WindowScan(reader, src).windows()) {
+    if (!w.ram) continue;
+    const states = w.states;
+    // From the page properties, so that pages a filter already left out still count.
+    const props = w.props?.props;
+    for (let i = 0; i < w.count; i++) {
+      if (states[i] === PfnState.HOLE) continue;
+      c.ram++;
+      if (states[i] === PfnState.ABSENT) c.absent++;
+      const p = props?.[i] ?? 0;
+      if (p & (Prop.OFFLINE | Prop.OFFLINE_FALLBACK)) c.offline++;
+      if (p & Prop.HWPOISON) c.hwpoison++;
     }
   }
   return c;

@@ -34,7 +34,7 @@ import type { DumpReader } from '../formats/types.js';
 import { MemMapFlagSource, type PageFlagSource } from '../classify/flagsource.js';
 import { Prop, PropWindow } from '../kernel/props.js';
 import { X86_64Translator } from '../kernel/x86_64.js';
-import { WINDOW } from './window.js';
+import { WINDOW } from './scan.js';
 import { kernelLogPfns } from './dmesg.js';
 
 /** Where the kernel image is, or why it could not be found. */

@@ -21,6 +21,7 @@
  * makedumpfile-made parts reassemble byte-identical to makedumpfile's
  * output. Memory is a few buffers; the output is written atomically.
  */
+import { setU64 } from '../core/checked.js';
 import { stat } from 'node:fs/promises';
 import { DumpError, UsageError, hex, ioError } from '../core/errors.js';
 import { AtomicFileSink, SequentialWriter } from '../io/sink.js';
@@ -29,7 +30,7 @@ import { DISK_DUMP_HEADER_SIZE, DUMP_DH, DH_OFF, KDUMP_SUB_HEADER_SIZE, KH_OFF, 
 import type { KdumpReader } from '../formats/kdump/reader.js';
 import { PfnState } from '../formats/types.js';
 import { openSplitSet, type DumpInput } from './input.js';
-import { WINDOW } from './window.js';
+import { WINDOW } from './scan.js';
 
 export interface ReassembleOptions {
   /** The parts, in any order (or a spec with them). */
@@ -66,157 +67,33 @@ export async function reassembleDump(opts: ReassembleOptions): Promise<Reassembl
   try {
     const parts = set.parts;
     await refuseOutputIsPart(opts.output, parts);
-    const p0 = parts[0]!;
-    const L = p0.layout;
+    const L = parts[0]!.layout;
     const bs = L.blockSize;
-    const maxPfn = set.info.maxPfn;
-    const dumpLevel = p0.subHeader.dumpLevel;
     sink = await AtomicFileSink.create(opts.output);
-    const out = sink;
-
-    // Headers, notes, VMCOREINFO.
-    const dh = (parts.find((r) => (headerStatus(r) & DUMP_DH.COMPRESSED_INCOMPLETE) !== 0) ?? parts[parts.length - 1]!).rawHeader;
-    await out.write(dh.subarray(0, DISK_DUMP_HEADER_SIZE), 0);
-    const kh = new Uint8Array(KDUMP_SUB_HEADER_SIZE);
-    const khv = new DataView(kh.buffer);
-    if (L.headerVersion >= 1) {
-      await readExact(p0.source, kh, 0, KDUMP_SUB_HEADER_SIZE, bs, 'kdump_sub_header');
-      khv.setInt32(KH_OFF.split, 0, true);
-      for (const f of [KH_OFF.startPfn, KH_OFF.endPfn, KH_OFF.startPfn64, KH_OFF.endPfn64]) khv.setBigUint64(f, 0n, true);
-    }
-    const sh = p0.subHeader;
-    if (L.headerVersion >= 4 && sh.offsetNote && sh.sizeNote) await copyBytes(p0, out, sh.offsetNote, sh.sizeNote, sh.offsetNote, 'ELF notes');
-    if (L.headerVersion >= 3 && sh.offsetVmcoreinfo && sh.sizeVmcoreinfo) {
-      await copyBytes(p0, out, sh.offsetVmcoreinfo, sh.sizeVmcoreinfo, sh.offsetVmcoreinfo, 'VMCOREINFO');
-    }
+    const kh = await writeHeaders(parts, sink);
 
     // Bitmaps: each part's bits over its own range.
     const twoBitmaps = L.bm2Off !== L.bm1Off;
     const each = twoBitmaps ? (L.bitmapBlocks * bs) / 2 : L.bitmapBlocks * bs;
-    await assembleBitmap(parts, maxPfn, (r) => r.layout.bm1Off, L.bm1Off, each, out);
-    if (twoBitmaps) await assembleBitmap(parts, maxPfn, (r) => r.layout.bm2Off, L.bm2Off, each, out);
+    await assembleBitmap(parts, set.info.maxPfn, (r) => r.layout.bm1Off, L.bm1Off, each, sink);
+    if (twoBitmaps) await assembleBitmap(parts, set.info.maxPfn, (r) => r.layout.bm2Off, L.bm2Off, each, sink);
 
-    // Descriptors and data.
-    const numDumpable = parts.reduce((s, r) => s + r.layout.descCount, 0);
-    const descStart = (1 + L.subHdrBlocks + L.bitmapBlocks) * bs;
-    const dataStart = descStart + numDumpable * PAGE_DESC_SIZE;
-    const descOut = new SequentialWriter(out, descStart, 1 << 20);
-    const dataOut = new SequentialWriter(out, dataStart);
-    // makedumpfile writes the zero page first in every part (and here) when
-    // dump_level excludes zero pages; descriptors pointing there are zero pages.
-    const zeroShared = (dumpLevel & 1) !== 0;
-    const zeroOffset = dataStart;
-    const zeroDesc = new Uint8Array(PAGE_DESC_SIZE);
-    if (zeroShared) {
-      const zv = new DataView(zeroDesc.buffer);
-      setU64(zv, 0, zeroOffset);
-      zv.setUint32(8, bs, true);
-      await dataOut.appendZeros(bs);
-    }
-    let written = 0;
-    let zeroPages = 0;
-    let dataBytes = 0;
-    const desc = new Uint8Array(BATCH * PAGE_DESC_SIZE);
-    const dv = new DataView(desc.buffer);
-    const pfns = new Float64Array(BATCH);
-    const data = new Uint8Array(Math.max(READ_BYTES, bs));
-    const states = new Uint8Array(WINDOW);
-    for (const r of parts) {
-      const { start, end } = r.part!;
-      let index = 0;
-      let batchN = 0;
-      const flush = async (): Promise<void> => {
-        if (batchN === 0) return;
-        await r.readDescriptors(index, batchN, desc, (i) => pfns[i]!);
-        let i = 0;
-        while (i < batchN) {
-          const o = i * PAGE_DESC_SIZE;
-          const off = dv.getUint32(o, true) + dv.getUint32(o + 4, true) * TWO32;
-          if (zeroShared && off === zeroOffset) {
-            await descOut.append(zeroDesc);
-            zeroPages++;
-            i++;
-            continue;
-          }
-          // Pages whose stored bytes follow each other: one read.
-          let j = i + 1;
-          let bytes = dv.getUint32(o + 8, true);
-          while (j < batchN) {
-            const oj = j * PAGE_DESC_SIZE;
-            const offj = dv.getUint32(oj, true) + dv.getUint32(oj + 4, true) * TWO32;
-            const sj = dv.getUint32(oj + 8, true);
-            if (offj !== off + bytes || (zeroShared && offj === zeroOffset) || bytes + sj > data.length) break;
-            bytes += sj;
-            j++;
-          }
-          await readExact(r.source, data, 0, bytes, off, `data of pfn ${hex(pfns[i]!)}`);
-          await dataOut.append(data.subarray(0, bytes));
-          let newOff = dataOut.position - bytes;
-          for (let k = i; k < j; k++) {
-            const ok = k * PAGE_DESC_SIZE;
-            const size = dv.getUint32(ok + 8, true);
-            setU64(dv, ok, newOff);
-            newOff += size;
-            await descOut.append(desc.subarray(ok, ok + PAGE_DESC_SIZE));
-          }
-          dataBytes += bytes;
-          i = j;
-        }
-        written += batchN;
-        index += batchN;
-        batchN = 0;
-        opts.onProgress?.({ phase: 'copy', done: written, total: numDumpable });
-      };
-      for (let w = start; w < end; w += WINDOW) {
-        const n = Math.min(WINDOW, end - w);
-        await r.pfnStates(w, n, states);
-        for (let i = 0; i < n; i++) {
-          if (states[i] !== PfnState.PRESENT) continue;
-          pfns[batchN++] = w + i;
-          if (batchN === BATCH) await flush();
-        }
-      }
-      await flush();
-      if (index !== r.layout.descCount) {
-        throw new DumpError('DUMP_CORRUPT', `the 2nd bitmap sets ${index} pfns in this part's range, the descriptor table has ${r.layout.descCount}`, {
-          file: r.info.file,
-          offset: r.layout.bm2Off,
-        });
-      }
-    }
-
-    // eraseinfo of every part, after the data.
-    const eraseAt = dataOut.position;
-    let eraseBytes = 0;
-    for (const r of parts) {
-      const s = r.subHeader;
-      if (r.layout.headerVersion < 5 || s.sizeEraseinfo === 0) continue;
-      for (let done = 0; done < s.sizeEraseinfo; ) {
-        const n = Math.min(data.length, s.sizeEraseinfo - done);
-        await readExact(r.source, data, 0, n, s.offsetEraseinfo + done, 'eraseinfo');
-        await dataOut.append(data.subarray(0, n));
-        done += n;
-      }
-      eraseBytes += s.sizeEraseinfo;
-    }
-    if (eraseBytes > 0) {
-      setU64(khv, KH_OFF.offsetEraseinfo, eraseAt);
-      setU64(khv, KH_OFF.sizeEraseinfo, eraseBytes);
-    }
-    await descOut.drain();
-    await dataOut.drain();
-    if (L.headerVersion >= 1) await out.write(kh, bs);
-    const bytes = dataOut.position;
-    await out.setLength(bytes);
-    await out.commit();
+    const copier = new PageCopier(parts, sink, opts.onProgress);
+    await copier.begin();
+    for (const r of parts) await copier.part(r);
+    const eraseBytes = await copier.eraseinfo(kh);
+    const bytes = await copier.finish();
+    if (L.headerVersion >= 1) await sink.write(kh, bs);
+    await sink.setLength(bytes);
+    await sink.commit();
     sink = undefined;
     return {
       parts: set.info.parts!.map((p) => ({ ...p })),
       output: { file: opts.output, bytes },
-      maxPfn,
-      pages: written,
-      zeroPages,
-      dataBytes,
+      maxPfn: set.info.maxPfn,
+      pages: copier.written,
+      zeroPages: copier.zeroPages,
+      dataBytes: copier.dataBytes,
       eraseinfoBytes: eraseBytes,
       seconds: (performance.now() - t0) / 1000,
     };
@@ -226,14 +103,185 @@ export async function reassembleDump(opts: ReassembleOptions): Promise<Reassembl
   }
 }
 
+/**
+ * The disk_dump_header (an incomplete part's, if any, so the result says
+ * so), the notes and VMCOREINFO of the first part; returns the
+ * kdump_sub_header with the split fields cleared (written last, once the
+ * eraseinfo offset is known).
+ */
+async function writeHeaders(parts: readonly KdumpReader[], out: AtomicFileSink): Promise<Uint8Array> {
+  const p0 = parts[0]!;
+  const L = p0.layout;
+  const dh = (parts.find((r) => (headerStatus(r) & DUMP_DH.COMPRESSED_INCOMPLETE) !== 0) ?? parts[parts.length - 1]!).rawHeader;
+  await out.write(dh.subarray(0, DISK_DUMP_HEADER_SIZE), 0);
+  const kh = new Uint8Array(KDUMP_SUB_HEADER_SIZE);
+  const khv = new DataView(kh.buffer);
+  if (L.headerVersion >= 1) {
+    await readExact(p0.source, kh, 0, KDUMP_SUB_HEADER_SIZE, L.blockSize, 'kdump_sub_header');
+    khv.setInt32(KH_OFF.split, 0, true);
+    for (const f of [KH_OFF.startPfn, KH_OFF.endPfn, KH_OFF.startPfn64, KH_OFF.endPfn64]) khv.setBigUint64(f, 0n, true);
+  }
+  const sh = p0.subHeader;
+  if (L.headerVersion >= 4 && sh.offsetNote && sh.sizeNote) await copyBytes(p0, out, sh.offsetNote, sh.sizeNote, sh.offsetNote, 'ELF notes');
+  if (L.headerVersion >= 3 && sh.offsetVmcoreinfo && sh.sizeVmcoreinfo) {
+    await copyBytes(p0, out, sh.offsetVmcoreinfo, sh.sizeVmcoreinfo, sh.offsetVmcoreinfo, 'VMCOREINFO');
+  }
+  return kh;
+}
+
+/**
+ * Descriptors and stored page data of every part, in pfn order, into one
+ * descriptor table and one data area: bytes copied as they are (no
+ * recompression), offsets rewritten, runs of adjacent stored pages read at
+ * once. makedumpfile writes the zero page first in every part (and here)
+ * when dump_level excludes zero pages; descriptors pointing there are zero
+ * pages.
+ */
+class PageCopier {
+  written = 0;
+  zeroPages = 0;
+  dataBytes = 0;
+  private readonly bs: number;
+  private readonly total: number;
+  private readonly descOut: SequentialWriter;
+  private readonly dataOut: SequentialWriter;
+  private readonly zeroShared: boolean;
+  private readonly zeroOffset: number;
+  private readonly zeroDesc = new Uint8Array(PAGE_DESC_SIZE);
+  private readonly desc = new Uint8Array(BATCH * PAGE_DESC_SIZE);
+  private readonly dv = new DataView(this.desc.buffer);
+  private readonly pfns = new Float64Array(BATCH);
+  private readonly data: Uint8Array;
+
+  constructor(
+    private readonly parts: readonly KdumpReader[],
+    out: AtomicFileSink,
+    private readonly onProgress: ReassembleOptions['onProgress'],
+  ) {
+    const L = parts[0]!.layout;
+    this.bs = L.blockSize;
+    this.total = parts.reduce((s, r) => s + r.layout.descCount, 0);
+    const descStart = (1 + L.subHdrBlocks + L.bitmapBlocks) * this.bs;
+    const dataStart = descStart + this.total * PAGE_DESC_SIZE;
+    this.descOut = new SequentialWriter(out, descStart, 1 << 20);
+    this.dataOut = new SequentialWriter(out, dataStart);
+    this.zeroShared = (parts[0]!.subHeader.dumpLevel & 1) !== 0;
+    this.zeroOffset = dataStart;
+    this.data = new Uint8Array(Math.max(READ_BYTES, this.bs));
+  }
+
+  /** The shared zero page, first in the data area, when the dump level excludes zero pages. */
+  async begin(): Promise<void> {
+    if (!this.zeroShared) return;
+    const zv = new DataView(this.zeroDesc.buffer);
+    setU64(zv, 0, this.zeroOffset);
+    zv.setUint32(8, this.bs, true);
+    await this.dataOut.appendZeros(this.bs);
+  }
+
+  /** Copy one part's pages (its 2nd bitmap over its own pfn range). */
+  async part(r: KdumpReader): Promise<void> {
+    const { start, end } = r.part!;
+    const states = new Uint8Array(WINDOW);
+    let index = 0;
+    let batchN = 0;
+    for (let w = start; w < end; w += WINDOW) {
+      const n = Math.min(WINDOW, end - w);
+      await r.pfnStates(w, n, states);
+      for (let i = 0; i < n; i++) {
+        if (states[i] !== PfnState.PRESENT) continue;
+        this.pfns[batchN++] = w + i;
+        if (batchN === BATCH) {
+          await this.batch(r, index, batchN);
+          index += batchN;
+          batchN = 0;
+        }
+      }
+    }
+    await this.batch(r, index, batchN);
+    index += batchN;
+    if (index !== r.layout.descCount) {
+      throw new DumpError('DUMP_CORRUPT', `the 2nd bitmap sets ${index} pfns in this part's range, the descriptor table has ${r.layout.descCount}`, {
+        file: r.info.file,
+        offset: r.layout.bm2Off,
+      });
+    }
+  }
+
+  /** Copy descriptors [index, index+n) of a part, with their data. */
+  private async batch(r: KdumpReader, index: number, n: number): Promise<void> {
+    if (n === 0) return;
+    const { dv, desc, data } = this;
+    await r.readDescriptors(index, n, desc, (i) => this.pfns[i]!);
+    const offsetOf = (k: number): number => dv.getUint32(k * PAGE_DESC_SIZE, true) + dv.getUint32(k * PAGE_DESC_SIZE + 4, true) * TWO32;
+    const sizeOf = (k: number): number => dv.getUint32(k * PAGE_DESC_SIZE + 8, true);
+    for (let i = 0; i < n; ) {
+      const off = offsetOf(i);
+      if (this.zeroShared && off === this.zeroOffset) {
+        await this.descOut.append(this.zeroDesc);
+        this.zeroPages++;
+        i++;
+        continue;
+      }
+      // Pages whose stored bytes follow each other: one read.
+      let j = i + 1;
+      let bytes = sizeOf(i);
+      while (j < n && offsetOf(j) === off + bytes && !(this.zeroShared && offsetOf(j) === this.zeroOffset) && bytes + sizeOf(j) <= data.length) {
+        bytes += sizeOf(j);
+        j++;
+      }
+      await readExact(r.source, data, 0, bytes, off, `data of pfn ${hex(this.pfns[i]!)}`);
+      await this.dataOut.append(data.subarray(0, bytes));
+      let newOff = this.dataOut.position - bytes;
+      for (let k = i; k < j; k++) {
+        const ok = k * PAGE_DESC_SIZE;
+        const size = sizeOf(k);
+        setU64(dv, ok, newOff);
+        newOff += size;
+        await this.descOut.append(desc.subarray(ok, ok + PAGE_DESC_SIZE));
+      }
+      this.dataBytes += bytes;
+      i = j;
+    }
+    this.written += n;
+    this.onProgress?.({ phase: 'copy', done: this.written, total: this.total });
+  }
+
+  /** Every part's eraseinfo after the data; the sub header is told where. Returns its bytes. */
+  async eraseinfo(kh: Uint8Array): Promise<number> {
+    const at = this.dataOut.position;
+    let bytes = 0;
+    for (const r of this.parts) {
+      const s = r.subHeader;
+      if (r.layout.headerVersion < 5 || s.sizeEraseinfo === 0) continue;
+      for (let done = 0; done < s.sizeEraseinfo; ) {
+        const n = Math.min(this.data.length, s.sizeEraseinfo - done);
+        await readExact(r.source, this.data, 0, n, s.offsetEraseinfo + done, 'eraseinfo');
+        await this.dataOut.append(this.data.subarray(0, n));
+        done += n;
+      }
+      bytes += s.sizeEraseinfo;
+    }
+    if (bytes > 0) {
+      const khv = new DataView(kh.buffer);
+      setU64(khv, KH_OFF.offsetEraseinfo, at);
+      setU64(khv, KH_OFF.sizeEraseinfo, bytes);
+    }
+    return bytes;
+  }
+
+  /** Drain both writers; returns the file's length. */
+  async finish(): Promise<number> {
+    await this.descOut.drain();
+    await this.dataOut.drain();
+    return this.dataOut.position;
+  }
+}
+
 function headerStatus(r: KdumpReader): number {
   return new DataView(r.rawHeader.buffer, r.rawHeader.byteOffset, DISK_DUMP_HEADER_SIZE).getUint32(DH_OFF.status, true);
 }
 
-function setU64(dv: DataView, off: number, v: number): void {
-  dv.setUint32(off, v % TWO32, true);
-  dv.setUint32(off + 4, Math.floor(v / TWO32), true);
-}
 
 /** Copy `len` bytes at `from` of a part to `to` of the output, in bounded pieces. */
 async function copyBytes(r: KdumpReader, out: AtomicFileSink, from: number, len: number, to: number, what: string): Promise<void> {

@@ -90,6 +90,86 @@ export interface TriageInput {
   version?: string | undefined;
 }
 
+/**
+ * The panic line (the last "Kernel panic", else the last first-sign line)
+ * and the first sign of the same episode: the earliest BUG/Oops/sysrq line
+ * within 10 s and 200 records before it. Indexes, -1 when there is none.
+ */
+function crashLines(records: readonly KernelLogRecord[]): { panic: number; cause: number } {
+  let pi = -1;
+  for (let i = records.length - 1; i >= 0 && pi < 0; i--) if (PANIC.test(textOf(records[i]!))) pi = i;
+  for (let i = records.length - 1; i >= 0 && pi < 0; i--) if (CAUSE.test(textOf(records[i]!))) pi = i;
+  if (pi < 0) return { panic: -1, cause: -1 };
+  let ci = -1;
+  const limit = ns(records[pi]!) - 10e9;
+  for (let i = pi; i >= 0 && i >= pi - 200 && ns(records[i]!) >= limit; i--) if (CAUSE.test(textOf(records[i]!))) ci = i;
+  return { panic: pi, cause: ci < 0 ? pi : ci };
+}
+
+/**
+ * The crashing CPU's registers: the note the log's "CPU: n PID: p" line
+ * names, else the CPU or task that logged the panic, else the only note
+ * with a running task; CR2 from QEMU's note or the Oops text.
+ */
+function crashingCpu(records: readonly KernelLogRecord[], panic: number, cause: number, cpus: readonly CpuRegisters[]): Triage['cpu'] {
+  const episode = cause >= 0 ? records.slice(cause) : [];
+  let cpuLine: RegExpExecArray | null = null;
+  let cr2Text: bigint | undefined;
+  for (const r of episode) {
+    const s = textOf(r);
+    cpuLine ??= CPU_LINE.exec(s);
+    const m = CR2_LINE.exec(s);
+    if (m && cr2Text === undefined) cr2Text = BigInt(`0x${m[1]!}`);
+  }
+  let chosen: CpuRegisters | undefined;
+  let how = '';
+  if (cpuLine) {
+    const n = Number(cpuLine[1]);
+    const pid = Number(cpuLine[2]);
+    const byPid = cpus.filter((c) => c.pid === pid);
+    if (pid !== 0 && byPid.length === 1) {
+      chosen = byPid[0];
+      how = `the note of pid ${pid}, named by "CPU: ${n} PID: ${pid}" in the log`;
+    } else if (cpus[n]) {
+      chosen = cpus[n];
+      how = `note ${n}, the CPU the log names ("CPU: ${n}")`;
+    }
+  }
+  const caller = panic >= 0 ? records[panic]!.callerId : undefined;
+  if (!chosen && caller !== undefined) {
+    if ((caller & CALLER_CPU_BIT) !== 0) {
+      const n = (caller & ~CALLER_CPU_BIT) >>> 0;
+      chosen = cpus[n];
+      how = `note ${n}, the CPU that logged the panic`;
+    } else {
+      const byPid = cpus.filter((c) => c.pid === caller);
+      if (byPid.length === 1) {
+        chosen = byPid[0];
+        how = `the note of pid ${caller}, the task that logged the panic`;
+      }
+    }
+  }
+  if (!chosen) {
+    const busy = cpus.filter((c) => c.pid !== 0);
+    if (busy.length === 1) {
+      chosen = busy[0];
+      how = 'the only note with a running task';
+    }
+  }
+  if (!chosen) return undefined;
+  return {
+    index: chosen.index,
+    pid: chosen.pid,
+    comm: chosen.pid === Number(cpuLine?.[2]) ? cpuLine?.[3] : undefined,
+    how,
+    rip: chosen.regs.rip,
+    rsp: chosen.regs.rsp,
+    rbp: chosen.regs.rbp,
+    cr2: chosen.cr?.cr2 ?? cr2Text,
+    cr2From: chosen.cr ? 'QEMU note' : cr2Text !== undefined ? 'Oops text' : undefined,
+  };
+}
+
 export async function triage(inp: TriageInput): Promise<Triage> {
   const { reader } = inp;
   const info = reader.info;
@@ -121,98 +201,12 @@ export async function triage(inp: TriageInput): Promise<Triage> {
   }
   const last = records[records.length - 1];
   if (last) t.uptime = { sec: last.sec, nsec: last.nsec };
-
-  // The panic line, then the first sign of the same episode.
-  let pi = -1;
-  for (let i = records.length - 1; i >= 0; i--) {
-    if (PANIC.test(textOf(records[i]!))) {
-      pi = i;
-      break;
-    }
+  const { panic, cause } = crashLines(records);
+  if (panic >= 0) {
+    t.panic = lineOf(records[panic]!);
+    t.cause = lineOf(records[cause]!);
+    t.before = records.slice(Math.max(0, cause - BEFORE), cause).map(lineOf);
   }
-  if (pi < 0) {
-    for (let i = records.length - 1; i >= 0; i--) {
-      const s = textOf(records[i]!);
-      if (CAUSE.test(s)) {
-        pi = i;
-        break;
-      }
-    }
-  }
-  let ci = -1;
-  if (pi >= 0) {
-    t.panic = lineOf(records[pi]!);
-    const limit = ns(records[pi]!) - 10e9;
-    for (let i = pi; i >= 0 && i >= pi - 200 && ns(records[i]!) >= limit; i--) {
-      const s = textOf(records[i]!);
-      if (CAUSE.test(s)) ci = i;
-    }
-    if (ci < 0) ci = pi;
-    t.cause = lineOf(records[ci]!);
-    t.before = records.slice(Math.max(0, ci - BEFORE), ci).map(lineOf);
-  }
-
-  // The crashing CPU.
-  const episode = ci >= 0 ? records.slice(ci) : [];
-  let cpuLine: RegExpExecArray | null = null;
-  let cr2Text: bigint | undefined;
-  for (const r of episode) {
-    const s = textOf(r);
-    cpuLine ??= CPU_LINE.exec(s);
-    const m = CR2_LINE.exec(s);
-    if (m && cr2Text === undefined) cr2Text = BigInt(`0x${m[1]!}`);
-  }
-  let chosen: CpuRegisters | undefined;
-  let how = '';
-  let comm: string | undefined;
-  if (cpuLine) {
-    const n = Number(cpuLine[1]);
-    const pid = Number(cpuLine[2]);
-    comm = cpuLine[3];
-    const byPid = regs.cpus.filter((c) => c.pid === pid);
-    if (pid !== 0 && byPid.length === 1) {
-      chosen = byPid[0];
-      how = `the note of pid ${pid}, named by "CPU: ${n} PID: ${pid}" in the log`;
-    } else if (regs.cpus[n]) {
-      chosen = regs.cpus[n];
-      how = `note ${n}, the CPU the log names ("CPU: ${n}")`;
-    }
-  }
-  if (!chosen && pi >= 0) {
-    const caller = records[pi]!.callerId;
-    if (caller !== undefined) {
-      if ((caller & CALLER_CPU_BIT) !== 0) {
-        const n = (caller & ~CALLER_CPU_BIT) >>> 0;
-        chosen = regs.cpus[n];
-        how = `note ${n}, the CPU that logged the panic`;
-      } else {
-        const byPid = regs.cpus.filter((c) => c.pid === caller);
-        if (byPid.length === 1) {
-          chosen = byPid[0];
-          how = `the note of pid ${caller}, the task that logged the panic`;
-        }
-      }
-    }
-  }
-  if (!chosen) {
-    const busy = regs.cpus.filter((c) => c.pid !== 0);
-    if (busy.length === 1) {
-      chosen = busy[0];
-      how = 'the only note with a running task';
-    }
-  }
-  if (chosen) {
-    t.cpu = {
-      index: chosen.index,
-      pid: chosen.pid,
-      comm: chosen.pid === Number(cpuLine?.[2]) ? comm : undefined,
-      how,
-      rip: chosen.regs.rip,
-      rsp: chosen.regs.rsp,
-      rbp: chosen.regs.rbp,
-      cr2: chosen.cr?.cr2 ?? cr2Text,
-      cr2From: chosen.cr ? 'QEMU note' : cr2Text !== undefined ? 'Oops text' : undefined,
-    };
-  }
+  t.cpu = crashingCpu(records, panic, cause, regs.cpus);
   return t;
 }

@@ -4,7 +4,7 @@ import { formatBytes, percent } from '../core/units.js';
 import { ACLASS_NAMES, type AnalyzeReport } from '../pipeline/analyze.js';
 import { PAGE_CODECS } from '../formats/kdump/codecs/table.js';
 import { table } from './table.js';
-import { renderCostTable } from './cost-text.js';
+import { renderCostModel } from './cost-text.js';
 
 export function renderAnalyzeReport(r: AnalyzeReport): string {
   const ps = r.input.pageSize;
@@ -32,7 +32,6 @@ export function renderAnalyzeReport(r: AnalyzeReport): string {
     ),
   );
   out.push('');
-  out.push(`Cost of reading the guest's memory (filters at -d ${r.cost.level}${r.oracle ? `; oracle ${r.oracle.name}` : '; no RAM oracle: unbacked pages unknown'})`);
-  out.push(...renderCostTable(r.cost));
+  out.push(...renderCostModel(r.cost, { level: r.cost.level, oracle: r.oracle?.name }));
   return terminalText(`${out.join('\n')}\n`);
 }

@@ -7,9 +7,14 @@
 import { field, terminalText } from './safe.js';
 import { formatBytes, percent } from '../core/units.js';
 import type { FilterReport } from '../pipeline/filter.js';
-import { renderCostTable } from './cost-text.js';
+import { renderCostModel } from './cost-text.js';
 
-export function renderFilterReport(r: FilterReport): string {
+export interface FilterTextOptions {
+  /** Add the reading-cost model (filter --cost). */
+  cost?: boolean | undefined;
+}
+
+export function renderFilterReport(r: FilterReport, o: FilterTextOptions = {}): string {
   const ps = r.input.pageSize;
   const p = r.pages;
   const ex = p.excluded;
@@ -58,10 +63,9 @@ export function renderFilterReport(r: FilterReport): string {
     );
   }
   for (const [k, v] of Object.entries(c.warnings)) lines.push(`Warning: ${k}: ${v.toLocaleString('en-US')}`);
-  if (r.oracle) {
+  if (o.cost) {
     lines.push('');
-    lines.push(`Cost of reading the guest's memory (this run is "flags + oracle")`);
-    lines.push(...renderCostTable(r.cost));
+    lines.push(...renderCostModel(r.cost, { level: r.dumpLevel, oracle: r.oracle?.name, thisRun: r.oracle ? 'flags + oracle' : 'flag filter' }));
     lines.push('');
   }
   lines.push(

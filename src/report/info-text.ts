@@ -5,6 +5,7 @@ import type { InfoReport } from '../pipeline/info.js';
 import type { Triage, TriageLine } from '../pipeline/triage.js';
 import { table } from './table.js';
 import { field, terminalText } from './safe.js';
+import { pfnRange, pfnRanges } from './ranges.js';
 
 const n = (x: number): string => x.toLocaleString('en-US');
 const h16 = (v: bigint): string => v.toString(16).padStart(16, '0');
@@ -71,7 +72,7 @@ export function renderInfo(r: InfoReport): string {
   }
   if (r.parts) {
     out.push(`Split set: ${r.parts.length} part(s)`);
-    out.push(table(r.parts.map((p) => [field(p.file), `pfn ${hex(p.startPfn)}-${hex(p.endPfn)}`, formatBytes(p.bytes)]), { indent: '  ' }));
+    out.push(table(r.parts.map((p) => [field(p.file), `pfns ${pfnRange(p.startPfn, p.endPfn)}`, formatBytes(p.bytes)]), { indent: '  ' }));
   }
   if (r.triage) out.push(...renderTriage(r.triage));
   const det = Object.entries(r.details);
@@ -109,9 +110,7 @@ export function renderInfo(r: InfoReport): string {
     }
     if (r.kernelImage?.length) {
       const pages = r.kernelImage.reduce((a, [s, e]) => a + e - s, 0);
-      const shown = r.kernelImage.slice(0, 4).map(([s, e]) => `[${hex(s)}, ${hex(e)})`);
-      if (r.kernelImage.length > 4) shown.push(`… (+${r.kernelImage.length - 4} more)`);
-      out.push(`Kernel image (protected): ${pages.toLocaleString('en-US')} pages, pfns ${shown.join(' ')}`);
+      out.push(`Kernel image (protected): ${pages.toLocaleString('en-US')} pages, pfns ${pfnRanges(r.kernelImage.slice(0, 4), r.kernelImage.length - 4)}`);
     }
     if (r.kernelImageMissing) out.push(`Kernel image: not located (${r.kernelImageMissing})`);
   } else if (r.kernelError) {
@@ -121,8 +120,8 @@ export function renderInfo(r: InfoReport): string {
     out.push(`PT_LOAD segments: ${r.segments.count}`);
     out.push(
       table(
-        r.segments.first.map((s) => [hex(s.paddr), hex(s.paddr + s.memSize), formatBytes(s.memSize), hex(s.fileOffset), s.fileSize < s.memSize ? `filesz ${hex(s.fileSize)}` : '']),
-        { header: ['paddr', 'end', 'size', 'offset', ''], indent: '  ' },
+        r.segments.first.map((s) => [`[${hex(s.paddr)}, ${hex(s.paddr + s.memSize)})`, formatBytes(s.memSize), hex(s.fileOffset), s.fileSize < s.memSize ? `filesz ${hex(s.fileSize)}` : '']),
+        { header: ['physical addresses', 'size', 'file offset', ''], indent: '  ' },
       ),
     );
     if (r.segments.count > r.segments.first.length) out.push(`  … ${r.segments.count - r.segments.first.length} more`);

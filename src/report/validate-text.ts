@@ -1,6 +1,7 @@
 /** `dumpsieve validate` for people: findings first, then what ran. */
 import { field, terminalText } from './safe.js';
-import { describeRanges, type ValidateReport } from '../pipeline/validate.js';
+import type { ValidateReport } from '../pipeline/validate.js';
+import { pfnRanges } from './ranges.js';
 
 function wrap(text: string, width: number, indent: string): string {
   const words = text.split(/\s+/);
@@ -31,7 +32,7 @@ export function renderValidateReport(r: ValidateReport): string {
     out.push('');
     out.push(`${f.severity.toUpperCase()} ${f.id}: ${f.title}: ${f.count.toLocaleString('en-US')} ${f.id === 'offline-total' ? 'pages of difference' : 'pages'}`);
     if (f.detail) out.push(`  ${f.detail}`);
-    if (f.ranges.length) out.push(`  pfns ${describeRanges(f)}`);
+    if (f.ranges.length) out.push(`  pfns ${pfnRanges(f.ranges, f.moreRanges)}`);
     out.push(wrap(f.why, 96, '  '));
   }
   out.push('');

@@ -10,7 +10,7 @@ import { DEFAULT_ERA, ERAS, eraByName, type EraDef } from './eras.js';
 import { FAULT_DEFS, faultByName } from './faults.js';
 import { IMAGE_FIXED_PAGES, KernelLayout, type DeviceRange, type ImagePlan, type MemoryModel, type RamRange } from './layout.js';
 import { generateMix, type MixEntry, type MixProfile } from './mix.js';
-import { PAGES_PER_SECTION, PAGE_SIZE, PlanBuilder, type Plan, type RunFields } from './plan.js';
+import { PAGES_PER_SECTION, PAGE_SIZE, PlanBuilder, type Plan } from './plan.js';
 import { Rng } from './rng.js';
 import {
   FIELDS,
@@ -20,6 +20,7 @@ import {
   type GuestDraftApi,
   type KexecSegmentPlan,
   type ScenarioContext,
+  type ScenarioDef,
   type VirtioMemPlan,
 } from './scenarios.js';
 import { planPrintk, type PrintkPlan } from './printk.js';
@@ -88,6 +89,79 @@ function usage(msg: string): never {
 
 /** Check options and build the guest; throws UsageError on bad arguments. */
 export function buildGuest(o: GuestOptions): Guest {
+  const { sc, era, model, seed, physBase, size, faults } = checkOptions(o);
+  const rng = new Rng(seed, 0x5eed);
+  const ctx: ScenarioContext = { era, size, seed, model, rng };
+  const draft = sc.draft(ctx);
+  const ram = [...draft.ram].sort((a, b) => a.start - b.start);
+  const imageRng = new Rng(seed, 0x1a9e);
+  const layout = placeKernel(sc.name, ctx, physBase, ram, draft.devices, imageRng);
+  const kernelMaxPfn = layout.maxPfn;
+  const maxPfn = model === 'sparsemem' ? Math.ceil(kernelMaxPfn / PAGES_PER_SECTION) * PAGES_PER_SECTION : kernelMaxPfn;
+
+  const plan = new PlanBuilder(maxPfn, FIELDS.hole);
+  const mixes = new MixPaint(plan);
+  for (const r of ram) mixes.paint(r.start, r.end - r.start, draft.profile);
+  const home = ram.find((r) => r.start <= layout.kbase && layout.kbase < r.end)!;
+  const api: GuestDraftApi = {
+    ctx,
+    layout,
+    plan,
+    afterMeta: layout.metaEnd,
+    homeEnd: home.end,
+    paintMix: (start, count, p) => mixes.paint(start, count, p),
+    paint: (start, count, f) => plan.paint(start, count, f),
+  };
+  draft.populate?.(api);
+  paintKernel(plan, layout, mixes, draft.profile);
+  reserveCrashKernel(plan, layout, draft.kexec, size, home.end);
+  mixes.generate(ram, rng, size);
+  draft.finish?.(api);
+  for (const name of faults) {
+    const ok = faultByName(name)!.apply({ era, scenario: sc.name, plan, rng: rng.fork(0xfa17) });
+    if (!ok) usage(`fault ${name}: ${sc.name} with kernel ${era.name} has no pages it could act on`);
+  }
+  // The kernel log (in the image, or memblock memory taken from a plain kernel run).
+  const printk = planPrintk({ era, layout, plan, seed, ram, scenario: sc.name, homeEnd: home.end });
+  // Struct pages exist exactly for present sections (or every pfn below max_pfn with FLATMEM).
+  fixStructPagePresence(plan, layout);
+  const finished = plan.finish();
+
+  // kexec-tools takes [_text, _end) from /proc/kcore (some versions round it
+  // to the mapping); QEMU's dump-guest-memory writes none.
+  const textLoad = imageRng.chance(0.7)
+    ? { start: layout.kbase, end: imageRng.chance(0.5) ? layout.imageEnd : layout.kbase + layout.imagePages }
+    : undefined;
+  const guest: Guest = {
+    scenario: sc.name,
+    era,
+    seed,
+    size,
+    model,
+    physBase,
+    faults,
+    layout,
+    plan: finished,
+    loads: computeLoads(finished, ram, draft.devices),
+    textLoad,
+    maxPfn,
+    kernelMaxPfn,
+    ram,
+    devices: draft.devices,
+    kexec: draft.kexec,
+    virtioMem: draft.virtioMem,
+    sideFiles: draft.sideFiles,
+    vmcoreinfo: buildVmcoreinfo({ era, layout, seed, printk: printk.vmcoreinfo }),
+    printk,
+    encoder: makePageEncoder(finished, era, layout, seed),
+    content: new ContentGenerator(seed),
+    fillPages: (pfn, count, dst, off) => fillPages(guest, pfn, count, dst, off),
+  };
+  return guest;
+}
+
+/** The options, checked and defaulted (UsageError on the first bad one). */
+function checkOptions(o: GuestOptions): { sc: ScenarioDef; era: EraDef; model: MemoryModel; seed: number; physBase: number; size: number; faults: string[] } {
   const sc = scenarioByName(o.scenario) ?? usage(`unknown scenario '${o.scenario}' (known: ${SCENARIO_DEFS.map((s) => s.name).join(', ')})`);
   const eraName = o.kernel ?? DEFAULT_ERA;
   const era = eraByName(eraName) ?? usage(`unknown kernel era '${eraName}' (known: ${ERAS.map((e) => e.name).join(', ')})`);
@@ -113,123 +187,70 @@ export function buildGuest(o: GuestOptions): Guest {
     const no = f.unsupported?.(era, model);
     if (no) usage(`fault ${name}: ${no}`);
   }
+  return { sc, era, model, seed, physBase, size, faults };
+}
 
-  const rng = new Rng(seed, 0x5eed);
-  const ctx: ScenarioContext = { era, size, seed, model, rng };
-  const draft = sc.draft(ctx);
-  const ram = [...draft.ram].sort((a, b) => a.start - b.start);
-
-  // The kernel image: 2 MiB pages, bigger for bigger guests (a real one is 20-60 MiB).
-  const imageSize = Math.min(32, Math.max(2, 2 * Math.round(size / 2 ** 30))) * MiB;
-  const imageRng = new Rng(seed, 0x1a9e);
+/** The kernel image (2 MiB pages, bigger for bigger guests: a real one is 20-60 MiB) and the stub's metadata, placed. */
+function placeKernel(scenario: string, ctx: ScenarioContext, physBase: number, ram: RamRange[], devices: DeviceRange[], imageRng: Rng): KernelLayout {
+  const imageSize = Math.min(32, Math.max(2, 2 * Math.round(ctx.size / 2 ** 30))) * MiB;
   const image = imagePlan(imageSize / PAGE_SIZE, imageRng);
-  const nodename = `dumpsieve-${sc.name}`;
-  const layout = new KernelLayout({ era, model, physBase, ram, devices: draft.devices, imageSize, image, nodename });
-  const kernelMaxPfn = layout.maxPfn;
-  const maxPfn = model === 'sparsemem' ? Math.ceil(kernelMaxPfn / PAGES_PER_SECTION) * PAGES_PER_SECTION : kernelMaxPfn;
+  const nodename = `dumpsieve-${scenario}`;
+  return new KernelLayout({ era: ctx.era, model: ctx.model, physBase, ram, devices, imageSize, image, nodename });
+}
 
-  const plan = new PlanBuilder(maxPfn, FIELDS.hole);
-  const profiles = new Map<string, MixProfile>();
-  const mixFields = (p: MixProfile): RunFields => {
-    profiles.set(p.name, p);
-    return { cls: 'free', ram: true, load: true, memmap: 'free', content: 'data', owner: MIX_OWNER + p.name };
-  };
-  for (const r of ram) plan.paint(r.start, r.end - r.start, mixFields(draft.profile));
-  const home = ram.find((r) => r.start <= layout.kbase && layout.kbase < r.end)!;
+/**
+ * RAM painted with a mix profile, as placeholder runs the profile's
+ * generator replaces once everything fixed is in place.
+ */
+class MixPaint {
+  private readonly profiles = new Map<string, MixProfile>();
+  constructor(private readonly plan: PlanBuilder) {}
 
-  const api: GuestDraftApi = {
-    ctx,
-    layout,
-    plan,
-    afterMeta: layout.metaEnd,
-    homeEnd: home.end,
-    paintMix: (start, count, p) => plan.paint(start, count, mixFields(p)),
-    paint: (start, count, f) => plan.paint(start, count, f),
-  };
-  draft.populate?.(api);
+  paint(start: number, count: number, p: MixProfile): void {
+    this.profiles.set(p.name, p);
+    this.plan.paint(start, count, { cls: 'free', ram: true, load: true, memmap: 'free', content: 'data', owner: MIX_OWNER + p.name });
+  }
 
-  // The kernel image and the stub's metadata. The spans of its mapping that
-  // are not the image hold ordinary memory of the guest (with balloon and
-  // poisoned pages more likely than elsewhere, so that they occur).
+  /** Replace every placeholder run with its profile's generated runs. */
+  generate(ram: readonly RamRange[], rng: Rng, size: number): void {
+    const where = ramPosition(ram);
+    // Runs get longer with the guest (up to 4x at 64 GiB) so a plan stays a few tens of thousands of runs.
+    const lengthScale = Math.min(4, Math.max(1, Math.sqrt(size / 2 ** 32)));
+    let mixIndex = 0;
+    this.plan.expand((r) => {
+      if (!r.owner?.startsWith(MIX_OWNER)) return undefined;
+      const p = this.profiles.get(r.owner.slice(MIX_OWNER.length))!;
+      return generateMix(p, r.start, r.start + r.count, rng.fork(0x1000 + mixIndex++), where, FIELDS.kernel, lengthScale);
+    });
+  }
+}
+
+/**
+ * The kernel image and the stub's metadata. The spans of its mapping that
+ * are not the image hold ordinary memory of the guest (with balloon and
+ * poisoned pages more likely than elsewhere, so that they occur).
+ */
+function paintKernel(plan: PlanBuilder, layout: KernelLayout, mixes: MixPaint, profile: MixProfile): void {
   plan.paint(layout.kbase, layout.imagePages, FIELDS.kernelImage);
-  const around = neighbourMix(draft.profile);
-  for (const [start, count] of layout.freedSpans) plan.paint(start, count, mixFields(around));
+  const around = neighbourMix(profile);
+  for (const [start, count] of layout.freedSpans) mixes.paint(start, count, around);
   for (const m of layout.metaSpans()) {
     plan.paint(m.start, m.count, { cls: m.zero ? 'zero' : 'meta', ram: true, load: true, memmap: 'reserved', content: m.zero ? 'zero' : 'meta', owner: m.what });
   }
   plan.paint(layout.zeroPage, 1, { cls: 'zero', ram: true, load: true, memmap: 'reserved', content: 'zero', owner: 'empty_zero_page', variant: 'zero-page' });
+}
 
-  // The crash kernel's reservation at the top of the kernel's range below 4 GiB, as reserve_crashkernel()
-  // places it: 2 MiB-aligned, 1/16 of the guest up to 256 MiB (scaled down for small guests, left out when
-  // it does not fit). It is System RAM but not in /proc/vmcore.
-  const usedTop = Math.max(layout.metaEnd, ...draft.kexec.map((k) => (k.mem + k.memsz) / PAGE_SIZE));
+/**
+ * The crash kernel's reservation at the top of the kernel's range below 4 GiB, as reserve_crashkernel()
+ * places it: 2 MiB-aligned, 1/16 of the guest up to 256 MiB (scaled down for small guests, left out when
+ * it does not fit). It is System RAM but not in /proc/vmcore.
+ */
+function reserveCrashKernel(plan: PlanBuilder, layout: KernelLayout, kexec: readonly KexecSegmentPlan[], size: number, homeEnd: number): void {
+  const usedTop = Math.max(layout.metaEnd, ...kexec.map((k) => (k.mem + k.memsz) / PAGE_SIZE));
   const ckPages = Math.min(256 * 256, Math.max(512, Math.floor(size / 16 / (2 * MiB)) * 512));
-  const ckEnd = Math.floor(Math.min(home.end, 0x10_0000) / 512) * 512;
+  const ckEnd = Math.floor(Math.min(homeEnd, 0x10_0000) / 512) * 512;
   const ckStart = ckEnd - ckPages;
   if (ckStart >= usedTop + 1024) plan.paint(ckStart, ckPages, FIELDS.crashkernel);
-
-  // Generate the mixes.
-  const where = ramPosition(ram);
-  // Runs get longer with the guest (up to 4x at 64 GiB) so a plan stays a few tens of thousands of runs.
-  const lengthScale = Math.min(4, Math.max(1, Math.sqrt(size / 2 ** 32)));
-  let mixIndex = 0;
-  plan.expand((r) => {
-    if (!r.owner?.startsWith(MIX_OWNER)) return undefined;
-    const p = profiles.get(r.owner.slice(MIX_OWNER.length))!;
-    return generateMix(p, r.start, r.start + r.count, rng.fork(0x1000 + mixIndex++), where, FIELDS.kernel, lengthScale);
-  });
-  draft.finish?.(api);
-
-  // Faults.
-  for (const name of faults) {
-    const f = faultByName(name)!;
-    const ok = f.apply({ era, scenario: sc.name, plan, rng: rng.fork(0xfa17) });
-    if (!ok) usage(`fault ${name}: ${sc.name} with kernel ${era.name} has no pages it could act on`);
-  }
-
-  // The kernel log (in the image, or memblock memory taken from a plain kernel run).
-  const printk = planPrintk({ era, layout, plan, seed, ram, scenario: sc.name, homeEnd: home.end });
-
-  // Struct pages exist exactly for present sections (or every pfn below max_pfn with FLATMEM).
-  fixStructPagePresence(plan, layout);
-  const finished = plan.finish();
-
-  const loads = computeLoads(finished, ram, draft.devices);
-  // kexec-tools takes [_text, _end) from /proc/kcore (some versions round it
-  // to the mapping); QEMU's dump-guest-memory writes none.
-  const textLoad = imageRng.chance(0.7)
-    ? { start: layout.kbase, end: imageRng.chance(0.5) ? layout.imageEnd : layout.kbase + layout.imagePages }
-    : undefined;
-  const vmcoreinfo = buildVmcoreinfo({ era, layout, seed, printk: printk.vmcoreinfo });
-  const content = new ContentGenerator(seed);
-  const encoder = makePageEncoder(finished, era, layout, seed);
-
-  const guest: Guest = {
-    scenario: sc.name,
-    era,
-    seed,
-    size,
-    model,
-    physBase,
-    faults,
-    layout,
-    plan: finished,
-    loads,
-    textLoad,
-    maxPfn,
-    kernelMaxPfn,
-    ram,
-    devices: draft.devices,
-    kexec: draft.kexec,
-    virtioMem: draft.virtioMem,
-    sideFiles: draft.sideFiles,
-    vmcoreinfo,
-    printk,
-    encoder,
-    content,
-    fillPages: (pfn, count, dst, off) => fillPages(guest, pfn, count, dst, off),
-  };
-  return guest;
 }
 
 /**
@@ -328,14 +349,7 @@ function computeLoads(plan: Plan, ram: readonly RamRange[], devices: readonly De
 }
 
 function fillPages(g: Guest, pfn: number, count: number, dst: Uint8Array, off: number): void {
-  const plan = g.plan;
-  const end = pfn + count;
-  let i = plan.indexOf(pfn);
-  while (i < plan.runs.length) {
-    const r = plan.runs[i]!;
-    if (r.start >= end) break;
-    const s = Math.max(pfn, r.start);
-    const e = Math.min(end, r.start + r.count);
+  g.plan.forEachRunIn(pfn, pfn + count, (r, s, e) => {
     const o = off + (s - pfn) * PAGE_SIZE;
     switch (r.content) {
       case 'data':
@@ -347,6 +361,5 @@ function fillPages(g: Guest, pfn: number, count: number, dst: Uint8Array, off: n
       default:
         dst.fill(0, o, o + (e - s) * PAGE_SIZE);
     }
-    i++;
-  }
+  });
 }

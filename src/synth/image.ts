@@ -105,9 +105,7 @@ export async function writeImage(g: Guest, sink: PositionalSink, onProgress?: (d
   const buffers = Array.from({ length: BUFFERS }, () => new Uint8Array(CHUNK_PAGES * PAGE_SIZE));
   const inflight: Array<Promise<void> | undefined> = new Array(BUFFERS).fill(undefined);
   const nonzero = new Uint8Array(CHUNK_PAGES);
-  const zeroPage = Buffer.alloc(PAGE_SIZE);
   let slot = 0;
-  const plan = g.plan;
 
   for (let li = 0; li < segments.length; li++) {
     const l = segments[li]!;
@@ -119,31 +117,7 @@ export async function writeImage(g: Guest, sink: PositionalSink, onProgress?: (d
       const n = chunkEnd - p;
       await inflight[slot];
       const buf = buffers[slot]!;
-      nonzero.fill(0, 0, n);
-      let i = plan.indexOf(p);
-      while (i < plan.runs.length) {
-        const r = plan.runs[i]!;
-        if (r.start >= chunkEnd) break;
-        const s = Math.max(p, r.start);
-        const e = Math.min(chunkEnd, r.start + r.count);
-        const o = (s - p) * PAGE_SIZE;
-        if (r.content === 'data') {
-          g.content.fillRun(s, e - s, r.cls, buf, o);
-          nonzero.fill(1, s - p, e - p);
-        } else if (r.content === 'meta') {
-          g.layout.fillMeta(s, e - s, buf, o, g.encoder.structPages);
-          for (let q = s; q < e; q++) {
-            const at = (q - p) * PAGE_SIZE;
-            if (zeroPage.compare(buf, at, at + PAGE_SIZE) === 0) {
-              throw new Error(`metadata page 0x${q.toString(16)} (${r.owner ?? ''}) came out all zero but the plan says it holds data`);
-            }
-          }
-          nonzero.fill(1, s - p, e - p);
-        } else if (r.content === 'none') {
-          throw new Error(`pfn 0x${s.toString(16)} is in PT_LOAD ${li} but the plan says it is not in the image`);
-        }
-        i++;
-      }
+      renderChunk(g, li, p, chunkEnd, buf, nonzero);
       // Write each span of non-zero pages.
       const writes: Array<Promise<void>> = [];
       let k = 0;
@@ -174,4 +148,29 @@ export async function writeImage(g: Guest, sink: PositionalSink, onProgress?: (d
   await Promise.all(inflight);
   await sink.setLength(fileSize);
   return { fileSize, written, loadPages: totalPages, zeroPages };
+}
+
+const ZERO_PAGE = Buffer.alloc(PAGE_SIZE);
+
+/** Render pfns [p, end) of PT_LOAD li into buf, and mark in `nonzero` the pages that hold data (the rest stay holes). */
+function renderChunk(g: Guest, li: number, p: number, end: number, buf: Uint8Array, nonzero: Uint8Array): void {
+  nonzero.fill(0, 0, end - p);
+  g.plan.forEachRunIn(p, end, (r, s, e) => {
+    const o = (s - p) * PAGE_SIZE;
+    if (r.content === 'data') {
+      g.content.fillRun(s, e - s, r.cls, buf, o);
+      nonzero.fill(1, s - p, e - p);
+    } else if (r.content === 'meta') {
+      g.layout.fillMeta(s, e - s, buf, o, g.encoder.structPages);
+      for (let q = s; q < e; q++) {
+        const at = (q - p) * PAGE_SIZE;
+        if (ZERO_PAGE.compare(buf, at, at + PAGE_SIZE) === 0) {
+          throw new Error(`metadata page 0x${q.toString(16)} (${r.owner ?? ''}) came out all zero but the plan says it holds data`);
+        }
+      }
+      nonzero.fill(1, s - p, e - p);
+    } else if (r.content === 'none') {
+      throw new Error(`pfn 0x${s.toString(16)} is in PT_LOAD ${li} but the plan says it is not in the image`);
+    }
+  });
 }

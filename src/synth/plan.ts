@@ -278,6 +278,15 @@ export class Plan {
     return this.runs[this.indexOf(pfn)]!;
   }
 
+  /** Call `visit(run, s, e)` for each run meeting [start, end), in order, with [s, e) the pfns they share. */
+  forEachRunIn(start: number, end: number, visit: (r: PlanRun, s: number, e: number) => void): void {
+    for (let i = this.indexOf(start); i < this.runs.length; i++) {
+      const r = this.runs[i]!;
+      if (r.start >= end) break;
+      visit(r, Math.max(start, r.start), Math.min(end, r.start + r.count));
+    }
+  }
+
   /** Pages per class (and totals) for summaries. */
   classCounts(): Record<PageClass, number> {
     const c = Object.fromEntries(PAGE_CLASSES.map((k) => [k, 0])) as Record<PageClass, number>;

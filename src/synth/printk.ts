@@ -134,7 +134,16 @@ const DATA_RING = { size: 32, sizeBits: 0, data: 8, head: 16, tail: 24 };
 /** struct printk_log (4.19): ts_nsec 0, len 8, text_len 10, dict_len 12, facility 14, flags/level 15. */
 const PLOG = { size: 16, ts: 0, len: 8, textLen: 10, dictLen: 12, facility: 14, flagsLevel: 15, align: 4 };
 
-function ringLayout(era: EraDef): { descRing: number; textRing: number; fail: number; size: number; lastFinalized: boolean; latched: boolean } {
+interface RingLayout {
+  descRing: number;
+  textRing: number;
+  fail: number;
+  size: number;
+  lastFinalized: boolean;
+  latched: boolean;
+}
+
+function ringLayout(era: EraDef): RingLayout {
   // f244b4dc53e5 (2022) is after 5.10 and before 6.1, the eras synth has on either side.
   const lastFinalized = era.version >= 519;
   const descRing = lastFinalized ? 48 : 40;
@@ -240,7 +249,8 @@ function bootMessages(w: MessageWriter, era: EraDef, ram: readonly RamRange[], s
   w.add('Run /init as init process', { caller: 1 });
 }
 
-function crashMessages(w: MessageWriter, era: EraDef, oops: boolean, cpu: number, pid: number, comm: string, rip: bigint, rsp: bigint): { panic: string; cause: string } {
+function crashMessages(w: MessageWriter, era: EraDef, oops: boolean, site: CrashSite): { panic: string; cause: string } {
+  const { cpu, pid, comm, rip, rsp } = site;
   const cc = pid;
   const rel = era.osrelease;
   const hw = 'Hardware name: QEMU Standard PC (Q35 + ICH9, 2009), BIOS 1.16.2-debian-1.16.2-1 04/01/2014';
@@ -602,29 +612,70 @@ export function planPrintk(o: PrintkInput): PrintkPlan {
 }
 
 function planPrintkWith(o: PrintkInput, shift: number): PrintkPlan {
-  const { era, layout, plan, seed } = o;
+  const { era, layout, seed } = o;
   const format: PrintkFormat = era.version >= 510 ? 'lockless' : 'log_buf';
   const rng = new Rng(seed, 0x9f1);
   const fill = [0.4, 2.5, 7][(seed >>> 1) % 3]!;
   const oops = ((seed >>> 5) & 1) === 1;
   const unfinished = format === 'lockless' && ((seed >>> 6) & 1) === 1;
   const textSize = 2 ** shift;
-  const countBits = shift - 5; // PRB_AVGBITS
 
-  // The crash: which CPU, task, registers.
+  const site = crashSite(rng, layout, oops);
+  const { msgs, crashText } = composeLog(o, format, rng, fill * textSize, site, oops, unfinished);
+  const ring = format === 'lockless' ? simulateLockless(msgs, shift, unfinished, site.cpu) : simulateLogBuf(msgs, textSize);
+  const place = placeBuffers(o, ring, rng);
+  const varsVa = layout.textAddress(place.varsPfn);
+  const ranges = paintLog(o, ring, place, variablesPage(o, ring, place, varsVa));
+  return {
+    truth: {
+      format,
+      placement: place.placement,
+      written: ring.written,
+      lost: ring.written - ring.records.length - ring.inFlight,
+      inFlight: ring.inFlight,
+      bufferBytes: textSize,
+      ranges,
+      records: ring.records,
+      crash: { ...site, cr2: oops ? 0n : undefined, panic: crashText.panic, cause: crashText.cause },
+    },
+    vmcoreinfo: printkVmcoreinfo(ring.format, ringLayout(era), varsVa),
+    cpuNotes: prstatusNotes(site),
+  };
+}
+
+/** The crashing CPU, its task and registers. */
+interface CrashSite {
+  cpu: number;
+  pid: number;
+  comm: string;
+  rip: bigint;
+  rsp: bigint;
+}
+
+function crashSite(rng: Rng, layout: KernelLayout, oops: boolean): CrashSite {
   const cpu = rng.int(0, CPUS - 1);
   const pid = oops ? 87 : rng.int(900, 4000);
   const comm = oops ? `kworker/${cpu}:2` : 'sh';
   const rip = layout.textAddress(layout.kbase) + 0x1000n * BigInt(rng.int(0x100, 0x1f0)) + BigInt(rng.int(0, 0xfff));
   const rsp = 0xffffc90000000000n + 0x4000n * BigInt(rng.int(0x10, 0x3ff)) + 0x3d48n;
+  return { cpu, pid, comm, rip, rsp };
+}
 
-  // Messages: boot, scenario, filler up to the chosen fill, crash.
+/** The messages: boot, scenario, filler up to `target` bytes, crash. */
+function composeLog(
+  o: PrintkInput,
+  format: PrintkFormat,
+  rng: Rng,
+  target: number,
+  site: CrashSite,
+  oops: boolean,
+  unfinished: boolean,
+): { msgs: Msg[]; crashText: { panic: string; cause: string } } {
   const w = new MessageWriter(rng.fork(1));
-  bootMessages(w, era, o.ram, o.scenario, rng.fork(2));
+  bootMessages(w, o.era, o.ram, o.scenario, rng.fork(2));
   w.jump(rng.int(2, 40));
   const fr = rng.fork(3);
   let bytes = w.msgs.reduce((a, m) => a + m.text.length + 24, 0);
-  const target = fill * textSize;
   let n = 0;
   while (bytes < target) {
     const f = FILLERS[fr.int(0, FILLERS.length - 1)]!(n++, fr);
@@ -639,65 +690,76 @@ function planPrintkWith(o: PrintkInput, shift: number): PrintkPlan {
     if (n % 50 === 0) w.jump(fr.float() * 3);
   }
   w.jump(rng.int(1, 30));
-  const crashText = crashMessages(w, era, oops, cpu, pid, comm, rip, rsp);
-  if (unfinished) w.add('Rebooting in 10 seconds..', { level: 0, caller: pid, newline: false });
-  const msgs = w.msgs;
+  const crashText = crashMessages(w, o.era, oops, site);
+  if (unfinished) w.add('Rebooting in 10 seconds..', { level: 0, caller: site.pid, newline: false });
+  return { msgs: w.msgs, crashText };
+}
 
-  // Simulate the writer.
-  const rl = ringLayout(era);
-  let records: PrintkTruthRecord[];
-  let written: number;
+/** The simulated buffer after every message was written, with what a reader must show. */
+type SimulatedRing = ({ format: 'lockless'; sim: PrbSim } | { format: 'log_buf'; sim: LogBufSim }) & {
+  records: PrintkTruthRecord[];
+  written: number;
+  inFlight: number;
+  /** The buffers' bytes, in the order they are laid out. */
+  parts: Uint8Array[];
+};
+
+function simulateLockless(msgs: Msg[], shift: number, unfinished: boolean, cpu: number): SimulatedRing {
+  const sim = new PrbSim(shift - 5, shift); // PRB_AVGBITS 5
   let inFlight = 0;
-  let prb: PrbSim | undefined;
-  let lb: LogBufSim | undefined;
-  if (format === 'lockless') {
-    prb = new PrbSim(countBits, shift);
-    msgs.forEach((m, i) => {
-      if (unfinished && i === msgs.length - 1) {
-        // Another CPU reserved a record and was still formatting it when the
-        // last line (a pr_cont line, left committed) was stored after it.
-        prb!.write({ text: 'NMI backtrace for cpu 1 (in progress)', level: 4, facility: 0, caller: (CPU_BIT | (1 - cpu)) >>> 0, dict: [], newline: true, tsNsec: m.tsNsec }, -1, 'reserve');
-        inFlight = 1;
-      }
-      prb!.write(m, i, m.newline ? 'final' : 'commit');
-    });
-    written = prb.written;
-    records = prb.visible().map(({ desc, state, seq }) => {
-      const m = msgs[desc.msg]!;
-      return { seq, tsNsec: m.tsNsec, level: m.level, facility: m.facility, flags: flagsOf(m, format), caller: m.caller >>> 0, state, wraps: desc.wraps, text: m.text, dict: m.dict.filter(([k]) => k === 'SUBSYSTEM' || k === 'DEVICE') };
-    });
-  } else {
-    lb = new LogBufSim(textSize);
-    msgs.forEach((m, i) => lb!.store(m, i));
-    written = lb.nextSeq;
-    records = lb.visible().map(({ seq, msg }) => {
-      const m = msgs[msg]!;
-      return { seq, tsNsec: m.tsNsec, level: m.level, facility: m.facility, flags: flagsOf(m, format), caller: undefined, state: undefined, wraps: false, text: m.text, dict: m.dict };
-    });
-  }
-  const lost = written - records.length - inFlight;
+  msgs.forEach((m, i) => {
+    if (unfinished && i === msgs.length - 1) {
+      // Another CPU reserved a record and was still formatting it when the
+      // last line (a pr_cont line, left committed) was stored after it.
+      sim.write({ text: 'NMI backtrace for cpu 1 (in progress)', level: 4, facility: 0, caller: (CPU_BIT | (1 - cpu)) >>> 0, dict: [], newline: true, tsNsec: m.tsNsec }, -1, 'reserve');
+      inFlight = 1;
+    }
+    sim.write(m, i, m.newline ? 'final' : 'commit');
+  });
+  const records = sim.visible().map(({ desc, state, seq }): PrintkTruthRecord => {
+    const m = msgs[desc.msg]!;
+    const dict = m.dict.filter(([k]) => k === 'SUBSYSTEM' || k === 'DEVICE');
+    return { seq, tsNsec: m.tsNsec, level: m.level, facility: m.facility, flags: flagsOf(m, 'lockless'), caller: m.caller >>> 0, state, wraps: desc.wraps, text: m.text, dict };
+  });
+  return { format: 'lockless', sim, records, written: sim.written, inFlight, parts: [sim.data, sim.descBytes(), sim.infos] };
+}
 
-  // Placement. The variables live in the kernel image's data; the buffers in
-  // its bss (static) or in memblock memory in the direct map (dynamic).
+function simulateLogBuf(msgs: Msg[], textSize: number): SimulatedRing {
+  const sim = new LogBufSim(textSize);
+  msgs.forEach((m, i) => sim.store(m, i));
+  const records = sim.visible().map(({ seq, msg }): PrintkTruthRecord => {
+    const m = msgs[msg]!;
+    return { seq, tsNsec: m.tsNsec, level: m.level, facility: m.facility, flags: flagsOf(m, 'log_buf'), caller: undefined, state: undefined, wraps: false, text: m.text, dict: m.dict };
+  });
+  return { format: 'log_buf', sim, records, written: sim.nextSeq, inFlight: 0, parts: [sim.buf] };
+}
+
+/** Where the variables page and the buffers went. */
+interface Placement {
+  placement: PrintkPlacement;
+  varsPfn: number;
+  /** Physical address of the first buffer, each buffer's offset from it (8-aligned) and their span. */
+  basePaddr: number;
+  offsets: number[];
+  total: number;
+}
+
+/**
+ * The variables live in the kernel image's data; the buffers in its bss
+ * (static) or in memblock memory in the direct map (dynamic). Throws
+ * NoRoom, before anything is painted, when neither holds them.
+ */
+function placeBuffers(o: PrintkInput, ring: SimulatedRing, rng: Rng): Placement {
+  const { layout, plan } = o;
   const varsPfn = layout.zeroPage + 1;
-  const align8 = (x: number): number => (x + 7) & ~7;
-  const parts: Array<{ what: string; bytes: Uint8Array }> =
-    format === 'lockless'
-      ? [
-          { what: 'text', bytes: prb!.data },
-          { what: 'descs', bytes: prb!.descBytes() },
-          { what: 'infos', bytes: prb!.infos },
-        ]
-      : [{ what: 'log_buf', bytes: lb!.buf }];
   let total = 0;
-  const offsets = parts.map((p) => {
+  const offsets = ring.parts.map((p) => {
     const at = align8(total);
-    total = at + p.bytes.length;
+    total = at + p.length;
     return at;
   });
   const pagesNeeded = Math.ceil(total / PAGE_SIZE) + 1;
-  let placement: PrintkPlacement = (seed & 1) === 1 ? 'dynamic' : 'static';
-  let basePaddr: number;
+  let placement: PrintkPlacement = (o.seed & 1) === 1 ? 'dynamic' : 'static';
   // __log_buf and its descriptor arrays live in the image's data: the first
   // stretch of image pages long enough (freed init sections and rodata gaps
   // interrupt the image). A buffer larger than that is memblock-allocated
@@ -706,6 +768,7 @@ function planPrintkWith(o: PrintkInput, shift: number): PrintkPlan {
   if (staticAt === undefined) placement = 'dynamic';
   const home = placement === 'dynamic' ? dynamicHome(plan, pagesNeeded, o.homeEnd) : undefined;
   if (home === undefined) placement = 'static';
+  let basePaddr: number;
   if (placement === 'dynamic') {
     // memblock_alloc() is top-down: the buffers end where the run ends.
     basePaddr = (home! + pagesNeeded) * PAGE_SIZE - align8(total) - 8 * rng.int(0, 60);
@@ -714,53 +777,20 @@ function planPrintkWith(o: PrintkInput, shift: number): PrintkPlan {
     if (staticAt === undefined) throw new NoRoom('printk buffers fit neither in the synthetic kernel image nor in free RAM');
     basePaddr = staticAt * PAGE_SIZE + 8 * rng.int(0, 60);
   }
-  const vaddrOf = (paddr: number): bigint => (placement === 'dynamic' ? KernelLayout.directMap(paddr) : layout.textAddress(0) + BigInt(paddr));
-  const partAddr = (i: number): bigint => vaddrOf(basePaddr + offsets[i]!);
+  return { placement, varsPfn, basePaddr, offsets, total };
+}
 
-  // The region's bytes, page by page.
-  const firstPfn = Math.floor(basePaddr / PAGE_SIZE);
-  const lastPfn = Math.ceil((basePaddr + total) / PAGE_SIZE);
-  const region = new Uint8Array((lastPfn - firstPfn) * PAGE_SIZE);
-  parts.forEach((p, i) => region.set(p.bytes, basePaddr - firstPfn * PAGE_SIZE + offsets[i]!));
+const align8 = (x: number): number => (x + 7) & ~7;
 
-  // The variables page.
+/** The page of printk variables: the ring (or log_buf) pointers, indices and clear_seq. */
+function variablesPage(o: PrintkInput, ring: SimulatedRing, place: Placement, varsVa: bigint): Uint8Array {
+  const { layout } = o;
   const vars = new Uint8Array(PAGE_SIZE);
   const vdv = new DataView(vars.buffer);
-  const varsVa = layout.textAddress(varsPfn);
-  const setRing = (at: number, descsVa: bigint, infosVa: bigint, dataVa: bigint, sim: { countBits: number; sizeBits: number; headId: bigint; tailId: bigint; headLpos: bigint; tailLpos: bigint }): void => {
-    vdv.setUint32(at + 0, sim.countBits, true);
-    vdv.setBigUint64(at + 8, descsVa, true);
-    vdv.setBigUint64(at + 16, infosVa, true);
-    vdv.setBigUint64(at + 24, sim.headId, true);
-    vdv.setBigUint64(at + 32, sim.tailId, true);
-    if (rl.lastFinalized) vdv.setBigUint64(at + 40, sim.headId, true);
-    const t = at + rl.textRing;
-    vdv.setUint32(t + DATA_RING.sizeBits, sim.sizeBits, true);
-    vdv.setBigUint64(t + DATA_RING.data, dataVa, true);
-    vdv.setBigUint64(t + DATA_RING.head, sim.headLpos, true);
-    vdv.setBigUint64(t + DATA_RING.tail, sim.tailLpos, true);
-  };
-  if (format === 'lockless') {
-    const sim = prb!;
-    const live = placement === 'dynamic' ? VARS.rbDynamic : VARS.rbStatic;
-    vdv.setBigUint64(VARS.prb, varsVa + BigInt(live), true);
-    setRing(live, partAddr(1), partAddr(2), partAddr(0), sim);
-    if (placement === 'dynamic') {
-      // printk_rb_static stays behind as setup_log_buf() left it (its arrays are in the image's bss).
-      const bits = 12;
-      const desc0 = (U64 - BigInt(2 ** bits)) & ID_MASK;
-      const lpos0 = (U64 + 1n - (1n << 17n)) & U64;
-      const top = layout.kbase + layout.imagePages;
-      setRing(VARS.rbStatic, layout.textAddress(top - 200), layout.textAddress(top - 150), layout.textAddress(top - 60), { countBits: bits, sizeBits: 17, headId: desc0, tailId: desc0, headLpos: lpos0, tailLpos: lpos0 });
-    }
-    const clear = records[0]?.seq ?? 0;
-    if (rl.latched) {
-      vdv.setUint32(VARS.clearSeq, 2, true);
-      vdv.setBigUint64(VARS.clearSeq + 8, BigInt(clear), true);
-      vdv.setBigUint64(VARS.clearSeq + 16, BigInt(clear), true);
-    } else vdv.setBigUint64(VARS.clearSeq, BigInt(clear), true);
-  } else {
-    const sim = lb!;
+  const vaddrOf = (paddr: number): bigint => (place.placement === 'dynamic' ? KernelLayout.directMap(paddr) : layout.textAddress(0) + BigInt(paddr));
+  const partAddr = (i: number): bigint => vaddrOf(place.basePaddr + place.offsets[i]!);
+  if (ring.format === 'log_buf') {
+    const sim = ring.sim;
     vdv.setBigUint64(VARS.logBuf, partAddr(0), true);
     vdv.setUint32(VARS.logBufLen, sim.len, true);
     vdv.setUint32(VARS.logFirstIdx, sim.firstIdx, true);
@@ -769,10 +799,61 @@ function planPrintkWith(o: PrintkInput, shift: number): PrintkPlan {
     vdv.setBigUint64(VARS.clearSeq, BigInt(sim.firstSeq), true);
     vdv.setBigUint64(VARS.logFirstSeq, BigInt(sim.firstSeq), true);
     vdv.setBigUint64(VARS.logNextSeq, BigInt(sim.nextSeq), true);
+    return vars;
   }
+  const rl = ringLayout(o.era);
+  const live = place.placement === 'dynamic' ? VARS.rbDynamic : VARS.rbStatic;
+  vdv.setBigUint64(VARS.prb, varsVa + BigInt(live), true);
+  setRing(vdv, live, rl, { descs: partAddr(1), infos: partAddr(2), data: partAddr(0) }, ring.sim);
+  if (place.placement === 'dynamic') {
+    // printk_rb_static stays behind as setup_log_buf() left it (its arrays are in the image's bss).
+    const bits = 12;
+    const desc0 = (U64 - BigInt(2 ** bits)) & ID_MASK;
+    const lpos0 = (U64 + 1n - (1n << 17n)) & U64;
+    const top = layout.kbase + layout.imagePages;
+    const at = { descs: layout.textAddress(top - 200), infos: layout.textAddress(top - 150), data: layout.textAddress(top - 60) };
+    setRing(vdv, VARS.rbStatic, rl, at, { countBits: bits, sizeBits: 17, headId: desc0, tailId: desc0, headLpos: lpos0, tailLpos: lpos0 });
+  }
+  const clear = ring.records[0]?.seq ?? 0;
+  if (rl.latched) {
+    vdv.setUint32(VARS.clearSeq, 2, true);
+    vdv.setBigUint64(VARS.clearSeq + 8, BigInt(clear), true);
+    vdv.setBigUint64(VARS.clearSeq + 16, BigInt(clear), true);
+  } else vdv.setBigUint64(VARS.clearSeq, BigInt(clear), true);
+  return vars;
+}
 
-  // Paint the plan and hand the non-zero pages to the layout.
-  const ranges: Array<{ start: number; end: number }> = [{ start: varsPfn, end: varsPfn + 1 }];
+/** A struct printk_ringbuffer at `at` of the variables page. */
+function setRing(
+  vdv: DataView,
+  at: number,
+  rl: RingLayout,
+  va: { descs: bigint; infos: bigint; data: bigint },
+  sim: { countBits: number; sizeBits: number; headId: bigint; tailId: bigint; headLpos: bigint; tailLpos: bigint },
+): void {
+  vdv.setUint32(at + 0, sim.countBits, true);
+  vdv.setBigUint64(at + 8, va.descs, true);
+  vdv.setBigUint64(at + 16, va.infos, true);
+  vdv.setBigUint64(at + 24, sim.headId, true);
+  vdv.setBigUint64(at + 32, sim.tailId, true);
+  if (rl.lastFinalized) vdv.setBigUint64(at + 40, sim.headId, true);
+  const t = at + rl.textRing;
+  vdv.setUint32(t + DATA_RING.sizeBits, sim.sizeBits, true);
+  vdv.setBigUint64(t + DATA_RING.data, va.data, true);
+  vdv.setBigUint64(t + DATA_RING.head, sim.headLpos, true);
+  vdv.setBigUint64(t + DATA_RING.tail, sim.tailLpos, true);
+}
+
+/**
+ * Paint the variables page and the buffers' pages into the plan (after
+ * checking they take nothing else's place) and hand the non-zero pages to
+ * the layout. Returns the log's pfn ranges.
+ */
+function paintLog(o: PrintkInput, ring: SimulatedRing, place: Placement, vars: Uint8Array): Array<{ start: number; end: number }> {
+  const { plan, layout } = o;
+  const { placement, varsPfn, basePaddr, total } = place;
+  const firstPfn = Math.floor(basePaddr / PAGE_SIZE);
+  const lastPfn = Math.ceil((basePaddr + total) / PAGE_SIZE);
   const claim = (pfn: number, count: number, what: string): void => {
     for (let p = pfn; p < pfn + count; p++) {
       const r = plan.runAt(p);
@@ -783,17 +864,14 @@ function planPrintkWith(o: PrintkInput, shift: number): PrintkPlan {
   claim(varsPfn, 1, 'variables');
   claim(firstPfn, lastPfn - firstPfn, 'buffer');
   const paintPage = (pfn: number, bytes: Uint8Array, what: string): void => {
-    let zero = true;
-    for (let i = 0; i < bytes.length; i++) {
-      if (bytes[i] !== 0) {
-        zero = false;
-        break;
-      }
-    }
+    const zero = bytes.every((x) => x === 0);
     plan.paint(pfn, 1, { cls: zero ? 'zero' : 'meta', ram: true, load: true, memmap: 'reserved', content: zero ? 'zero' : 'meta', owner: `${PRINTK_OWNER}-${what}` });
     if (!zero) layout.extraPages.set(pfn, bytes);
   };
   paintPage(varsPfn, vars, 'vars');
+  // The region's bytes, page by page.
+  const region = new Uint8Array((lastPfn - firstPfn) * PAGE_SIZE);
+  ring.parts.forEach((bytes, i) => region.set(bytes, basePaddr - firstPfn * PAGE_SIZE + place.offsets[i]!));
   for (let p = firstPfn; p < lastPfn; p++) {
     const page = region.subarray((p - firstPfn) * PAGE_SIZE, (p - firstPfn + 1) * PAGE_SIZE);
     if (placement === 'dynamic' && (p === firstPfn || p === lastPfn - 1)) {
@@ -803,59 +881,52 @@ function planPrintkWith(o: PrintkInput, shift: number): PrintkPlan {
         if (a < basePaddr || a >= basePaddr + total) page[i] = (0x5a + i) & 0xff;
       }
     }
-    paintPage(p, page, format === 'lockless' ? 'ring' : 'log_buf');
+    paintPage(p, page, ring.format === 'lockless' ? 'ring' : 'log_buf');
   }
-  ranges.push({ start: firstPfn, end: lastPfn });
+  return [
+    { start: varsPfn, end: varsPfn + 1 },
+    { start: firstPfn, end: lastPfn },
+  ];
+}
 
-  // VMCOREINFO as log_buf_vmcoreinfo_setup() writes it.
+/** VMCOREINFO as log_buf_vmcoreinfo_setup() writes it. */
+function printkVmcoreinfo(format: PrintkFormat, rl: RingLayout, varsVa: bigint): Array<[string, string | number]> {
   const vi: Array<[string, string | number]> = [];
   const sym = (name: string, off: number): void => {
     vi.push([`SYMBOL(${name})`, (varsVa + BigInt(off)).toString(16)]);
   };
-  if (format === 'lockless') {
-    sym('prb', VARS.prb);
-    sym('printk_rb_static', VARS.rbStatic);
-    sym('clear_seq', VARS.clearSeq);
-    vi.push(['SIZE(printk_ringbuffer)', rl.size], ['OFFSET(printk_ringbuffer.desc_ring)', 0], ['OFFSET(printk_ringbuffer.text_data_ring)', rl.textRing], ['OFFSET(printk_ringbuffer.fail)', rl.fail]);
-    vi.push(['SIZE(prb_desc_ring)', rl.descRing], ['OFFSET(prb_desc_ring.count_bits)', 0], ['OFFSET(prb_desc_ring.descs)', 8], ['OFFSET(prb_desc_ring.infos)', 16], ['OFFSET(prb_desc_ring.head_id)', 24], ['OFFSET(prb_desc_ring.tail_id)', 32]);
-    vi.push(['SIZE(prb_desc)', DESC.size], ['OFFSET(prb_desc.state_var)', DESC.stateVar], ['OFFSET(prb_desc.text_blk_lpos)', DESC.blk]);
-    vi.push(['SIZE(prb_data_blk_lpos)', 16], ['OFFSET(prb_data_blk_lpos.begin)', 0], ['OFFSET(prb_data_blk_lpos.next)', 8]);
-    vi.push(['SIZE(printk_info)', INFO.size], ['OFFSET(printk_info.seq)', INFO.seq], ['OFFSET(printk_info.ts_nsec)', INFO.ts], ['OFFSET(printk_info.text_len)', INFO.textLen], ['OFFSET(printk_info.caller_id)', INFO.caller], ['OFFSET(printk_info.dev_info)', INFO.devInfo]);
-    vi.push(['SIZE(dev_printk_info)', 64], ['OFFSET(dev_printk_info.subsystem)', INFO.subsystem], ['LENGTH(printk_info_subsystem)', INFO.subsystemLen], ['OFFSET(dev_printk_info.device)', INFO.device], ['LENGTH(printk_info_device)', INFO.deviceLen]);
-    vi.push(['SIZE(prb_data_ring)', DATA_RING.size], ['OFFSET(prb_data_ring.size_bits)', DATA_RING.sizeBits], ['OFFSET(prb_data_ring.data)', DATA_RING.data], ['OFFSET(prb_data_ring.head_lpos)', DATA_RING.head], ['OFFSET(prb_data_ring.tail_lpos)', DATA_RING.tail]);
-    vi.push(['SIZE(atomic_long_t)', 8], ['OFFSET(atomic_long_t.counter)', 0]);
-    if (rl.latched) vi.push(['SIZE(latched_seq)', 24], ['OFFSET(latched_seq.val)', 8]);
-  } else {
+  if (format === 'log_buf') {
     sym('log_buf', VARS.logBuf);
     sym('log_buf_len', VARS.logBufLen);
     sym('log_first_idx', VARS.logFirstIdx);
     sym('clear_idx', VARS.clearIdx);
     sym('log_next_idx', VARS.logNextIdx);
     vi.push(['SIZE(printk_log)', PLOG.size], ['OFFSET(printk_log.ts_nsec)', PLOG.ts], ['OFFSET(printk_log.len)', PLOG.len], ['OFFSET(printk_log.text_len)', PLOG.textLen], ['OFFSET(printk_log.dict_len)', PLOG.dictLen]);
+    return vi;
   }
+  sym('prb', VARS.prb);
+  sym('printk_rb_static', VARS.rbStatic);
+  sym('clear_seq', VARS.clearSeq);
+  vi.push(['SIZE(printk_ringbuffer)', rl.size], ['OFFSET(printk_ringbuffer.desc_ring)', 0], ['OFFSET(printk_ringbuffer.text_data_ring)', rl.textRing], ['OFFSET(printk_ringbuffer.fail)', rl.fail]);
+  vi.push(['SIZE(prb_desc_ring)', rl.descRing], ['OFFSET(prb_desc_ring.count_bits)', 0], ['OFFSET(prb_desc_ring.descs)', 8], ['OFFSET(prb_desc_ring.infos)', 16], ['OFFSET(prb_desc_ring.head_id)', 24], ['OFFSET(prb_desc_ring.tail_id)', 32]);
+  vi.push(['SIZE(prb_desc)', DESC.size], ['OFFSET(prb_desc.state_var)', DESC.stateVar], ['OFFSET(prb_desc.text_blk_lpos)', DESC.blk]);
+  vi.push(['SIZE(prb_data_blk_lpos)', 16], ['OFFSET(prb_data_blk_lpos.begin)', 0], ['OFFSET(prb_data_blk_lpos.next)', 8]);
+  vi.push(['SIZE(printk_info)', INFO.size], ['OFFSET(printk_info.seq)', INFO.seq], ['OFFSET(printk_info.ts_nsec)', INFO.ts], ['OFFSET(printk_info.text_len)', INFO.textLen], ['OFFSET(printk_info.caller_id)', INFO.caller], ['OFFSET(printk_info.dev_info)', INFO.devInfo]);
+  vi.push(['SIZE(dev_printk_info)', 64], ['OFFSET(dev_printk_info.subsystem)', INFO.subsystem], ['LENGTH(printk_info_subsystem)', INFO.subsystemLen], ['OFFSET(dev_printk_info.device)', INFO.device], ['LENGTH(printk_info_device)', INFO.deviceLen]);
+  vi.push(['SIZE(prb_data_ring)', DATA_RING.size], ['OFFSET(prb_data_ring.size_bits)', DATA_RING.sizeBits], ['OFFSET(prb_data_ring.data)', DATA_RING.data], ['OFFSET(prb_data_ring.head_lpos)', DATA_RING.head], ['OFFSET(prb_data_ring.tail_lpos)', DATA_RING.tail]);
+  vi.push(['SIZE(atomic_long_t)', 8], ['OFFSET(atomic_long_t.counter)', 0]);
+  if (rl.latched) vi.push(['SIZE(latched_seq)', 24], ['OFFSET(latched_seq.val)', 8]);
+  return vi;
+}
 
-  // NT_PRSTATUS: the panicking CPU's registers from crash_setup_regs(); the other CPU idles.
-  const cpuNotes: Uint8Array[] = [];
+/** NT_PRSTATUS: the panicking CPU's registers from crash_setup_regs(); the other CPU idles. */
+function prstatusNotes(site: CrashSite): Uint8Array[] {
+  const notes: Uint8Array[] = [];
   for (let c = 0; c < CPUS; c++) {
-    if (c === cpu) cpuNotes.push(prstatus(pid, { rip, rsp, rbp: rsp + 0x40n, rax: 0n }));
-    else cpuNotes.push(prstatus(0, { rip: KERNEL_TEXT_BASE + 0x1a3c5e0n, rsp: 0xffffc90000083e80n + BigInt(c) * 0x8000n, rbp: 0n }));
+    if (c === site.cpu) notes.push(prstatus(site.pid, { rip: site.rip, rsp: site.rsp, rbp: site.rsp + 0x40n, rax: 0n }));
+    else notes.push(prstatus(0, { rip: KERNEL_TEXT_BASE + 0x1a3c5e0n, rsp: 0xffffc90000083e80n + BigInt(c) * 0x8000n, rbp: 0n }));
   }
-
-  return {
-    truth: {
-      format,
-      placement,
-      written,
-      lost,
-      inFlight,
-      bufferBytes: textSize,
-      ranges,
-      records,
-      crash: { cpu, pid, comm, rip, rsp, cr2: oops ? 0n : undefined, panic: crashText.panic, cause: crashText.cause },
-    },
-    vmcoreinfo: vi,
-    cpuNotes,
-  };
+  return notes;
 }
 
 /** First pfn in [from, end) starting `n` consecutive kernel-image pages, or undefined. */

@@ -55,328 +55,353 @@ export interface PageEncoder {
   kpageflags(pfn: number, count: number, lo: Uint32Array, hi: Uint32Array, at: number): void;
 }
 
-export function makePageEncoder(plan: Plan, era: EraDef, layout: KernelLayout, seed: number): PageEncoder {
+/** What every encoding step needs: the era's bits and types, the flag words of the states, where the memmap is. */
+interface Encoding {
+  era: EraDef;
+  seed: number;
+  pg: EraDef['pg'];
+  T: EraDef['types'];
+  /** The page type a 'type-overlap' run carries (two types at once). */
+  overlap: number;
+  /** PG_slab exists (≤ 6.9): slab is a flag, not a page type. */
+  slabFlag: boolean;
+  /** Virtual address of pfn 0's struct page as (lo, hi) words. */
+  memmapBaseLo: number;
+  memmapBaseHi: number;
+  /** struct page flag words of the states. */
+  F: { reserved: number; cache: number; anon: number; hugetlbHead: number; hwpoison: number };
+  /** kpageflags words of the states. */
+  K: { cache: number; anonFlags: number; hugetlbFlags: number };
+}
+
+function encodingOf(era: EraDef, layout: KernelLayout, seed: number): Encoding {
   const pg = era.pg;
-  const T = era.types;
-  const overlap = overlapType(era) ?? T.offline;
-  const slabFlag = slabIsFlag(era);
   const flat = layout.model === 'flatmem';
-  /** Virtual address (lo, hi) of pfn's struct page. */
-  const memmapBaseLo = flat ? (layout.structStart * 4096) % TWO32 : 0;
-  const memmapBaseHi = flat ? PAGE_OFFSET_HI + Math.floor((layout.structStart * 4096) / TWO32) : VMEMMAP_HI;
-
-  /** Write the virtual address of pfn's struct page (| low) as a u64 at o. */
-  function setPageAddr(dv: DataView, o: number, pfn: number, low: number): void {
-    const off = pfn * STRUCT_PAGE_SIZE + memmapBaseLo;
-    const lo = off % TWO32;
-    dv.setUint32(o, (lo | low) >>> 0, true);
-    dv.setUint32(o + 4, memmapBaseHi + (off - lo) / TWO32, true);
-  }
-
-  // Flag words of the states.
-  const F = {
-    reserved: b(pg.reserved),
-    cache: b(pg.lru) | b(pg.uptodate) | b(pg.referenced),
-    anon: b(pg.lru) | b(pg.active) | b(pg.uptodate) | b(pg.swapbacked) | b(pg.dirty),
-    hugetlbHead: b(pg.head) | b(pg.uptodate) | b(pg.dirty),
-    hwpoison: b(pg.hwpoison),
+  return {
+    era,
+    seed,
+    pg,
+    T: era.types,
+    overlap: overlapType(era) ?? era.types.offline,
+    slabFlag: slabIsFlag(era),
+    memmapBaseLo: flat ? (layout.structStart * 4096) % TWO32 : 0,
+    memmapBaseHi: flat ? PAGE_OFFSET_HI + Math.floor((layout.structStart * 4096) / TWO32) : VMEMMAP_HI,
+    F: {
+      reserved: b(pg.reserved),
+      cache: b(pg.lru) | b(pg.uptodate) | b(pg.referenced),
+      anon: b(pg.lru) | b(pg.active) | b(pg.uptodate) | b(pg.swapbacked) | b(pg.dirty),
+      hugetlbHead: b(pg.head) | b(pg.uptodate) | b(pg.dirty),
+      hwpoison: b(pg.hwpoison),
+    },
+    K: {
+      cache: b(KPF.LRU) | b(KPF.UPTODATE) | b(KPF.REFERENCED),
+      anonFlags: b(KPF.LRU) | b(KPF.ACTIVE) | b(KPF.UPTODATE) | b(KPF.SWAPBACKED) | b(KPF.DIRTY),
+      hugetlbFlags: b(KPF.UPTODATE) | b(KPF.DIRTY),
+    },
   };
-  const K = {
-    cache: b(KPF.LRU) | b(KPF.UPTODATE) | b(KPF.REFERENCED),
-    anonFlags: b(KPF.LRU) | b(KPF.ACTIVE) | b(KPF.UPTODATE) | b(KPF.SWAPBACKED) | b(KPF.DIRTY),
-    hugetlbFlags: b(KPF.UPTODATE) | b(KPF.DIRTY),
+}
+
+export function makePageEncoder(plan: Plan, era: EraDef, layout: KernelLayout, seed: number): PageEncoder {
+  const c = encodingOf(era, layout, seed);
+  return {
+    structPages(pfn, count, dst, off) {
+      dst.fill(0, off, off + count * STRUCT_PAGE_SIZE);
+      const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
+      plan.forEachRunIn(pfn, pfn + count, (r, s, e) => encodeRun(c, r, s, e, dv, off + (s - pfn) * STRUCT_PAGE_SIZE));
+    },
+    kpageflags(pfn, count, lo, hi, at) {
+      plan.forEachRunIn(pfn, pfn + count, (r, s, e) => kpfRun(c, r, s, e, lo, hi, at + (s - pfn)));
+    },
   };
+}
 
-  function structPages(pfn: number, count: number, dst: Uint8Array, off: number): void {
-    dst.fill(0, off, off + count * STRUCT_PAGE_SIZE);
-    const dv = new DataView(dst.buffer, dst.byteOffset, dst.byteLength);
-    const end = pfn + count;
-    let i = plan.indexOf(pfn);
-    while (i < plan.runs.length) {
-      const r = plan.runs[i]!;
-      if (r.start >= end) break;
-      const s = Math.max(pfn, r.start);
-      const e = Math.min(end, r.start + r.count);
-      encodeRun(r, s, e, dv, off + (s - pfn) * STRUCT_PAGE_SIZE);
-      i++;
+// ---------------------------------------------------------------------------
+// struct page
+
+/** Write the virtual address of pfn's struct page (| low) as a u64 at o. */
+function setPageAddr(c: Encoding, dv: DataView, o: number, pfn: number, low: number): void {
+  const off = pfn * STRUCT_PAGE_SIZE + c.memmapBaseLo;
+  const lo = off % TWO32;
+  dv.setUint32(o, (lo | low) >>> 0, true);
+  dv.setUint32(o + 4, c.memmapBaseHi + (off - lo) / TWO32, true);
+}
+
+/** Set the u32 at `field` of n struct pages from `off` to `value`. */
+function setEach(dv: DataView, off: number, n: number, field: number, value: number): void {
+  for (let k = 0, o = off + field; k < n; k++, o += STRUCT_PAGE_SIZE) dv.setUint32(o, value, true);
+}
+
+/** Set a u64 pointer (lo, PAGE_OFFSET_HI) at o. */
+function setDirectPtr(dv: DataView, o: number, lo: number): void {
+  dv.setUint32(o, lo, true);
+  dv.setUint32(o + 4, PAGE_OFFSET_HI, true);
+}
+
+/** Struct pages of pfns [s, e) of run r, written at off. */
+function encodeRun(c: Encoding, r: PlanRun, s: number, e: number, dv: DataView, off: number): void {
+  const m = r.memmap;
+  const n = e - s;
+  // Common words: flags high word (zone), mapcount -1, refcount 1.
+  for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
+    dv.setUint32(o + 4, ((m === 'device' ? ZONE.DEVICE : zoneOf(p)) << ZONE_SHIFT_HI) >>> 0, true);
+    dv.setUint32(o + 48, c.T.untyped, true);
+    dv.setUint32(o + 52, 1, true);
+  }
+  switch (m) {
+    case 'none':
+    case 'plain':
+      return;
+    case 'reserved':
+      return setEach(dv, off, n, 0, c.F.reserved);
+    case 'device':
+      return encodeDevice(c, r, n, dv, off);
+    case 'free':
+      return encodeFree(c, r, s, e, dv, off, c.T.buddy);
+    case 'type-overlap':
+      if (r.cls === 'free') return encodeFree(c, r, s, e, dv, off, c.overlap);
+      return setEach(dv, off, n, 48, c.overlap);
+    case 'offline':
+      return encodeOffline(c, r, s, e, dv, off);
+    case 'cache':
+    case 'cache-private':
+      return encodeCache(c, r, s, e, dv, off);
+    case 'anon':
+      return encodeAnon(c, r, s, e, dv, off);
+    case 'thp':
+    case 'hugetlb':
+      return encodeCompound(c, r, s, e, dv, off);
+    case 'slab':
+      return encodeSlab(c, r, s, e, dv, off);
+    case 'pgtable':
+      return setEach(dv, off, n, 48, c.T.table);
+    case 'hwpoison':
+      return setEach(dv, off, n, 0, c.F.hwpoison);
+  }
+}
+
+/** ZONE_DEVICE: PG_reserved and the dev_pagemap pointer. */
+function encodeDevice(c: Encoding, r: PlanRun, n: number, dv: DataView, off: number): void {
+  const pgmap = ptrLo(c.seed, r.start, 11);
+  for (let k = 0, o = off; k < n; k++, o += STRUCT_PAGE_SIZE) {
+    dv.setUint32(o, c.F.reserved, true);
+    setDirectPtr(dv, o + 8, pgmap);
+  }
+}
+
+function encodeOffline(c: Encoding, r: PlanRun, s: number, e: number, dv: DataView, off: number): void {
+  const movable = r.owner === 'virtio-balloon';
+  const bal = ptrLo(c.seed, 0xba1, 0);
+  // Hot-added memory is initialised PG_reserved before 6.11 and stays so when never onlined
+  // (hv_balloon only adds PageOffline); virtio-mem's fake-offline pages get PG_dirty.
+  const flags = r.cls === 'never-onlined' && c.era.version < 611 ? c.F.reserved : r.cls === 'unplugged' ? b(c.pg.dirty) : 0;
+  for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
+    if (flags) dv.setUint32(o, flags, true);
+    dv.setUint32(o + 48, c.T.offline, true);
+    // On the balloon's page list.
+    setPageAddr(c, dv, o + 8, p + 1, 0);
+    if (movable) {
+      // __SetPageMovable(page, balloon mapping) and set_page_private(page, balloon device).
+      setDirectPtr(dv, o + 24, (bal + 0x100 + 2) >>> 0);
+      setDirectPtr(dv, o + 40, bal);
     }
   }
+}
 
-  function encodeRun(r: PlanRun, s: number, e: number, dv: DataView, off: number): void {
-    const m = r.memmap;
-    const device = m === 'device';
-    // Common words: flags high word (zone), mapcount -1, refcount 1.
-    for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
-      dv.setUint32(o + 4, ((device ? ZONE.DEVICE : zoneOf(p)) << ZONE_SHIFT_HI) >>> 0, true);
-      dv.setUint32(o + 48, T.untyped, true);
-      dv.setUint32(o + 52, 1, true);
-    }
-    const tag = r.start;
-    switch (m) {
-      case 'none':
-        return;
-      case 'reserved':
-        for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) dv.setUint32(o, F.reserved, true);
-        return;
-      case 'device': {
-        const pgmap = ptrLo(seed, tag, 11);
-        for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
-          dv.setUint32(o, F.reserved, true);
-          dv.setUint32(o + 8, pgmap, true);
-          dv.setUint32(o + 12, PAGE_OFFSET_HI, true);
-        }
-        return;
-      }
-      case 'plain':
-        return;
-      case 'free':
-        encodeFree(r, s, e, dv, off, T.buddy);
-        return;
-      case 'type-overlap':
-        if (r.cls === 'free') encodeFree(r, s, e, dv, off, overlap);
-        else for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) dv.setUint32(o + 48, overlap, true);
-        return;
-      case 'offline': {
-        const movable = r.owner === 'virtio-balloon';
-        const bal = ptrLo(seed, 0xba1, 0);
-        // Hot-added memory is initialised PG_reserved before 6.11 and stays so when never onlined
-        // (hv_balloon only adds PageOffline); virtio-mem's fake-offline pages get PG_dirty.
-        const flags = r.cls === 'never-onlined' && era.version < 611 ? F.reserved : r.cls === 'unplugged' ? b(pg.dirty) : 0;
-        for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
-          if (flags) dv.setUint32(o, flags, true);
-          dv.setUint32(o + 48, T.offline, true);
-          // On the balloon's page list.
-          setPageAddr(dv, o + 8, p + 1, 0);
-          if (movable) {
-            // __SetPageMovable(page, balloon mapping) and set_page_private(page, balloon device).
-            dv.setUint32(o + 24, (bal + 0x100 + 2) >>> 0, true);
-            dv.setUint32(o + 28, PAGE_OFFSET_HI, true);
-            dv.setUint32(o + 40, bal, true);
-            dv.setUint32(o + 44, PAGE_OFFSET_HI, true);
-          }
-        }
-        return;
-      }
-      case 'cache':
-      case 'cache-private': {
-        const priv = m === 'cache-private';
-        const mapLo = ptrLo(seed, tag, 1);
-        for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
-          dv.setUint32(o, priv ? (F.cache | b(pg.private)) >>> 0 : F.cache, true);
-          dv.setUint32(o + 24, mapLo, true);
-          dv.setUint32(o + 28, PAGE_OFFSET_HI, true);
-          dv.setUint32(o + 32, p - r.start, true);
-          if (priv) {
-            dv.setUint32(o + 40, ptrLo(seed, p, 2), true);
-            dv.setUint32(o + 44, PAGE_OFFSET_HI, true);
-            dv.setUint32(o + 52, 2, true);
-          }
-        }
-        return;
-      }
-      case 'anon': {
-        const av = (ptrLo(seed, tag, 3) | 1) >>> 0;
-        for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
-          dv.setUint32(o, F.anon, true);
-          dv.setUint32(o + 24, av, true);
-          dv.setUint32(o + 28, PAGE_OFFSET_HI, true);
-          dv.setUint32(o + 32, 0x7f000 + (p - r.start), true);
-          dv.setUint32(o + 48, 0, true);
-        }
-        return;
-      }
-      case 'thp':
-      case 'hugetlb':
-        encodeCompound(r, s, e, dv, off);
-        return;
-      case 'slab': {
-        const cacheLo = ptrLo(seed, tag, 5);
-        const at = slabFlag ? 24 : 8; // struct slab keeps slab_cache at +8 once slab is a page type
-        for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
-          dv.setUint32(o + at, cacheLo, true);
-          dv.setUint32(o + at + 4, PAGE_OFFSET_HI, true);
-          if (slabFlag) {
-            dv.setUint32(o, b(pg.slab!), true);
-            if (r.variant === 'adversarial') {
-              const k = p % 3;
-              dv.setUint32(o + 48, k === 0 ? T.untyped : k === 1 ? T.buddy : T.offline, true);
-            }
-          } else {
-            dv.setUint32(o + 48, T.slab!, true);
-          }
-        }
-        return;
-      }
-      case 'pgtable':
-        for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) dv.setUint32(o + 48, T.table, true);
-        return;
-      case 'hwpoison':
-        for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) dv.setUint32(o, F.hwpoison, true);
-        return;
+function encodeCache(c: Encoding, r: PlanRun, s: number, e: number, dv: DataView, off: number): void {
+  const priv = r.memmap === 'cache-private';
+  const mapLo = ptrLo(c.seed, r.start, 1);
+  for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
+    dv.setUint32(o, priv ? (c.F.cache | b(c.pg.private)) >>> 0 : c.F.cache, true);
+    setDirectPtr(dv, o + 24, mapLo);
+    dv.setUint32(o + 32, p - r.start, true);
+    if (priv) {
+      setDirectPtr(dv, o + 40, ptrLo(c.seed, p, 2));
+      dv.setUint32(o + 52, 2, true);
     }
   }
+}
 
-  /** Cut [r.start, r.start+r.count) into aligned buddy blocks; write the heads inside [s, e). */
-  function encodeFree(r: PlanRun, s: number, e: number, dv: DataView, off: number, headType: number): void {
-    for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) dv.setUint32(o + 52, 0, true);
-    const reported = r.variant === 'reported';
-    forEachBlock(r.start, r.start + r.count, (head, order) => {
-      if (head + (1 << order) <= s) return true;
-      if (head >= e) return false;
-      if (head >= s) {
-        const o = off + (head - s) * STRUCT_PAGE_SIZE;
-        dv.setUint32(o + 48, headType, true);
-        dv.setUint32(o + 40, order, true);
-        if (reported) dv.setUint32(o, b(pg.uptodate), true); // PG_reported aliases PG_uptodate
-        setPageAddr(dv, o + 8, head + (1 << order), 0);
-      }
-      return true;
-    });
+function encodeAnon(c: Encoding, r: PlanRun, s: number, e: number, dv: DataView, off: number): void {
+  const av = (ptrLo(c.seed, r.start, 3) | 1) >>> 0;
+  for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
+    dv.setUint32(o, c.F.anon, true);
+    setDirectPtr(dv, o + 24, av);
+    dv.setUint32(o + 32, 0x7f000 + (p - r.start), true);
+    dv.setUint32(o + 48, 0, true);
   }
+}
 
-  function encodeCompound(r: PlanRun, s: number, e: number, dv: DataView, off: number): void {
-    const thp = r.memmap === 'thp';
-    const av = (ptrLo(seed, r.start, 3) | 1) >>> 0;
-    const fileMap = ptrLo(seed, r.start, 7);
-    for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
-      const head = r.start + Math.floor((p - r.start) / HUGE_PAGES) * HUGE_PAGES;
-      const k = p - head;
-      if (k === 0) {
-        dv.setUint32(o, thp ? (b(pg.head) | F.anon) >>> 0 : F.hugetlbHead, true);
-        dv.setUint32(o + 24, thp ? av : fileMap, true);
-        dv.setUint32(o + 28, PAGE_OFFSET_HI, true);
-        dv.setUint32(o + 32, thp ? 0x7f000 + (head - r.start) : (head - r.start) / HUGE_PAGES, true);
-        if (!thp && era.hugetlb === 'page-type') dv.setUint32(o + 48, T.hugetlb!, true);
-        continue;
+function encodeSlab(c: Encoding, r: PlanRun, s: number, e: number, dv: DataView, off: number): void {
+  const { T, slabFlag } = c;
+  const cacheLo = ptrLo(c.seed, r.start, 5);
+  const at = slabFlag ? 24 : 8; // struct slab keeps slab_cache at +8 once slab is a page type
+  for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
+    setDirectPtr(dv, o + at, cacheLo);
+    if (slabFlag) {
+      dv.setUint32(o, b(c.pg.slab!), true);
+      if (r.variant === 'adversarial') {
+        const k = p % 3;
+        dv.setUint32(o + 48, k === 0 ? T.untyped : k === 1 ? T.buddy : T.offline, true);
       }
-      // Tail: compound_head = &head | 1, refcount 0.
-      setPageAddr(dv, o + 8, head, 1);
-      dv.setUint32(o + 52, 0, true);
-      if (k === 1) {
-        if (era.compound === 'tail-fields') {
-          dv.setUint8(o + 16, thp ? era.thpDtor! : era.hugetlbDtor!);
-          dv.setUint8(o + 17, 9);
-          if (era.tail1.nrPages === undefined) {
-            dv.setUint32(o + 24, TAIL_MAPPING_LO, true);
-            dv.setUint32(o + 28, TAIL_MAPPING_HI, true);
-          }
-        } else {
-          let f1 = 9; // folio order in the low byte of _flags_1
-          if (thp && era.flags1LargeRmappableBit !== undefined) f1 |= b(era.flags1LargeRmappableBit);
-          if (!thp && era.hugetlb === 'flags1-bit') f1 |= b(era.flags1HugetlbBit!);
-          dv.setUint32(o, f1 >>> 0, true);
-        }
-        const t = era.tail1;
-        if (t.largeMapcount !== undefined) dv.setUint32(o + t.largeMapcount, 0, true);
-        if (t.entireMapcount !== undefined) dv.setUint32(o + t.entireMapcount, 0, true);
-        if (t.nrPagesMapped !== undefined) dv.setUint32(o + t.nrPagesMapped, 0, true);
-        if (t.pincount !== undefined) dv.setUint32(o + t.pincount, 0, true);
-        if (t.nrPages !== undefined) dv.setUint32(o + t.nrPages, HUGE_PAGES, true);
-        continue;
-      }
+    } else {
+      dv.setUint32(o + 48, T.slab!, true);
+    }
+  }
+}
+
+/** Cut [r.start, r.start+r.count) into aligned buddy blocks; write the heads inside [s, e). */
+function encodeFree(c: Encoding, r: PlanRun, s: number, e: number, dv: DataView, off: number, headType: number): void {
+  setEach(dv, off, e - s, 52, 0);
+  const reported = r.variant === 'reported';
+  forEachBlock(r.start, r.start + r.count, (head, order) => {
+    if (head + (1 << order) <= s) return true;
+    if (head >= e) return false;
+    if (head >= s) {
+      const o = off + (head - s) * STRUCT_PAGE_SIZE;
+      dv.setUint32(o + 48, headType, true);
+      dv.setUint32(o + 40, order, true);
+      if (reported) dv.setUint32(o, b(c.pg.uptodate), true); // PG_reported aliases PG_uptodate
+      setPageAddr(c, dv, o + 8, head + (1 << order), 0);
+    }
+    return true;
+  });
+}
+
+/** Order-9 folios: a head, a first tail carrying the folio's fields, plain tails. */
+function encodeCompound(c: Encoding, r: PlanRun, s: number, e: number, dv: DataView, off: number): void {
+  const thp = r.memmap === 'thp';
+  for (let p = s, o = off; p < e; p++, o += STRUCT_PAGE_SIZE) {
+    const head = r.start + Math.floor((p - r.start) / HUGE_PAGES) * HUGE_PAGES;
+    const k = p - head;
+    if (k === 0) {
+      encodeCompoundHead(c, r, head, dv, o);
+      continue;
+    }
+    // Tail: compound_head = &head | 1, refcount 0.
+    setPageAddr(c, dv, o + 8, head, 1);
+    dv.setUint32(o + 52, 0, true);
+    if (k === 1) encodeFirstTail(c, thp, dv, o);
+    else {
       dv.setUint32(o + 24, TAIL_MAPPING_LO, true);
       dv.setUint32(o + 28, TAIL_MAPPING_HI, true);
     }
   }
+}
 
-  function kpageflags(pfn: number, count: number, lo: Uint32Array, hi: Uint32Array, at: number): void {
-    const end = pfn + count;
-    let i = plan.indexOf(pfn);
-    while (i < plan.runs.length) {
-      const r = plan.runs[i]!;
-      if (r.start >= end) break;
-      const s = Math.max(pfn, r.start);
-      const e = Math.min(end, r.start + r.count);
-      kpfRun(r, s, e, lo, hi, at + (s - pfn));
-      i++;
+function encodeCompoundHead(c: Encoding, r: PlanRun, head: number, dv: DataView, o: number): void {
+  const thp = r.memmap === 'thp';
+  dv.setUint32(o, thp ? (b(c.pg.head) | c.F.anon) >>> 0 : c.F.hugetlbHead, true);
+  setDirectPtr(dv, o + 24, thp ? (ptrLo(c.seed, r.start, 3) | 1) >>> 0 : ptrLo(c.seed, r.start, 7));
+  dv.setUint32(o + 32, thp ? 0x7f000 + (head - r.start) : (head - r.start) / HUGE_PAGES, true);
+  if (!thp && c.era.hugetlb === 'page-type') dv.setUint32(o + 48, c.T.hugetlb!, true);
+}
+
+/** page[1]: the folio's order and kind (compound_dtor/order ≤ 6.2, _flags_1 after) and its counters. */
+function encodeFirstTail(c: Encoding, thp: boolean, dv: DataView, o: number): void {
+  const era = c.era;
+  if (era.compound === 'tail-fields') {
+    dv.setUint8(o + 16, thp ? era.thpDtor! : era.hugetlbDtor!);
+    dv.setUint8(o + 17, 9);
+    if (era.tail1.nrPages === undefined) {
+      dv.setUint32(o + 24, TAIL_MAPPING_LO, true);
+      dv.setUint32(o + 28, TAIL_MAPPING_HI, true);
+    }
+  } else {
+    let f1 = 9; // folio order in the low byte of _flags_1
+    if (thp && era.flags1LargeRmappableBit !== undefined) f1 |= b(era.flags1LargeRmappableBit);
+    if (!thp && era.hugetlb === 'flags1-bit') f1 |= b(era.flags1HugetlbBit!);
+    dv.setUint32(o, f1 >>> 0, true);
+  }
+  const t = era.tail1;
+  if (t.largeMapcount !== undefined) dv.setUint32(o + t.largeMapcount, 0, true);
+  if (t.entireMapcount !== undefined) dv.setUint32(o + t.entireMapcount, 0, true);
+  if (t.nrPagesMapped !== undefined) dv.setUint32(o + t.nrPagesMapped, 0, true);
+  if (t.pincount !== undefined) dv.setUint32(o + t.pincount, 0, true);
+  if (t.nrPages !== undefined) dv.setUint32(o + t.nrPages, HUGE_PAGES, true);
+}
+
+// ---------------------------------------------------------------------------
+// /proc/kpageflags
+
+/** kpageflags words of pfns [s, e) of run r, at lo[at…]/hi[at…]. */
+function kpfRun(c: Encoding, r: PlanRun, s: number, e: number, lo: Uint32Array, hi: Uint32Array, at: number): void {
+  const n = e - s;
+  const [l, h] = kpfWords(c, r);
+  lo.fill(l, at, at + n);
+  hi.fill(h, at, at + n);
+  kpfPerPage(c, r, s, e, lo, at);
+  if (r.kpf === 'clear-offline') for (let i = at; i < at + n; i++) lo[i] = (lo[i]! & ~b(KPF.OFFLINE)) >>> 0;
+  if (r.kpf === 'clear-buddy') for (let i = at; i < at + n; i++) lo[i] = (lo[i]! & ~b(KPF.BUDDY)) >>> 0;
+}
+
+/** The (low, high) kpageflags words every page of run r shares. */
+function kpfWords(c: Encoding, r: PlanRun): [number, number] {
+  switch (r.memmap) {
+    case 'none':
+    case 'device':
+      return [b(KPF.NOPAGE), 0];
+    case 'reserved':
+      return [r.variant === 'zero-page' ? b(KPF.ZERO_PAGE) : 0, b(KPF.HI_RESERVED)];
+    case 'offline': {
+      let l = b(KPF.OFFLINE);
+      if (r.cls === 'unplugged') l = (l | b(KPF.DIRTY)) >>> 0;
+      return [l, r.cls === 'never-onlined' && c.era.version < 611 ? b(KPF.HI_RESERVED) : 0];
+    }
+    case 'cache':
+      return [c.K.cache, 0];
+    case 'cache-private':
+      return [c.K.cache, b(KPF.HI_PRIVATE)];
+    case 'anon':
+      return [(c.K.anonFlags | b(KPF.ANON) | b(KPF.MMAP)) >>> 0, 0];
+    case 'pgtable':
+      return [b(KPF.PGTABLE), 0];
+    case 'hwpoison':
+      return [b(KPF.HWPOISON), 0];
+    case 'slab':
+      return [b(KPF.SLAB), 0];
+    case 'plain':
+    case 'free':
+    case 'type-overlap':
+    case 'thp':
+    case 'hugetlb':
+      return [0, 0]; // per page (kpfPerPage)
+  }
+}
+
+/** The low words that differ page by page: buddy blocks, folio heads and tails, adversarial slab. */
+function kpfPerPage(c: Encoding, r: PlanRun, s: number, e: number, lo: Uint32Array, at: number): void {
+  const m = r.memmap;
+  const n = e - s;
+  if (m === 'free' || (m === 'type-overlap' && r.cls === 'free')) {
+    // KPF_BUDDY on every page of a free block (PageBuddy head, page_count 0 and is_free_buddy_page for the rest).
+    lo.fill(b(KPF.BUDDY), at, at + n);
+    if (m === 'type-overlap' || r.variant === 'reported') {
+      const headWord = (b(KPF.BUDDY) | (m === 'type-overlap' ? b(KPF.OFFLINE) : b(KPF.UPTODATE))) >>> 0;
+      forEachBlock(r.start, r.start + r.count, (head) => {
+        if (head >= e) return false;
+        if (head >= s) lo[at + head - s] = headWord;
+        return true;
+      });
+    }
+  } else if (m === 'type-overlap') {
+    lo.fill((b(KPF.BUDDY) | b(KPF.OFFLINE)) >>> 0, at, at + n);
+  } else if (m === 'thp' || m === 'hugetlb') {
+    const thp = m === 'thp';
+    const own = thp ? (c.K.anonFlags | b(KPF.ANON) | b(KPF.MMAP)) >>> 0 : (c.K.hugetlbFlags | b(KPF.MMAP)) >>> 0;
+    const kind = thp ? b(KPF.THP) : b(KPF.HUGE);
+    const headWord = (own | kind | b(KPF.COMPOUND_HEAD)) >>> 0;
+    // A tail's raw flags lack LRU/ACTIVE/... before the folio-based stable_page_flags.
+    const tailOwn = c.era.kpfFromFolio ? own : thp ? (b(KPF.ANON) | b(KPF.MMAP)) >>> 0 : b(KPF.MMAP);
+    const tailWord = (tailOwn | kind | b(KPF.COMPOUND_TAIL)) >>> 0;
+    for (let p = s; p < e; p++) lo[at + p - s] = (p - r.start) % HUGE_PAGES === 0 ? headWord : tailWord;
+  } else if (m === 'slab' && r.variant === 'adversarial' && c.slabFlag) {
+    // ≤ 6.10 the kernel's PageBuddy()/PageOffline() test page_type bits, so they answer for these too.
+    for (let p = s; p < e; p++) {
+      const k = p % 3;
+      if (k === 1) lo[at + p - s] = (b(KPF.SLAB) | b(KPF.BUDDY)) >>> 0;
+      else if (k === 2) lo[at + p - s] = (b(KPF.SLAB) | b(KPF.OFFLINE)) >>> 0;
     }
   }
-
-  function kpfRun(r: PlanRun, s: number, e: number, lo: Uint32Array, hi: Uint32Array, at: number): void {
-    const n = e - s;
-    let l = 0;
-    let h = 0;
-    const m = r.memmap;
-    switch (m) {
-      case 'none':
-      case 'device':
-        l = b(KPF.NOPAGE);
-        break;
-      case 'reserved':
-        h = b(KPF.HI_RESERVED);
-        if (r.variant === 'zero-page') l = b(KPF.ZERO_PAGE);
-        break;
-      case 'plain':
-        break;
-      case 'offline':
-        l = b(KPF.OFFLINE);
-        if (r.cls === 'never-onlined' && era.version < 611) h = b(KPF.HI_RESERVED);
-        if (r.cls === 'unplugged') l = (l | b(KPF.DIRTY)) >>> 0;
-        break;
-      case 'cache':
-        l = K.cache;
-        break;
-      case 'cache-private':
-        l = K.cache;
-        h = b(KPF.HI_PRIVATE);
-        break;
-      case 'anon':
-        l = (K.anonFlags | b(KPF.ANON) | b(KPF.MMAP)) >>> 0;
-        break;
-      case 'pgtable':
-        l = b(KPF.PGTABLE);
-        break;
-      case 'hwpoison':
-        l = b(KPF.HWPOISON);
-        break;
-      case 'slab':
-        l = b(KPF.SLAB);
-        break;
-      case 'free':
-      case 'type-overlap':
-      case 'thp':
-      case 'hugetlb':
-        break; // per pfn below
-    }
-    lo.fill(l, at, at + n);
-    hi.fill(h, at, at + n);
-    if (m === 'free' || (m === 'type-overlap' && r.cls === 'free')) {
-      // KPF_BUDDY on every page of a free block (PageBuddy head, page_count 0 and is_free_buddy_page for the rest).
-      lo.fill(b(KPF.BUDDY), at, at + n);
-      if (m === 'type-overlap' || r.variant === 'reported') {
-        forEachBlock(r.start, r.start + r.count, (head) => {
-          if (head >= e) return false;
-          if (head >= s) {
-            if (m === 'type-overlap') lo[at + head - s] = (b(KPF.BUDDY) | b(KPF.OFFLINE)) >>> 0;
-            else lo[at + head - s] = (b(KPF.BUDDY) | b(KPF.UPTODATE)) >>> 0;
-          }
-          return true;
-        });
-      }
-    } else if (m === 'type-overlap') {
-      lo.fill((b(KPF.BUDDY) | b(KPF.OFFLINE)) >>> 0, at, at + n);
-    } else if (m === 'thp' || m === 'hugetlb') {
-      const thp = m === 'thp';
-      const own = thp ? (K.anonFlags | b(KPF.ANON) | b(KPF.MMAP)) >>> 0 : (K.hugetlbFlags | b(KPF.MMAP)) >>> 0;
-      const kind = thp ? b(KPF.THP) : b(KPF.HUGE);
-      const headWord = (own | kind | b(KPF.COMPOUND_HEAD)) >>> 0;
-      // A tail's raw flags lack LRU/ACTIVE/... before the folio-based stable_page_flags.
-      const tailOwn = era.kpfFromFolio ? own : thp ? (b(KPF.ANON) | b(KPF.MMAP)) >>> 0 : b(KPF.MMAP);
-      const tailWord = (tailOwn | kind | b(KPF.COMPOUND_TAIL)) >>> 0;
-      for (let p = s; p < e; p++) lo[at + p - s] = (p - r.start) % HUGE_PAGES === 0 ? headWord : tailWord;
-    } else if (m === 'slab' && r.variant === 'adversarial' && slabFlag) {
-      // ≤ 6.10 the kernel's PageBuddy()/PageOffline() test page_type bits, so they answer for these too.
-      for (let p = s; p < e; p++) {
-        const k = p % 3;
-        if (k === 1) lo[at + p - s] = (b(KPF.SLAB) | b(KPF.BUDDY)) >>> 0;
-        else if (k === 2) lo[at + p - s] = (b(KPF.SLAB) | b(KPF.OFFLINE)) >>> 0;
-      }
-    }
-    if (r.kpf === 'clear-offline') for (let i = at; i < at + n; i++) lo[i] = (lo[i]! & ~b(KPF.OFFLINE)) >>> 0;
-    if (r.kpf === 'clear-buddy') for (let i = at; i < at + n; i++) lo[i] = (lo[i]! & ~b(KPF.BUDDY)) >>> 0;
-  }
-
-  return { structPages, kpageflags };
 }
 
 /**

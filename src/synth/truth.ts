@@ -14,8 +14,8 @@
  * The reader streams the runs and checks every line (sorted, contiguous,
  * bounded, known words) and reports InputError with the file and line.
  */
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { createReadStream, type ReadStream } from 'node:fs';
+import { createInterface, type Interface } from 'node:readline';
 import { InputError, ioError } from '../core/errors.js';
 import type { PositionalSink } from '../io/sink.js';
 import { MEMMAP_STATES, PAGE_CLASSES, type Content, type KpfOverride, type MemmapState, type PageClass, type PlanRun, type Variant } from './plan.js';
@@ -158,145 +158,182 @@ function parseNum(s: string | undefined, what: string, file: string, line: numbe
 
 /** Open a truth manifest: the header is read and checked at once, the runs stream. */
 export async function openTruth(file: string): Promise<TruthReader> {
-  const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 });
-  const opened = new Promise<void>((resolve, reject) => {
-    stream.once('open', () => resolve());
-    stream.once('error', (err) => reject(ioError(err, file, 'cannot read truth manifest')));
-  });
-  await opened;
-  const rl = createInterface({ input: stream, crlfDelay: Infinity });
-  const it = rl[Symbol.asyncIterator]();
-  let lineNo = 0;
-  const next = async (): Promise<string | undefined> => {
+  const lines = await TruthLines.open(file);
+  try {
+    const header = await readHeader(lines);
+    return { header, runs: () => readRuns(lines, header), close: () => lines.close() };
+  } catch (err) {
+    lines.close();
+    throw err;
+  }
+}
+
+/** The lines of a manifest that say something (blank lines and comments skipped), each checked for length. */
+class TruthLines {
+  /** Number of the line last read (1-based). */
+  lineNo = 0;
+
+  private constructor(
+    readonly file: string,
+    private readonly stream: ReadStream,
+    private readonly rl: Interface,
+    private readonly it: AsyncIterator<string>,
+  ) {}
+
+  static async open(file: string): Promise<TruthLines> {
+    const stream = createReadStream(file, { encoding: 'utf8', highWaterMark: 256 * 1024 });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', (err) => reject(ioError(err, file, 'cannot read truth manifest')));
+    });
+    const rl = createInterface({ input: stream, crlfDelay: Infinity });
+    return new TruthLines(file, stream, rl, rl[Symbol.asyncIterator]());
+  }
+
+  /** The next line, trimmed, or undefined at the end of the file. */
+  async next(): Promise<string | undefined> {
     for (;;) {
       let r: IteratorResult<string>;
       try {
-        r = await it.next();
+        r = await this.it.next();
       } catch (err) {
-        throw ioError(err, file, 'cannot read truth manifest');
+        throw ioError(err, this.file, 'cannot read truth manifest');
       }
       if (r.done) return undefined;
-      lineNo++;
+      this.lineNo++;
       const t = r.value;
-      if (t.length > MAX_LINE) throw new InputError(`line is longer than ${MAX_LINE} characters`, { file, line: lineNo });
+      if (t.length > MAX_LINE) throw this.error(`line is longer than ${MAX_LINE} characters`);
       if (t.trim() === '' || t.startsWith('#')) continue;
       return t.trim();
     }
-  };
-  const close = (): void => {
-    rl.close();
-    stream.destroy();
-  };
-  try {
-    const first = await next();
-    if (first !== `${TRUTH_MAGIC} ${TRUTH_VERSION}`) {
-      if (first?.startsWith(`${TRUTH_MAGIC} `)) throw new InputError(`truth manifest version '${first.slice(TRUTH_MAGIC.length + 1)}' is not supported (this build reads ${TRUTH_VERSION})`, { file, line: lineNo });
-      throw new InputError(`not a truth manifest (first line must be '${TRUTH_MAGIC} ${TRUTH_VERSION}')`, { file, line: lineNo || 1 });
-    }
-    const seen = new Map<string, string>();
-    const loads: Array<{ start: number; end: number }> = [];
-    let textLoad: { start: number; end: number } | undefined;
-    const pk: PrintkDraft = { ranges: [], records: [] };
-    let runs: number | undefined;
-    for (;;) {
-      const t = await next();
-      if (t === undefined) throw new InputError("truth manifest ends before its 'runs N' line", { file, line: lineNo });
-      const sp = t.indexOf(' ');
-      const key = sp < 0 ? t : t.slice(0, sp);
-      const val = sp < 0 ? '' : t.slice(sp + 1).trim();
-      if (key === 'pt-load') {
-        const [a, b, extra] = val.split(/\s+/);
-        if (extra !== undefined) throw new InputError("expected 'pt-load START END'", { file, line: lineNo });
-        const start = parseNum(a, 'pt-load start', file, lineNo);
-        const end = parseNum(b, 'pt-load end', file, lineNo);
-        const prev = loads[loads.length - 1];
-        if (end <= start || (prev && start < prev.end)) throw new InputError(`pt-load ${a} ${b} is empty, or overlaps or precedes the previous one`, { file, line: lineNo });
-        loads.push({ start, end });
-        continue;
-      }
-      if (key === 'text-load') {
-        const [a, b, extra] = val.split(/\s+/);
-        if (extra !== undefined || textLoad) throw new InputError("expected one 'text-load START END'", { file, line: lineNo });
-        const start = parseNum(a, 'text-load start', file, lineNo);
-        const end = parseNum(b, 'text-load end', file, lineNo);
-        if (end <= start) throw new InputError(`text-load ${a} ${b} is empty`, { file, line: lineNo });
-        textLoad = { start, end };
-        continue;
-      }
-      if (PRINTK_KEYS.includes(key)) {
-        parsePrintkLine(key, val, pk, file, lineNo);
-        continue;
-      }
-      if (key === 'runs') {
-        runs = parseNum(val, 'run count', file, lineNo, 2 ** 32);
-        break;
-      }
-      if (!HEADER_KEYS.includes(key)) throw new InputError(`unknown header key '${key.slice(0, 40)}'`, { file, line: lineNo });
-      if (seen.has(key)) throw new InputError(`header key '${key}' given twice`, { file, line: lineNo });
-      if (val === '') throw new InputError(`header key '${key}' has no value`, { file, line: lineNo });
+  }
+
+  /** An InputError at the line last read (or at `line`). */
+  error(message: string, line = this.lineNo): InputError {
+    return new InputError(message, { file: this.file, line });
+  }
+
+  close(): void {
+    this.rl.close();
+    this.stream.destroy();
+  }
+}
+
+/** The magic line and the header, up to and including 'runs N'. */
+async function readHeader(lines: TruthLines): Promise<TruthHeader> {
+  const first = await lines.next();
+  if (first !== `${TRUTH_MAGIC} ${TRUTH_VERSION}`) {
+    if (first?.startsWith(`${TRUTH_MAGIC} `)) throw lines.error(`truth manifest version '${first.slice(TRUTH_MAGIC.length + 1)}' is not supported (this build reads ${TRUTH_VERSION})`);
+    throw lines.error(`not a truth manifest (first line must be '${TRUTH_MAGIC} ${TRUTH_VERSION}')`, lines.lineNo || 1);
+  }
+  const file = lines.file;
+  const seen = new Map<string, string>();
+  const loads: Array<{ start: number; end: number }> = [];
+  let textLoad: { start: number; end: number } | undefined;
+  const pk: PrintkDraft = { ranges: [], records: [] };
+  let runs: number | undefined;
+  while (runs === undefined) {
+    const t = await lines.next();
+    if (t === undefined) throw lines.error("truth manifest ends before its 'runs N' line");
+    const sp = t.indexOf(' ');
+    const key = sp < 0 ? t : t.slice(0, sp);
+    const val = sp < 0 ? '' : t.slice(sp + 1).trim();
+    const line = lines.lineNo;
+    if (key === 'pt-load') {
+      const l = parseSpan(val, 'pt-load', "expected 'pt-load START END'", file, line);
+      const prev = loads[loads.length - 1];
+      if (l.end <= l.start || (prev && l.start < prev.end)) throw lines.error(`pt-load ${l.text} is empty, or overlaps or precedes the previous one`);
+      loads.push({ start: l.start, end: l.end });
+    } else if (key === 'text-load') {
+      if (textLoad) throw lines.error("expected one 'text-load START END'");
+      const l = parseSpan(val, 'text-load', "expected one 'text-load START END'", file, line);
+      if (l.end <= l.start) throw lines.error(`text-load ${l.text} is empty`);
+      textLoad = { start: l.start, end: l.end };
+    } else if (PRINTK_KEYS.includes(key)) {
+      parsePrintkLine(key, val, pk, file, line);
+    } else if (key === 'runs') {
+      runs = parseNum(val, 'run count', file, line, 2 ** 32);
+    } else {
+      if (!HEADER_KEYS.includes(key)) throw lines.error(`unknown header key '${key.slice(0, 40)}'`);
+      if (seen.has(key)) throw lines.error(`header key '${key}' given twice`);
+      if (val === '') throw lines.error(`header key '${key}' has no value`);
       seen.set(key, val);
     }
-    for (const k of HEADER_KEYS) if (!seen.has(k)) throw new InputError(`header lacks '${k}'`, { file, line: lineNo });
-    const hl = lineNo;
-    const model = seen.get('memory-model')!;
-    if (model !== 'sparsemem' && model !== 'flatmem') throw new InputError(`memory-model '${model}' is not sparsemem or flatmem`, { file, line: hl });
-    const pageSize = parseNum(seen.get('page-size'), 'page-size', file, hl);
-    if (pageSize !== 4096) throw new InputError(`page-size ${pageSize} is not 4096`, { file, line: hl });
-    const faultsText = seen.get('faults')!;
-    const header: TruthHeader = {
-      scenario: seen.get('scenario')!,
-      kernel: seen.get('kernel')!,
-      osrelease: seen.get('osrelease')!,
-      seed: parseNum(seen.get('seed'), 'seed', file, hl, 0xffff_ffff),
-      size: parseNum(seen.get('size'), 'size', file, hl, 2 ** 52),
-      memoryModel: model,
-      physBase: parseNum(seen.get('phys-base'), 'phys-base', file, hl, 2 ** 52),
-      pageSize,
-      faults: faultsText === '-' ? [] : faultsText.split(','),
-      maxPfn: parseNum(seen.get('max-pfn'), 'max-pfn', file, hl),
-      kernelMaxPfn: parseNum(seen.get('kernel-max-pfn'), 'kernel-max-pfn', file, hl),
-      loads,
-      textLoad,
-      printk: finishPrintk(pk, file, hl),
-      runs,
-    };
-    for (const l of loads) if (l.end > header.maxPfn) throw new InputError(`pt-load ending at ${hx(l.end)} is beyond max-pfn ${hx(header.maxPfn)}`, { file, line: hl });
-
-    async function* gen(): AsyncGenerator<TruthRun> {
-      let at = 0;
-      let n = 0;
-      try {
-        for (;;) {
-          const t = await next();
-          if (t === undefined) throw new InputError(`truth manifest is truncated: ${n} of ${header.runs} runs and no 'end' line`, { file, line: lineNo });
-          if (t === 'end') {
-            if (n !== header.runs) throw new InputError(`'end' after ${n} runs, header says ${header.runs}`, { file, line: lineNo });
-            if (at !== header.maxPfn) throw new InputError(`runs cover pfns up to ${hx(at)}, not max-pfn ${hx(header.maxPfn)}`, { file, line: lineNo });
-            if ((await next()) !== undefined) throw new InputError("text after the 'end' line", { file, line: lineNo });
-            return;
-          }
-          if (n === header.runs) throw new InputError(`more runs than the ${header.runs} the header announces`, { file, line: lineNo });
-          const r = parseRun(t, file, lineNo);
-          if (r.start !== at) {
-            throw new InputError(
-              r.start < at ? `run at ${hx(r.start)} overlaps or precedes the previous run (ends at ${hx(at)})` : `gap: pfns ${hx(at)}..${hx(r.start)} are not described`,
-              { file, line: lineNo },
-            );
-          }
-          if (r.start + r.count > header.maxPfn) throw new InputError(`run ${hx(r.start)}+${hx(r.count)} goes past max-pfn ${hx(header.maxPfn)}`, { file, line: lineNo });
-          at = r.start + r.count;
-          n++;
-          yield r;
-        }
-      } finally {
-        close();
-      }
-    }
-    return { header, runs: gen, close };
-  } catch (err) {
-    close();
-    throw err;
   }
+  for (const k of HEADER_KEYS) if (!seen.has(k)) throw lines.error(`header lacks '${k}'`);
+  return headerOf(seen, loads, textLoad, pk, runs, file, lines.lineNo);
+}
+
+/** The header from its lines, each value checked (errors name the 'runs' line, `hl`). */
+function headerOf(
+  seen: Map<string, string>,
+  loads: TruthHeader['loads'],
+  textLoad: TruthHeader['textLoad'],
+  pk: PrintkDraft,
+  runs: number,
+  file: string,
+  hl: number,
+): TruthHeader {
+  const model = seen.get('memory-model')!;
+  if (model !== 'sparsemem' && model !== 'flatmem') throw new InputError(`memory-model '${model}' is not sparsemem or flatmem`, { file, line: hl });
+  const pageSize = parseNum(seen.get('page-size'), 'page-size', file, hl);
+  if (pageSize !== 4096) throw new InputError(`page-size ${pageSize} is not 4096`, { file, line: hl });
+  const faultsText = seen.get('faults')!;
+  const header: TruthHeader = {
+    scenario: seen.get('scenario')!,
+    kernel: seen.get('kernel')!,
+    osrelease: seen.get('osrelease')!,
+    seed: parseNum(seen.get('seed'), 'seed', file, hl, 0xffff_ffff),
+    size: parseNum(seen.get('size'), 'size', file, hl, 2 ** 52),
+    memoryModel: model,
+    physBase: parseNum(seen.get('phys-base'), 'phys-base', file, hl, 2 ** 52),
+    pageSize,
+    faults: faultsText === '-' ? [] : faultsText.split(','),
+    maxPfn: parseNum(seen.get('max-pfn'), 'max-pfn', file, hl),
+    kernelMaxPfn: parseNum(seen.get('kernel-max-pfn'), 'kernel-max-pfn', file, hl),
+    loads,
+    textLoad,
+    printk: finishPrintk(pk, file, hl),
+    runs,
+  };
+  for (const l of loads) if (l.end > header.maxPfn) throw new InputError(`pt-load ending at ${hx(l.end)} is beyond max-pfn ${hx(header.maxPfn)}`, { file, line: hl });
+  return header;
+}
+
+/** The runs after the header: sorted, contiguous from pfn 0, as many as announced, up to max-pfn, then 'end'. Closes the file. */
+async function* readRuns(lines: TruthLines, header: TruthHeader): AsyncGenerator<TruthRun> {
+  let at = 0;
+  let n = 0;
+  try {
+    for (;;) {
+      const t = await lines.next();
+      if (t === undefined) throw lines.error(`truth manifest is truncated: ${n} of ${header.runs} runs and no 'end' line`);
+      if (t === 'end') {
+        if (n !== header.runs) throw lines.error(`'end' after ${n} runs, header says ${header.runs}`);
+        if (at !== header.maxPfn) throw lines.error(`runs cover pfns up to ${hx(at)}, not max-pfn ${hx(header.maxPfn)}`);
+        if ((await lines.next()) !== undefined) throw lines.error("text after the 'end' line");
+        return;
+      }
+      if (n === header.runs) throw lines.error(`more runs than the ${header.runs} the header announces`);
+      const r = parseRun(t, lines.file, lines.lineNo);
+      if (r.start !== at) {
+        throw lines.error(r.start < at ? `run at ${hx(r.start)} overlaps or precedes the previous run (ends at ${hx(at)})` : `gap: pfns ${hx(at)}..${hx(r.start)} are not described`);
+      }
+      if (r.start + r.count > header.maxPfn) throw lines.error(`run ${hx(r.start)}+${hx(r.count)} goes past max-pfn ${hx(header.maxPfn)}`);
+      at = r.start + r.count;
+      n++;
+      yield r;
+    }
+  } finally {
+    lines.close();
+  }
+}
+
+/** A 'KEY START END' value: two pfns (as read and as written), or InputError `expected` when there are more words. */
+function parseSpan(val: string, key: string, expected: string, file: string, line: number): { start: number; end: number; text: string } {
+  const [a, b, extra] = val.split(/\s+/);
+  if (extra !== undefined) throw new InputError(expected, { file, line });
+  return { start: parseNum(a, `${key} start`, file, line), end: parseNum(b, `${key} end`, file, line), text: `${a} ${b}` };
 }
 
 const PRINTK_KEYS = ['printk', 'printk-range', 'crash', 'log'];
@@ -329,10 +366,7 @@ function parsePrintkLine(key: string, val: string, pk: PrintkDraft, file: string
     const num = (k: string): number => parseNum(f.get(k), `printk ${k}`, file, line, 2 ** 40);
     pk.head = { format: format as PrintkTruth['format'], placement: placement as PrintkTruth['placement'], written: num('written'), lost: num('lost'), inFlight: num('in-flight'), bufferBytes: num('buffer-bytes') };
   } else if (key === 'printk-range') {
-    const [a, b, extra] = val.split(/\s+/);
-    if (extra !== undefined) bad("expected 'printk-range START END'");
-    const start = parseNum(a, 'printk-range start', file, line);
-    const end = parseNum(b, 'printk-range end', file, line);
+    const { start, end } = parseSpan(val, 'printk-range', "expected 'printk-range START END'", file, line);
     if (end <= start) bad('printk-range is empty');
     pk.ranges.push({ start, end });
   } else if (key === 'crash') {

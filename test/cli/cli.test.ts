@@ -74,7 +74,7 @@ describe('usage errors: exit 2', () => {
     const f = await cli('filter', image, dir.file('exists'));
     expect(f.code).toBe(2);
     expect(f.stderr).toMatch(/exists \(use -f to overwrite\)/);
-    expect((await cli('filter', '-d', '32', image, dir.file('y'))).stderr).toBe('dumpsieve: dump level 32 is not in 0..31\n');
+    expect((await cli('filter', '-d', '32', image, dir.file('y'))).stderr).toBe("dumpsieve: -d (--dump-level): '32' is not a whole number from 0 to 31\n");
   });
 });
 

@@ -4,13 +4,12 @@
  * disk leaves an incomplete dump that readers still open.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { link, mkdir, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { main } from '../../src/cli/main.js';
+import { cli } from './run.js';
 import { filterDump } from '../../src/pipeline/filter.js';
 import { AtomicFileSink, type PositionalSink } from '../../src/io/sink.js';
 import { openDump } from '../../src/formats/registry.js';
@@ -21,16 +20,6 @@ import { makeGuest, readPages, tempDir, type TempDir } from '../helpers/guests.j
 import { havePeers, readWithPeer } from '../interop/peers.js';
 
 const BIN = fileURLToPath(new URL('../../bin/dumpsieve.js', import.meta.url));
-
-async function cli(...argv: string[]): Promise<{ code: number; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const e: Buffer[] = [];
-  out.resume();
-  err.on('data', (b: Buffer) => e.push(b));
-  const code = await main(argv, { stdout: out, stderr: err, stderrIsTTY: false });
-  return { code, stderr: Buffer.concat(e).toString() };
-}
 
 const sha = async (p: string): Promise<string> => createHash('sha256').update(await readFile(p)).digest('hex');
 

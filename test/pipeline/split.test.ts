@@ -6,9 +6,8 @@
  * makedumpfile-made sets are tested in test/interop/split-stream.test.ts.
  */
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../cli/run.js';
 import { openInput } from '../../src/pipeline/input.js';
 import { reassembleDump } from '../../src/pipeline/reassemble.js';
 import { filterDump } from '../../src/pipeline/filter.js';
@@ -71,17 +70,6 @@ async function states(input: string | string[]): Promise<{ st: Uint8Array; pages
   } finally {
     await r.close();
   }
-}
-
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on('data', (b: Buffer) => o.push(b));
-  err.on('data', (b: Buffer) => e.push(b));
-  const code = await main(argv, { stdout: out, stderr: err, stderrIsTTY: false });
-  return { code, stdout: Buffer.concat(o).toString(), stderr: Buffer.concat(e).toString() };
 }
 
 describe('a split set read as one dump', () => {

@@ -8,8 +8,8 @@
 import { spawn, execFileSync } from 'node:child_process';
 import { createWriteStream, openSync, closeSync } from 'node:fs';
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
-import { PassThrough, Readable } from 'node:stream';
-import { main } from '../../src/cli/main.js';
+import { Readable } from 'node:stream';
+import { cliWith } from '../cli/run.js';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openInput, type InputSpec } from '../../src/pipeline/input.js';
@@ -175,18 +175,9 @@ describe('standard input as a stream', () => {
     const work = dir.file('work-cli-limit');
     await mkdir(work);
     const flat = buildFlat([0, 1, 2, 3].map(() => ({ offset: 0, data: new Uint8Array(1 << 20).fill(0x5a) })));
-    const out = new PassThrough();
-    const err = new PassThrough();
-    const e: Buffer[] = [];
-    err.on('data', (b: Buffer) => e.push(b));
-    const code = await main(['filter', '-d', '0', '--work-dir', work, '--spill-limit', '3M', '-', dir.file('never-limit.kdump')], {
-      stdin: chunked(flat, 65536),
-      stdout: out,
-      stderr: err,
-      stderrIsTTY: false,
-    });
-    expect(code).toBe(1);
-    const lines = Buffer.concat(e).toString().split('\n').filter((l) => l);
+    const r = await cliWith({ stdin: chunked(flat, 65536) }, 'filter', '-d', '0', '--work-dir', work, '--spill-limit', '3M', '-', dir.file('never-limit.kdump'));
+    expect(r.code).toBe(1);
+    const lines = r.stderr.split('\n').filter((l) => l);
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^dumpsieve: <stdin>: offset 0x[0-9a-f]+: flattened record goes back to offset 0x0, below 0x100000 already spilled: reading it needs more than the spill limit of 3145728 bytes/);
     expect(await readdir(work)).toEqual([]);

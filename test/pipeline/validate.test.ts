@@ -1,10 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PassThrough } from 'node:stream';
 import { readFile, writeFile } from 'node:fs/promises';
 import { validateDump } from '../../src/pipeline/validate.js';
 import { oracleFromSpec } from '../../src/ram/chain.js';
 import { readKexecSegments } from '../../src/formats/kexec-segments.js';
-import { main } from '../../src/cli/main.js';
+import { cli } from '../cli/run.js';
 import { makeGuest, readTruth, tempDir, type TempDir } from '../helpers/guests.js';
 
 let dir: TempDir;
@@ -111,17 +110,6 @@ describe('each planted fault is found by its check, at the planted pfns', () => 
 });
 
 describe('bad or conflicting inputs', () => {
-  async function cli(...argv: string[]): Promise<{ code: number; stderr: string; stdout: string }> {
-    const out = new PassThrough();
-    const err = new PassThrough();
-    let e = '';
-    let o = '';
-    err.on('data', (b: Buffer) => (e += b.toString()));
-    out.on('data', (b: Buffer) => (o += b.toString()));
-    const code = await main(argv, { stdout: out, stderr: err, stderrIsTTY: false });
-    return { code, stderr: e, stdout: o };
-  }
-
   it('a malformed kexec segment file, and a kpageflags table shorter than the image, exit 2 with one line', async () => {
     const image = await makeGuest(dir, 'bad-inputs.vmcore', { scenario: 'xen-hvm-balloon', size: 64 << 20, seed: 91, kernel: '6.1' });
     const seg = dir.file('bad.kexec');

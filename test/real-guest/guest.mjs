@@ -37,14 +37,15 @@ export const BUSYBOX = '/bin/busybox';
 const GUEST_TIMEOUT_MS = 20 * 60_000;
 
 /** Bumped when the harness changes what a guest holds, so cached guests are rebuilt. */
-export const HARNESS_VERSION = 5;
+export const HARNESS_VERSION = 6;
 
 export function guestDir(cache, name) {
   return join(cache, 'guests', name);
 }
 
 function qemuArgs(g, kernel, files, qmpPath) {
-  const append = ['console=ttyS0', 'panic=-1', 'loglevel=4'];
+  // Every level on the console, with timestamps: the kernel log the dump holds, line for line.
+  const append = ['console=ttyS0', 'panic=-1', 'loglevel=8', 'printk.time=1'];
   if (g.vmem) append.push(`memhp_default_state=${g.vmem.online}`);
   if (g.crash) append.push(`crashkernel=${g.crash.crashkernelMiB}M`);
   if (g.append) append.push(g.append);

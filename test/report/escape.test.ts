@@ -3,24 +3,15 @@
  * strings) never reach the terminal raw: info, the filter, analyze and
  * validate reports and JSON show them escaped.
  */
-import { PassThrough } from 'node:stream';
 import { writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { cliWith, type Run } from '../cli/run.js';
 import { buildElfCore, taggedPage, vmcoreinfoNote } from '../builders/elf-builder.js';
 import { buildKdump } from '../builders/kdump-builder.js';
 import { tempDir, type TempDir } from '../helpers/guests.js';
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = new PassThrough();
-  const err = new PassThrough();
-  const o: Buffer[] = [];
-  const e: Buffer[] = [];
-  out.on('data', (b: Buffer) => o.push(b));
-  err.on('data', (b: Buffer) => e.push(b));
-  const code = await main(argv, { stdout: out, stderr: err, stderrIsTTY: false });
-  return { code, stdout: Buffer.concat(o).toString('latin1'), stderr: Buffer.concat(e).toString('latin1') };
-}
+/** Text as the bytes were: a raw control byte must show as one. */
+const cli = (...argv: string[]): Promise<Run> => cliWith({ encoding: 'latin1' }, ...argv);
 
 /** Control characters other than the newlines that end lines. */
 // eslint-disable-next-line no-control-regex

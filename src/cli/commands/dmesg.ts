@@ -1,9 +1,8 @@
 /** `dumpsieve dmesg`: the kernel log of a dump, like makedumpfile --dump-dmesg. */
 import type { Argv } from 'yargs';
-import { UsageError } from '../../core/errors.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
-import { outputOptions } from '../options.js';
+import { intOption, outputOptions } from '../options.js';
 
 export function dmesgCommand(io: CliIO, setExit: (code: number) => void) {
   return {
@@ -16,13 +15,12 @@ export function dmesgCommand(io: CliIO, setExit: (code: number) => void) {
         .options({
           caller: { type: 'boolean', default: false, describe: 'Show the caller id ([T<pid>] or [C<cpu>]) after the time' },
           dict: { type: 'boolean', default: false, describe: 'Show dictionary / device properties ( SUBSYSTEM=, DEVICE=) under each record' },
-          tail: { type: 'number', describe: 'Only the last N records' },
+          tail: intOption('tail', { min: 0, describe: 'Only the last N records' }),
           console: { type: 'boolean', default: false, describe: "Prefix every line of a multi-line record, as the kernel's console prints it" },
           ...outputOptions,
         }),
     handler: async (args: Record<string, unknown>) => {
       const tail = args.tail as number | undefined;
-      if (tail !== undefined && (!Number.isInteger(tail) || tail < 0)) throw new UsageError(`--tail ${String(tail)} is not a non-negative integer`);
       const { readKernelLog } = await import('../../pipeline/dmesg.js');
       const { renderDmesg, dmesgJson, describeLog } = await import('../../report/dmesg-text.js');
       const log = await readKernelLog(args.input as string);

@@ -19,7 +19,8 @@ export function infoCommand(io: CliIO, setExit: (code: number) => void) {
       const { inspectDump } = await import('../../pipeline/info.js');
       const { renderInfo } = await import('../../report/info-text.js');
       const report = await inspectDump(inputFrom(pathsOf(args.input), args, io), { triage: args.triage as boolean });
-      await write(io.stdout, args.json ? toJson(report) : renderInfo(report));
+      if (args.json) await write(io.stdout, toJson(report));
+      else if (!args.quiet) await write(io.stdout, renderInfo(report));
       setExit(0);
     },
   };

@@ -27,7 +27,7 @@ export function reassembleCommand(io: CliIO, setExit: (code: number) => void) {
       if (parts.includes('-')) throw new UsageError('the parts of a split set are files: standard input (-) cannot be one');
       if (!args.f && (await exists(output))) throw new UsageError(`${output} exists (use -f to overwrite)`);
       const { reassembleDump } = await import('../../pipeline/reassemble.js');
-      const bar = progressBar(io, args.quiet as boolean);
+      const bar = progressBar(io, args.quiet as boolean, ['copy']);
       try {
         const report = await reassembleDump({ parts, output, onProgress: (e) => bar.update(e) });
         bar.stop();

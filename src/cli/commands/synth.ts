@@ -1,11 +1,10 @@
 /** `dumpsieve synth`: synthetic guest images with a truth manifest. */
 import type { Argv } from 'yargs';
-import { UsageError } from '../../core/errors.js';
 import { formatBytes, parseSize } from '../../core/units.js';
 import { DEFAULT_KERNEL, ERAS, FAULTS, SCENARIOS, synthesize } from '../../synth/index.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
-import { outputOptions } from '../options.js';
+import { intOption, outputOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 
 export function synthCommand(io: CliIO, setExit: (code: number) => void) {
@@ -18,7 +17,7 @@ export function synthCommand(io: CliIO, setExit: (code: number) => void) {
         .positional('output', { type: 'string', demandOption: true, describe: 'Image to write; side files get suffixes' })
         .options({
           size: { type: 'string', default: '4G', describe: 'Guest RAM (a whole number of 4 KiB pages)' },
-          seed: { type: 'number', default: 1, describe: 'Seed of every random choice (same arguments, same bytes)' },
+          seed: intOption('seed', { min: 0, max: 0xffff_ffff, default: 1, describe: 'Seed of every random choice (same arguments, same bytes)' }),
           kernel: { type: 'string', default: DEFAULT_KERNEL, describe: `Kernel era: ${ERAS.map((e) => e.name).join(', ')}` },
           fault: { type: 'string', array: true, nargs: 1, describe: `Plant a problem: ${FAULTS.map((f) => f.name).join(', ')}` },
           'memory-model': { type: 'string', default: 'sparsemem', choices: ['sparsemem', 'flatmem'], describe: 'How mem_map is found' },
@@ -32,8 +31,7 @@ export function synthCommand(io: CliIO, setExit: (code: number) => void) {
     handler: async (args: Record<string, unknown>) => {
       const size = parseSize(args.size as string, '--size');
       const physBase = parseSize(args.physBase as string, '--phys-base');
-      if (!Number.isInteger(args.seed) || (args.seed as number) < 0) throw new UsageError(`--seed ${String(args.seed)} is not a non-negative integer`);
-      const bar = progressBar(io, args.quiet as boolean);
+      const bar = progressBar(io, args.quiet as boolean, ['synth']);
       try {
         const result = await synthesize({
           scenario: args.scenario as string,

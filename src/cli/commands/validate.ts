@@ -13,7 +13,7 @@ import { INPUT_HELP, inputFrom, inputOptions, pathsOf } from './input-options.js
 export function validateCommand(io: CliIO, setExit: (code: number) => void) {
   return {
     command: 'validate <input..>',
-    describe: 'Check offline-page flagging against the hypervisor view, kpageflags, kexec segments and protected ranges',
+    describe: 'Check offline-page flagging against the hypervisor view, kpageflags, kexec segments and protected ranges (exit 3 on an error-severity finding)',
     builder: (y: Argv) =>
       y.positional('input', { type: 'string', array: true, demandOption: true, describe: INPUT_HELP }).options({
         flags: { type: 'string', describe: 'A /proc/kpageflags snapshot of the same boot, compared with mem_map' },
@@ -32,7 +32,7 @@ export function validateCommand(io: CliIO, setExit: (code: number) => void) {
     handler: async (args: Record<string, unknown>) => {
       const { validateDump } = await import('../../pipeline/validate.js');
       const { renderValidateReport } = await import('../../report/validate-text.js');
-      const bar = progressBar(io, args.quiet as boolean);
+      const bar = progressBar(io, args.quiet as boolean, ['validate']);
       try {
         const balloon = args.balloonSize as string | undefined;
         const report = await validateDump({
@@ -46,7 +46,8 @@ export function validateCommand(io: CliIO, setExit: (code: number) => void) {
           onProgress: (e) => bar.update(e),
         });
         bar.stop();
-        await write(io.stdout, args.json ? toJson(report) : renderValidateReport(report));
+        if (args.json) await write(io.stdout, toJson(report));
+        else if (!args.quiet) await write(io.stdout, renderValidateReport(report));
         setExit(report.failed ? EXIT.FINDINGS : EXIT.OK);
       } finally {
         bar.stop();

@@ -3,6 +3,7 @@
  * Field names follow <elf.h>. Used by the vmcore reader, the ELF dump writer
  * and the synthetic-image generator.
  */
+import { setU64 } from '../../core/checked.js';
 
 export const ELFMAG = Uint8Array.of(0x7f, 0x45, 0x4c, 0x46);
 export const ELFCLASS64 = 2;
@@ -58,13 +59,6 @@ export interface Elf64Phdr {
   filesz: number;
   memsz: number;
   align: number;
-}
-
-const TWO32 = 0x1_0000_0000;
-
-function setU64(dv: DataView, off: number, v: number): void {
-  dv.setUint32(off, v % TWO32, true);
-  dv.setUint32(off + 4, Math.floor(v / TWO32), true);
 }
 
 /** Encode an ELF64 header for an x86_64 core file. */

@@ -15,7 +15,7 @@
  */
 import { Parser } from 'binary-parser';
 import { DumpError } from '../../core/errors.js';
-import { bounded, isPowerOfTwo } from '../../core/checked.js';
+import { bounded, isPowerOfTwo, u64 } from '../../core/checked.js';
 import { lastAtOrBelow, resolveOverlaps } from '../../core/intervals.js';
 import { readExact, type ByteSource } from '../../io/source.js';
 import { VmcoreInfo, VMCOREINFO_MAX_BYTES } from '../vmcoreinfo.js';
@@ -197,161 +197,26 @@ export class ElfDumpReader implements DumpReader {
 
   static async open(src: ByteSource): Promise<ElfDumpReader> {
     const file = src.name;
-    if (src.size < EHDR_SIZE) {
-      throw new DumpError('DUMP_TRUNCATED', `ELF header needs ${EHDR_SIZE} bytes, file has ${src.size}`, { file, offset: 0 });
-    }
-    const head = new Uint8Array(EHDR_SIZE);
-    await readExact(src, head, 0, EHDR_SIZE, 0, 'ELF header');
-    if (!probeElf(head)) throw new DumpError('DUMP_UNSUPPORTED', 'not an ELF file (bad magic)', { file, offset: 0 });
-    const h = ehdrParser.parse(Buffer.from(head)) as RawEhdr;
-    if (h.eiClass !== ELFCLASS64) throw new DumpError('DUMP_UNSUPPORTED', `ELF class ${h.eiClass}: only ELF64 is supported`, { file, offset: 4 });
-    if (h.eiData !== ELFDATA2LSB) throw new DumpError('DUMP_UNSUPPORTED', 'big-endian ELF is not supported', { file, offset: 5 });
-    if (h.type !== ET_CORE) throw new DumpError('DUMP_UNSUPPORTED', `ELF type ${h.type} is not ET_CORE (4)`, { file, offset: 16 });
-    if (h.machine !== EM_X86_64) throw new DumpError('DUMP_UNSUPPORTED', `ELF machine ${h.machine}: only x86_64 (62) is supported`, { file, offset: 18 });
-    if (h.phentsize !== PHDR_SIZE) throw new DumpError('DUMP_CORRUPT', `e_phentsize is ${h.phentsize}, expected ${PHDR_SIZE}`, { file, offset: 54 });
-
-    const phoff = toNumber(h.phoff, 'e_phoff', file, 32);
-    let phnum = h.phnum;
-    if (phnum === PN_XNUM) {
-      const shoff = toNumber(h.shoff, 'e_shoff', file, 40);
-      if (shoff === 0 || h.shnum === 0 && h.shentsize === 0) {
-        throw new DumpError('DUMP_CORRUPT', 'e_phnum is PN_XNUM but there is no section header 0', { file, offset: 56 });
-      }
-      const sh = new Uint8Array(SHDR_SIZE);
-      await readExact(src, sh, 0, SHDR_SIZE, shoff, 'section header 0 (PN_XNUM)');
-      phnum = new DataView(sh.buffer).getUint32(44, true);
-    }
-    bounded(phnum, MAX_PHNUM, 'program header count', { file, offset: 56 });
-    // The table must be in the file before anything is sized from the count.
-    if (phoff + phnum * PHDR_SIZE > src.size) {
-      throw new DumpError('DUMP_TRUNCATED', `${phnum} program headers at ${phoff} run past the end of the file (${src.size} bytes)`, {
-        file,
-        offset: phoff,
-      });
-    }
-
-    // Program headers, read in bounded chunks, straight into the extent table.
-    const ext = new ExtentTable(phnum);
-    const listed: SegmentInfo[] = [];
-    let loads = 0;
-    let pageOffset: bigint | undefined;
-    let physEnd = 0;
-    let physEndAt = 0;
-    let physEndIndex = 0;
-    let unorderedAt: { index: number; offset: number } | undefined;
-    const noteRanges: Array<{ offset: number; size: number; index: number }> = [];
-    const CHUNK = 1024;
-    const buf = new Uint8Array(CHUNK * PHDR_SIZE);
-    const dv = new DataView(buf.buffer);
-    for (let i0 = 0; i0 < phnum; i0 += CHUNK) {
-      const n = Math.min(CHUNK, phnum - i0);
-      await readExact(src, buf, 0, n * PHDR_SIZE, phoff + i0 * PHDR_SIZE, 'program headers');
-      for (let k = 0; k < n; k++) {
-        const i = i0 + k;
-        const o = k * PHDR_SIZE;
-        const at = phoff + i * PHDR_SIZE;
-        const type = dv.getUint32(o, true);
-        if (type !== PT_LOAD && type !== PT_NOTE) continue;
-        const ctx = { file, offset: at };
-        const offset = u64At(dv, o + 8, `program header ${i} p_offset`, ctx);
-        const filesz = u64At(dv, o + 32, `program header ${i} p_filesz`, ctx);
-        if (offset + filesz > src.size) {
-          throw new DumpError(
-            'DUMP_TRUNCATED',
-            `program header ${i}: ${type === PT_LOAD ? 'PT_LOAD' : 'PT_NOTE'} data [${hexn(offset)}, ${hexn(offset + filesz)}) extends past end of file (${hexn(src.size)})`,
-            ctx,
-          );
-        }
-        if (type === PT_NOTE) {
-          noteRanges.push({ offset, size: filesz, index: i });
-          continue;
-        }
-        const paddr = u64At(dv, o + 24, `program header ${i} p_paddr`, ctx);
-        const memsz = u64At(dv, o + 40, `program header ${i} p_memsz`, ctx);
-        if (memsz < filesz) {
-          throw new DumpError('DUMP_CORRUPT', `program header ${i}: p_memsz ${hexn(memsz)} is smaller than p_filesz ${hexn(filesz)}`, ctx);
-        }
-        if (paddr + memsz > 2 ** 52) {
-          throw new DumpError('DUMP_CORRUPT', `program header ${i}: physical range ends beyond 2^52 (${hexn(paddr)} + ${hexn(memsz)})`, ctx);
-        }
-        const vaddr = dv.getBigUint64(o + 16, true);
-        if (listed.length < MAX_LISTED_SEGMENTS) listed.push({ paddr, vaddr, fileOffset: offset, fileSize: filesz, memSize: memsz });
-        // The direct map: a segment in the kernel half below the kernel-text
-        // mapping; makedumpfile's "page_offset (pt_load)".
-        if (pageOffset === undefined && vaddr >= 0xffff800000000000n && vaddr < 0xffffffff80000000n) pageOffset = vaddr - BigInt(paddr);
-        if (paddr + memsz > physEnd) {
-          physEnd = paddr + memsz;
-          physEndAt = at;
-          physEndIndex = i;
-        }
-        const wasOrdered = ext.ordered;
-        ext.push(paddr, paddr + filesz, offset);
-        ext.push(paddr + filesz, paddr + memsz, -1);
-        if (wasOrdered && !ext.ordered) unorderedAt = { index: i, offset: at };
-        loads++;
-      }
-    }
-    if (!ext.ordered) {
-      if (ext.n > MAX_UNORDERED_EXTENTS) {
-        throw new DumpError(
-          'DUMP_LIMIT_EXCEEDED',
-          `program header ${unorderedAt!.index}: PT_LOAD overlaps or precedes an earlier one, and out-of-order tables are resolved only up to ${MAX_UNORDERED_EXTENTS} ranges (this one has ${ext.n})`,
-          { file, offset: unorderedAt!.offset },
-        );
-      }
-      ext.resolve();
-    } else ext.trim();
-
-    // Notes.
-    const totalNotes = noteRanges.reduce((s, r) => s + r.size, 0);
-    bounded(totalNotes, MAX_NOTES_BYTES, 'PT_NOTE size', { file, offset: noteRanges[0]?.offset });
-    const notes = new Uint8Array(totalNotes);
-    let at = 0;
-    let vmcoreinfo: VmcoreInfo | undefined;
-    let cpus = 0;
-    let kept = 0;
-    for (const r of noteRanges) {
-      const part = notes.subarray(at, at + r.size);
-      await readExact(src, part, 0, r.size, r.offset, `PT_NOTE (program header ${r.index})`);
-      const parsed = parseNotes(part, (off, what) => new DumpError('DUMP_CORRUPT', what, { file, offset: r.offset + off }));
-      let usedEnd = 0;
-      for (const nt of parsed) {
-        usedEnd = Math.min(part.length, nt.descOffset + ((nt.descSize + 3) & ~3));
-        if (nt.name === 'CORE' && nt.type === NT_PRSTATUS) cpus++;
-        if (nt.name === 'VMCOREINFO' && nt.type === NT_VMCOREINFO) {
-          if (nt.descSize > VMCOREINFO_MAX_BYTES) {
-            throw new DumpError('DUMP_LIMIT_EXCEEDED', `VMCOREINFO note is ${nt.descSize} bytes, above ${VMCOREINFO_MAX_BYTES}`, {
-              file,
-              offset: r.offset + nt.descOffset,
-            });
-          }
-          vmcoreinfo = VmcoreInfo.parse(part.subarray(nt.descOffset, nt.descOffset + nt.descSize), {
-            file,
-            offset: r.offset + nt.descOffset,
-          });
-        }
-      }
-      // Keep the notes without the kernel's trailing zero padding, packed in place.
-      notes.copyWithin(kept, at, at + usedEnd);
-      kept += usedEnd;
-      at += r.size;
-    }
-    const noteBytes = notes.subarray(0, kept);
-
-    const pageSize = vmcoreinfo?.pageSize ?? PAGE_SIZE_X86_64;
+    const { head, h } = await readEhdr(src);
+    const { phoff, phnum } = await programHeaderTable(src, h);
+    const ph = await readProgramHeaders(src, phoff, phnum);
+    ph.finishExtents(file);
+    const notes = await readNoteSegments(src, ph.notes);
+    const pageSize = notes.vmcoreinfo?.pageSize ?? PAGE_SIZE_X86_64;
     if (!isPowerOfTwo(pageSize) || pageSize < 4096 || pageSize > 65536) {
       throw new DumpError('DUMP_CORRUPT', `VMCOREINFO PAGESIZE ${pageSize} is not a supported page size`, { file });
     }
-    const maxPfn = Math.ceil(physEnd / pageSize);
+    const maxPfn = Math.ceil(ph.physEnd / pageSize);
     const limit = pfnSpanLimit(src.storedBytes ?? src.size);
     if (maxPfn > limit) {
       throw new DumpError(
         'DUMP_LIMIT_EXCEEDED',
-        `program header ${physEndIndex}: PT_LOAD ends at physical address ${hexn(physEnd)} (pfn ${hexn(maxPfn)}), beyond the ${hexn(limit)} pfns a file of ${src.storedBytes ?? src.size} bytes may describe`,
-        { file, offset: physEndAt },
+        `program header ${ph.physEndIndex}: PT_LOAD ends at physical address ${hexn(ph.physEnd)} (pfn ${hexn(maxPfn)}), beyond the ${hexn(limit)} pfns a file of ${src.storedBytes ?? src.size} bytes may describe`,
+        { file, offset: ph.physEndAt },
       );
     }
-
+    const pageOffset = ph.pageOffset ?? X86_64_PAGE_OFFSET;
+    const notesOffset = ph.notes[0]?.offset ?? 0;
     const info: DumpInfo = {
       format: 'elf',
       file,
@@ -359,21 +224,23 @@ export class ElfDumpReader implements DumpReader {
       arch: 'x86_64',
       pageSize,
       maxPfn,
-      vmcoreinfo,
-      notes: noteBytes,
-      cpus,
-      segments: listed,
-      segmentCount: loads,
+      vmcoreinfo: notes.vmcoreinfo,
+      notes: notes.bytes,
+      cpus: notes.cpus,
+      segments: ph.listed,
+      segmentCount: ph.loads,
+      notesOffset,
+      pageOffset,
       details: {
         phnum,
-        'notes offset': noteRanges[0]?.offset ?? 0,
-        'page offset': `0x${(pageOffset ?? X86_64_PAGE_OFFSET).toString(16)}`,
-        'pt_load segments': loads,
+        'notes offset': notesOffset,
+        'page offset': `0x${pageOffset.toString(16)}`,
+        'pt_load segments': ph.loads,
         'incomplete (e_flags & 1)': (new DataView(head.buffer).getUint32(48, true) & 1) === 1,
       },
     };
-    const reader = new ElfDumpReader(src, info, ext);
-    reader.directMap = pageOffset ?? X86_64_PAGE_OFFSET;
+    const reader = new ElfDumpReader(src, info, ph.ext);
+    reader.directMap = pageOffset;
     return reader;
   }
 
@@ -468,16 +335,219 @@ export class ElfDumpReader implements DumpReader {
   }
 }
 
+/** The ELF header, checked to be an x86_64 ELF64 little-endian core file. */
+async function readEhdr(src: ByteSource): Promise<{ head: Uint8Array; h: RawEhdr }> {
+  const file = src.name;
+  if (src.size < EHDR_SIZE) {
+    throw new DumpError('DUMP_TRUNCATED', `ELF header needs ${EHDR_SIZE} bytes, file has ${src.size}`, { file, offset: 0 });
+  }
+  const head = new Uint8Array(EHDR_SIZE);
+  await readExact(src, head, 0, EHDR_SIZE, 0, 'ELF header');
+  if (!probeElf(head)) throw new DumpError('DUMP_UNSUPPORTED', 'not an ELF file (bad magic)', { file, offset: 0 });
+  const h = ehdrParser.parse(Buffer.from(head)) as RawEhdr;
+  if (h.eiClass !== ELFCLASS64) throw new DumpError('DUMP_UNSUPPORTED', `ELF class ${h.eiClass}: only ELF64 is supported`, { file, offset: 4 });
+  if (h.eiData !== ELFDATA2LSB) throw new DumpError('DUMP_UNSUPPORTED', 'big-endian ELF is not supported', { file, offset: 5 });
+  if (h.type !== ET_CORE) throw new DumpError('DUMP_UNSUPPORTED', `ELF type ${h.type} is not ET_CORE (4)`, { file, offset: 16 });
+  if (h.machine !== EM_X86_64) throw new DumpError('DUMP_UNSUPPORTED', `ELF machine ${h.machine}: only x86_64 (62) is supported`, { file, offset: 18 });
+  if (h.phentsize !== PHDR_SIZE) throw new DumpError('DUMP_CORRUPT', `e_phentsize is ${h.phentsize}, expected ${PHDR_SIZE}`, { file, offset: 54 });
+  return { head, h };
+}
+
+/**
+ * Where the program headers are and how many: e_phnum, or section header
+ * 0's sh_info when e_phnum is PN_XNUM. The table must lie in the file
+ * before anything is sized from the count.
+ */
+async function programHeaderTable(src: ByteSource, h: RawEhdr): Promise<{ phoff: number; phnum: number }> {
+  const file = src.name;
+  const phoff = toNumber(h.phoff, 'e_phoff', file, 32);
+  let phnum = h.phnum;
+  if (phnum === PN_XNUM) {
+    const shoff = toNumber(h.shoff, 'e_shoff', file, 40);
+    if (shoff === 0 || h.shnum === 0 && h.shentsize === 0) {
+      throw new DumpError('DUMP_CORRUPT', 'e_phnum is PN_XNUM but there is no section header 0', { file, offset: 56 });
+    }
+    const sh = new Uint8Array(SHDR_SIZE);
+    await readExact(src, sh, 0, SHDR_SIZE, shoff, 'section header 0 (PN_XNUM)');
+    phnum = new DataView(sh.buffer).getUint32(44, true);
+  }
+  bounded(phnum, MAX_PHNUM, 'program header count', { file, offset: 56 });
+  if (phoff + phnum * PHDR_SIZE > src.size) {
+    throw new DumpError('DUMP_TRUNCATED', `${phnum} program headers at ${phoff} run past the end of the file (${src.size} bytes)`, {
+      file,
+      offset: phoff,
+    });
+  }
+  return { phoff, phnum };
+}
+
+/** A PT_NOTE segment: its data in the file and its program header's index. */
+interface NoteRange {
+  offset: number;
+  size: number;
+  index: number;
+}
+
+/** What the program headers say, gathered in one pass: PT_LOADs straight into the extent table, PT_NOTEs listed. */
+class ProgramHeaders {
+  readonly ext: ExtentTable;
+  readonly listed: SegmentInfo[] = [];
+  loads = 0;
+  /** p_vaddr - p_paddr of the first PT_LOAD in the direct map. */
+  pageOffset: bigint | undefined;
+  /** The highest end of physical memory and the program header that has it. */
+  physEnd = 0;
+  physEndAt = 0;
+  physEndIndex = 0;
+  /** The first PT_LOAD that overlaps or precedes an earlier one. */
+  private unorderedAt: { index: number; offset: number } | undefined;
+  readonly notes: NoteRange[] = [];
+
+  constructor(
+    private readonly src: ByteSource,
+    phnum: number,
+  ) {
+    this.ext = new ExtentTable(phnum);
+  }
+
+  /** Program header i (at file offset `at`), at `o` of `dv`. */
+  add(i: number, at: number, dv: DataView, o: number): void {
+    const type = dv.getUint32(o, true);
+    if (type !== PT_LOAD && type !== PT_NOTE) return;
+    const src = this.src;
+    const ctx = { file: src.name, offset: at };
+    const offset = u64(dv, o + 8, `program header ${i} p_offset`, ctx);
+    const filesz = u64(dv, o + 32, `program header ${i} p_filesz`, ctx);
+    if (offset + filesz > src.size) {
+      throw new DumpError(
+        'DUMP_TRUNCATED',
+        `program header ${i}: ${type === PT_LOAD ? 'PT_LOAD' : 'PT_NOTE'} data [${hexn(offset)}, ${hexn(offset + filesz)}) extends past end of file (${hexn(src.size)})`,
+        ctx,
+      );
+    }
+    if (type === PT_NOTE) this.notes.push({ offset, size: filesz, index: i });
+    else this.addLoad(i, at, dv, o, offset, filesz);
+  }
+
+  private addLoad(i: number, at: number, dv: DataView, o: number, offset: number, filesz: number): void {
+    const ctx = { file: this.src.name, offset: at };
+    const paddr = u64(dv, o + 24, `program header ${i} p_paddr`, ctx);
+    const memsz = u64(dv, o + 40, `program header ${i} p_memsz`, ctx);
+    if (memsz < filesz) {
+      throw new DumpError('DUMP_CORRUPT', `program header ${i}: p_memsz ${hexn(memsz)} is smaller than p_filesz ${hexn(filesz)}`, ctx);
+    }
+    if (paddr + memsz > 2 ** 52) {
+      throw new DumpError('DUMP_CORRUPT', `program header ${i}: physical range ends beyond 2^52 (${hexn(paddr)} + ${hexn(memsz)})`, ctx);
+    }
+    const vaddr = dv.getBigUint64(o + 16, true);
+    if (this.listed.length < MAX_LISTED_SEGMENTS) this.listed.push({ paddr, vaddr, fileOffset: offset, fileSize: filesz, memSize: memsz });
+    // The direct map: a segment in the kernel half below the kernel-text
+    // mapping; makedumpfile's "page_offset (pt_load)".
+    if (this.pageOffset === undefined && vaddr >= 0xffff800000000000n && vaddr < 0xffffffff80000000n) this.pageOffset = vaddr - BigInt(paddr);
+    if (paddr + memsz > this.physEnd) {
+      this.physEnd = paddr + memsz;
+      this.physEndAt = at;
+      this.physEndIndex = i;
+    }
+    const ext = this.ext;
+    const wasOrdered = ext.ordered;
+    ext.push(paddr, paddr + filesz, offset);
+    ext.push(paddr + filesz, paddr + memsz, -1);
+    if (wasOrdered && !ext.ordered) this.unorderedAt = { index: i, offset: at };
+    this.loads++;
+  }
+
+  /** Sorted, disjoint extents: out-of-order tables resolved (up to MAX_UNORDERED_EXTENTS), others trimmed. */
+  finishExtents(file: string): void {
+    const ext = this.ext;
+    if (ext.ordered) {
+      ext.trim();
+      return;
+    }
+    if (ext.n > MAX_UNORDERED_EXTENTS) {
+      throw new DumpError(
+        'DUMP_LIMIT_EXCEEDED',
+        `program header ${this.unorderedAt!.index}: PT_LOAD overlaps or precedes an earlier one, and out-of-order tables are resolved only up to ${MAX_UNORDERED_EXTENTS} ranges (this one has ${ext.n})`,
+        { file, offset: this.unorderedAt!.offset },
+      );
+    }
+    ext.resolve();
+  }
+}
+
+/** Program headers [0, phnum) at phoff, read in bounded chunks. */
+async function readProgramHeaders(src: ByteSource, phoff: number, phnum: number): Promise<ProgramHeaders> {
+  const ph = new ProgramHeaders(src, phnum);
+  const CHUNK = 1024;
+  const buf = new Uint8Array(CHUNK * PHDR_SIZE);
+  const dv = new DataView(buf.buffer);
+  for (let i0 = 0; i0 < phnum; i0 += CHUNK) {
+    const n = Math.min(CHUNK, phnum - i0);
+    await readExact(src, buf, 0, n * PHDR_SIZE, phoff + i0 * PHDR_SIZE, 'program headers');
+    for (let k = 0; k < n; k++) ph.add(i0 + k, phoff + (i0 + k) * PHDR_SIZE, dv, k * PHDR_SIZE);
+  }
+  return ph;
+}
+
+/** The PT_NOTE segments' notes, packed without the kernel's trailing zero padding, and what they say. */
+async function readNoteSegments(src: ByteSource, ranges: readonly NoteRange[]): Promise<{ bytes: Uint8Array; vmcoreinfo: VmcoreInfo | undefined; cpus: number }> {
+  const file = src.name;
+  const total = ranges.reduce((s, r) => s + r.size, 0);
+  bounded(total, MAX_NOTES_BYTES, 'PT_NOTE size', { file, offset: ranges[0]?.offset });
+  const notes = new Uint8Array(total);
+  let at = 0;
+  let vmcoreinfo: VmcoreInfo | undefined;
+  let cpus = 0;
+  let kept = 0;
+  for (const r of ranges) {
+    const part = notes.subarray(at, at + r.size);
+    await readExact(src, part, 0, r.size, r.offset, `PT_NOTE (program header ${r.index})`);
+    const found = scanCoreNotes(part, file, r.offset);
+    cpus += found.cpus;
+    vmcoreinfo = found.vmcoreinfo ?? vmcoreinfo;
+    notes.copyWithin(kept, at, at + found.used);
+    kept += found.used;
+    at += r.size;
+  }
+  return { bytes: notes.subarray(0, kept), vmcoreinfo, cpus };
+}
+
+/** What a reader takes from a buffer of ELF notes. */
+export interface CoreNotes {
+  /** NT_PRSTATUS notes: one per CPU. */
+  cpus: number;
+  /** The (last) VMCOREINFO note, parsed. */
+  vmcoreinfo: VmcoreInfo | undefined;
+  /** Bytes up to the end of the last note (the rest is padding). */
+  used: number;
+}
+
+/**
+ * Walk the notes of `raw` (found at file offset `base` of `file`): count
+ * the CPUs and parse VMCOREINFO. Damage is a DumpError at its offset.
+ */
+export function scanCoreNotes(raw: Uint8Array, file: string, base: number): CoreNotes {
+  const parsed = parseNotes(raw, (off, what) => new DumpError('DUMP_CORRUPT', what, { file, offset: base + off }));
+  let used = 0;
+  let cpus = 0;
+  let vmcoreinfo: VmcoreInfo | undefined;
+  for (const n of parsed) {
+    used = Math.min(raw.length, n.descOffset + ((n.descSize + 3) & ~3));
+    if (n.name === 'CORE' && n.type === NT_PRSTATUS) cpus++;
+    if (n.name === 'VMCOREINFO' && n.type === NT_VMCOREINFO) {
+      const where = { file, offset: base + n.descOffset };
+      if (n.descSize > VMCOREINFO_MAX_BYTES) {
+        throw new DumpError('DUMP_LIMIT_EXCEEDED', `VMCOREINFO note is ${n.descSize} bytes, above ${VMCOREINFO_MAX_BYTES}`, where);
+      }
+      vmcoreinfo = VmcoreInfo.parse(raw.subarray(n.descOffset, n.descOffset + n.descSize), where);
+    }
+  }
+  return { cpus, vmcoreinfo, used };
+}
+
 function toNumber(v: bigint, what: string, file: string, offset: number): number {
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new DumpError('DUMP_CORRUPT', `${what} is ${v}, beyond 2^53`, { file, offset });
   return Number(v);
-}
-
-function u64At(dv: DataView, off: number, what: string, ctx: { file: string; offset: number }): number {
-  const lo = dv.getUint32(off, true);
-  const hi = dv.getUint32(off + 4, true);
-  if (hi >= 0x20_0000) throw new DumpError('DUMP_CORRUPT', `${what} is beyond 2^53`, ctx);
-  return hi * 0x1_0000_0000 + lo;
 }
 
 function hexn(n: number): string {

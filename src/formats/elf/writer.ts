@@ -36,6 +36,17 @@ const PHDR_FLUSH = 4096;
 export const DUMP_ELF_INCOMPLETE = 0x1;
 const TWO32 = 0x1_0000_0000;
 
+/**
+ * Where the parts of an ELF dump go for `phnum` program headers (the
+ * PT_NOTE and one PT_LOAD per run) and `notesSize` bytes of notes: the
+ * notes after the headers (and the PN_XNUM section header), page data from
+ * the next page boundary.
+ */
+export function elfLayout(phnum: number, notesSize: number, pageSize: number): { notesAt: number; dataStart: number } {
+  const notesAt = EHDR_SIZE + phnum * PHDR_SIZE + (phnum >= PN_XNUM ? SHDR_SIZE : 0);
+  return { notesAt, dataStart: Math.ceil((notesAt + notesSize) / pageSize) * pageSize };
+}
+
 /** A u64 field of an encoded program header (values below 2^53). */
 function phdrU64(dv: DataView, at: number): number {
   return dv.getUint32(at, true) + dv.getUint32(at + 4, true) * TWO32;
@@ -70,9 +81,8 @@ export class ElfDumpWriter implements DumpWriter {
     this.plan = plan;
     this.phnum = 1 + plan.keptRuns;
     const xnum = this.phnum >= PN_XNUM;
-    const notesAt = EHDR_SIZE + this.phnum * PHDR_SIZE + (xnum ? SHDR_SIZE : 0);
-    const ps = plan.pageSize;
-    this.dataStart = Math.ceil((notesAt + plan.notes.length) / ps) * ps;
+    const { notesAt, dataStart } = elfLayout(this.phnum, plan.notes.length, plan.pageSize);
+    this.dataStart = dataStart;
     this.data = new SequentialWriter(this.sink, this.dataStart, DATA_FLUSH);
     const shoff = xnum ? EHDR_SIZE + this.phnum * PHDR_SIZE : 0;
     this.shoff = shoff;

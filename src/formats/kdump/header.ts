@@ -9,6 +9,7 @@
  * field and its file offset. Sub-header fields newer than the file's
  * header_version read as 0, whatever the bytes hold.
  */
+import { setI64, setU64 } from '../../core/checked.js';
 import { Parser } from 'binary-parser';
 import { DumpError } from '../../core/errors.js';
 import type { Utsname } from '../types.js';
@@ -315,16 +316,7 @@ export function subHeaderFieldName(key: keyof KdumpSubHeader): string {
   return SUB_NAMES[key];
 }
 
-function setU64(dv: DataView, off: number, v: number): void {
-  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`kdump header: ${v} is not a u64 value`);
-  dv.setUint32(off, v % 0x1_0000_0000, true);
-  dv.setUint32(off + 4, Math.floor(v / 0x1_0000_0000), true);
-}
 
-function setI64(dv: DataView, off: number, v: number): void {
-  if (!Number.isSafeInteger(v)) throw new RangeError(`kdump header: ${v} is not an integer value`);
-  dv.setBigInt64(off, BigInt(v), true);
-}
 
 /** Encode a disk_dump_header (464 bytes; the 6 padding bytes after utsname are zero). */
 export function encodeDiskDumpHeader(h: DiskDumpHeader): Uint8Array {

@@ -15,8 +15,7 @@
  */
 import { DumpError, hex } from '../../core/errors.js';
 import { readExact, type ByteSource } from '../../io/source.js';
-import { NT_PRSTATUS, NT_VMCOREINFO, parseNotes } from '../elf/elf.js';
-import { MAX_NOTES_BYTES } from '../elf/reader.js';
+import { MAX_NOTES_BYTES, scanCoreNotes } from '../elf/reader.js';
 import { VmcoreInfo, VMCOREINFO_MAX_BYTES } from '../vmcoreinfo.js';
 import { PfnState, pfnSpanLimit, type DumpInfo, type DumpReader } from '../types.js';
 import {
@@ -95,12 +94,47 @@ function popcountBytes(b: Uint8Array, from: number, to: number): number {
 }
 
 /**
+ * A few buffers kept by key, the least recently used given back first:
+ * `get` refreshes a hit; `recycle` takes the oldest entry's buffer out (or
+ * makes a new one while there is room) for the caller to fill and `set`.
+ */
+class BufferCache<V> {
+  private readonly map = new Map<number, V>();
+
+  constructor(
+    private readonly capacity: number,
+    private readonly make: () => V,
+  ) {}
+
+  get(key: number): V | undefined {
+    const hit = this.map.get(key);
+    if (hit !== undefined) {
+      this.map.delete(key);
+      this.map.set(key, hit);
+    }
+    return hit;
+  }
+
+  recycle(): V {
+    if (this.map.size < this.capacity) return this.make();
+    const oldest = this.map.keys().next().value as number;
+    const v = this.map.get(oldest)!;
+    this.map.delete(oldest);
+    return v;
+  }
+
+  set(key: number, v: V): void {
+    this.map.set(key, v);
+  }
+}
+
+/**
  * One bitmap read in chunks of `chunkBytes`, a few kept. Bits at or past
  * `maxPfn` read as 0. For the 2nd bitmap each chunk carries per-64-byte
  * cumulative counts, so a rank costs at most 64 byte lookups.
  */
 class BitmapChunks {
-  private readonly cache = new Map<number, { bits: Uint8Array; sub: Uint32Array }>();
+  private readonly cache = new BufferCache(BITMAP_CACHE, () => ({ bits: new Uint8Array(this.chunkBytes), sub: new Uint32Array(this.chunkBytes / 64 + 1) }));
 
   constructor(
     private readonly src: ByteSource,
@@ -113,19 +147,8 @@ class BitmapChunks {
 
   async get(c: number): Promise<{ bits: Uint8Array; sub: Uint32Array }> {
     const hit = this.cache.get(c);
-    if (hit) {
-      this.cache.delete(c);
-      this.cache.set(c, hit);
-      return hit;
-    }
-    let entry: { bits: Uint8Array; sub: Uint32Array };
-    if (this.cache.size >= BITMAP_CACHE) {
-      const oldest = this.cache.keys().next().value as number;
-      entry = this.cache.get(oldest)!;
-      this.cache.delete(oldest);
-    } else {
-      entry = { bits: new Uint8Array(this.chunkBytes), sub: new Uint32Array(this.chunkBytes / 64 + 1) };
-    }
+    if (hit) return hit;
+    const entry = this.cache.recycle();
     const G = this.chunkBytes;
     const start = c * G;
     const n = Math.min(G, this.usedBytes - start);
@@ -193,7 +216,7 @@ export class KdumpReader implements DumpReader {
   private readonly bm2: BitmapChunks;
   private readonly chunkPfns: number;
   // Descriptor batches.
-  private readonly descCache = new Map<number, Uint8Array>();
+  private readonly descCache = new BufferCache(DESC_CACHE, () => new Uint8Array(DESC_BATCH * PAGE_DESC_SIZE));
   // readPages scratch.
   private readonly groupDesc: Uint8Array;
   private readonly gOff = new Float64Array(READ_GROUP);
@@ -202,7 +225,7 @@ export class KdumpReader implements DumpReader {
   private readonly scratch: Uint8Array;
   private readonly decoder: PageDecompressor;
   // readPhys page cache.
-  private readonly pages = new Map<number, Uint8Array>();
+  private readonly pages = new BufferCache(PAGE_CACHE, () => new Uint8Array(this.bs));
 
   private constructor(
     src: ByteSource,
@@ -262,21 +285,10 @@ export class KdumpReader implements DumpReader {
 
   static async open(src: ByteSource, opts: KdumpReaderOptions = {}): Promise<KdumpReader> {
     const file = src.name;
-    if (src.size < DISK_DUMP_HEADER_SIZE) {
-      throw new DumpError('DUMP_TRUNCATED', `disk_dump_header needs ${DISK_DUMP_HEADER_SIZE} bytes, the file has ${src.size}`, { file, offset: 0 });
-    }
-    const head = new Uint8Array(DISK_DUMP_HEADER_SIZE);
-    await readExact(src, head, 0, DISK_DUMP_HEADER_SIZE, 0, 'disk_dump_header');
-    const sig = signatureOf(head);
-    if (sig !== KDUMP_SIGNATURE && sig !== DISKDUMP_SIGNATURE) {
-      throw new DumpError('DUMP_UNSUPPORTED', `signature ${JSON.stringify(sig)} is neither "KDUMP   " nor "DISKDUMP"`, { file, offset: 0 });
-    }
-    const dh = decodeDiskDumpHeader(head, file);
-    const at = (offset: number) => ({ file, offset });
-
-    const version = dh.headerVersion;
-    if (version < 0) throw new DumpError('DUMP_CORRUPT', `header_version ${version} is negative`, at(DH_OFF.headerVersion));
+    const { head, sig, dh } = await readDiskDumpHeader(src);
     const warnings: string[] = [];
+    const version = dh.headerVersion;
+    if (version < 0) throw new DumpError('DUMP_CORRUPT', `header_version ${version} is negative`, { file, offset: DH_OFF.headerVersion });
     if (version > KDUMP_HEADER_VERSION) {
       // Every version so far only appended sub-header fields: read what
       // version 6 defines and say so.
@@ -285,183 +297,31 @@ export class KdumpReader implements DumpReader {
     const bs = checkBlockSize(dh, head, file);
     const machine = dh.utsname.machine;
     if (machine !== '' && machine !== 'x86_64') {
-      throw new DumpError('DUMP_UNSUPPORTED', `utsname.machine is '${machine}': only x86_64 dumps are supported`, at(DH_OFF.utsname + 4 * NEW_UTS_LEN));
+      throw new DumpError('DUMP_UNSUPPORTED', `utsname.machine is '${machine}': only x86_64 dumps are supported`, { file, offset: DH_OFF.utsname + 4 * NEW_UTS_LEN });
     }
-
-    // Sub header (and the notes copy behind it).
-    const maxSubBlocks = Math.ceil((KDUMP_SUB_HEADER_SIZE + MAX_NOTES_BYTES) / bs) + 1;
-    if (dh.subHdrSize < 0) throw new DumpError('DUMP_CORRUPT', `sub_hdr_size ${dh.subHdrSize} is negative`, at(DH_OFF.subHdrSize));
-    if (dh.subHdrSize > maxSubBlocks) {
-      throw new DumpError('DUMP_LIMIT_EXCEEDED', `sub_hdr_size ${dh.subHdrSize} blocks is above the limit of ${maxSubBlocks}`, at(DH_OFF.subHdrSize));
-    }
-    if (version >= 1 && dh.subHdrSize < 1) {
-      throw new DumpError('DUMP_CORRUPT', `sub_hdr_size is 0 but header_version ${version} has a sub header`, at(DH_OFF.subHdrSize));
-    }
-    const bm1Off = (1 + dh.subHdrSize) * bs;
-    if (bm1Off > src.size) {
-      throw new DumpError('DUMP_TRUNCATED', `the bitmaps start at ${hex(bm1Off)} (sub_hdr_size ${dh.subHdrSize}), past the end of the file (${hex(src.size)})`, at(DH_OFF.subHdrSize));
-    }
-    let sh: KdumpSubHeader = emptySubHeader();
-    if (version >= 1) {
-      const raw = new Uint8Array(KDUMP_SUB_HEADER_SIZE);
-      await readExact(src, raw, 0, KDUMP_SUB_HEADER_SIZE, bs, 'kdump_sub_header');
-      sh = decodeSubHeader(raw, version, file, bs);
-    }
-    // A split part's pfn range: the _64 fields from header_version 6
-    // (makedumpfile store_splitting_info), else the native-width ones.
-    const partStart = version >= 6 ? sh.startPfn64 : sh.startPfn;
-    const partEnd = version >= 6 ? sh.endPfn64 : sh.endPfn;
-    if (sh.split !== 0 && !opts.splitPart) {
-      throw new DumpError(
-        'DUMP_UNSUPPORTED',
-        `this file is one part of a split dump (pfns ${hex(partStart)}-${hex(partEnd)}): name every part of the set (dumpsieve info PART...), or join them with dumpsieve reassemble`,
-        at(bs + KH_OFF.split),
-      );
-    }
-
-    // max pfn.
-    let maxPfn = dh.maxMapnr;
-    let maxPfnAt = DH_OFF.maxMapnr;
-    if (version >= 6) {
-      if (sh.maxMapnr64 === 0 && dh.maxMapnr !== 0) {
-        // max_mapnr_64 left unset: the 32-bit field holds the value unless
-        // it is saturated (makedumpfile writes min(max_mapnr, 2^32-1)).
-        if (dh.maxMapnr === 0xffffffff) {
-          throw new DumpError('DUMP_CORRUPT', `max_mapnr_64 is 0 while max_mapnr is saturated (${hex(dh.maxMapnr)})`, at(bs + KH_OFF.maxMapnr64));
-        }
-        warnings.push(`max_mapnr_64 is 0: max_mapnr ${hex(dh.maxMapnr)} from the 32-bit field used`);
-      } else {
-        maxPfn = sh.maxMapnr64;
-        maxPfnAt = bs + KH_OFF.maxMapnr64;
-      }
-    }
-    const pfnLimit = 2 ** MAX_PHYS_BITS / bs;
-    if (maxPfn > pfnLimit) {
-      throw new DumpError('DUMP_LIMIT_EXCEEDED', `max_mapnr ${maxPfn} is above ${pfnLimit} (2^${MAX_PHYS_BITS} bytes of physical memory)`, at(maxPfnAt));
-    }
-    const spanLimit = pfnSpanLimit(src.storedBytes ?? src.size);
-    if (maxPfn > spanLimit) {
-      throw new DumpError(
-        'DUMP_LIMIT_EXCEEDED',
-        `max_mapnr ${hex(maxPfn)} is beyond the ${hex(spanLimit)} pfns a file of ${src.storedBytes ?? src.size} bytes may describe`,
-        at(maxPfnAt),
-      );
-    }
-    if (sh.split !== 0 && (partStart > partEnd || partEnd > maxPfn)) {
+    const sh = await readSubHeader(src, dh, bs);
+    const part = splitPart(src, dh, sh, bs, opts);
+    const maxPfn = checkMaxPfn(src, dh, sh, bs, warnings);
+    if (part && (part.start > part.end || part.end > maxPfn)) {
       throw new DumpError(
         'DUMP_CORRUPT',
-        `split part covers pfns ${hex(partStart)}-${hex(partEnd)}, not a range within max_mapnr ${hex(maxPfn)}`,
-        at(bs + (version >= 6 ? KH_OFF.startPfn64 : KH_OFF.startPfn)),
+        `split part covers pfns ${hex(part.start)}-${hex(part.end)}, not a range within max_mapnr ${hex(maxPfn)}`,
+        { file, offset: bs + (version >= 6 ? KH_OFF.startPfn64 : KH_OFF.startPfn) },
       );
     }
-
-    // Bitmaps: two of equal size (1st = RAM, 2nd = dumped) when
-    // bitmap_blocks is even and holds twice max_mapnr bits, else one
-    // (dumped) bitmap, as in old diskdump files.
-    const bitmapBytes = dh.bitmapBlocks * bs;
-    let bm2Off = bm1Off;
-    let bitmaps = 1;
-    if (dh.bitmapBlocks % 2 === 0 && maxPfn <= (bitmapBytes * 8) / 2) {
-      bm2Off = bm1Off + bitmapBytes / 2;
-      bitmaps = 2;
-    } else if (maxPfn > bitmapBytes * 8) {
-      throw new DumpError(
-        'DUMP_CORRUPT',
-        `bitmap_blocks ${dh.bitmapBlocks} (${bitmapBytes * 8} bits) cannot cover max_mapnr ${maxPfn}`,
-        at(DH_OFF.bitmapBlocks),
-      );
-    }
-    const descOff = bm1Off + bitmapBytes;
-    if (descOff > src.size) {
-      throw new DumpError('DUMP_TRUNCATED', `the bitmaps (${bitmaps} × ${bitmapBytes / bitmaps} bytes) run past the end of the file (${hex(src.size)})`, at(bm1Off));
-    }
-    const usedBytes = Math.ceil(maxPfn / 8);
-
-    // Rank index over the 2nd bitmap.
-    let chunkBytes = opts.rankChunkBytes ?? bs;
-    if (!Number.isInteger(chunkBytes) || chunkBytes < 64 || (chunkBytes & (chunkBytes - 1)) !== 0) {
-      throw new RangeError(`KdumpReader: rankChunkBytes ${chunkBytes} is not a power of two >= 64`);
-    }
-    while (Math.ceil(usedBytes / chunkBytes) > MAX_RANK_ENTRIES) chunkBytes *= 2;
-    const rank0 = await buildRankIndex(src, bm2Off, usedBytes, maxPfn, chunkBytes);
-    // A split part's descriptor table holds its own range's pages only
-    // (makedumpfile write_kdump_pages_cyclic with info->split_start_pfn).
-    const part = sh.split !== 0 ? { start: partStart, end: partEnd } : undefined;
-    const rankBase = part ? await rankAt(src, bm2Off, usedBytes, maxPfn, chunkBytes, rank0, part.start) : 0;
-    const descCount = part ? (await rankAt(src, bm2Off, usedBytes, maxPfn, chunkBytes, rank0, part.end)) - rankBase : rank0[rank0.length - 1]!;
+    const bitmaps = bitmapLayout(src, dh, bs, maxPfn);
+    const index = await indexBitmap(src, bitmaps, maxPfn, part, opts.rankChunkBytes ?? bs);
     const incomplete = (dh.status & DUMP_DH.COMPRESSED_INCOMPLETE) !== 0;
-    const descEnd = descOff + descCount * PAGE_DESC_SIZE;
+    const descEnd = bitmaps.descOff + index.descCount * PAGE_DESC_SIZE;
     if (descEnd > src.size && !incomplete) {
       throw new DumpError(
         'DUMP_TRUNCATED',
-        `the page descriptor table (${descCount} entries, ${descCount * PAGE_DESC_SIZE} bytes) runs past the end of the file (${hex(src.size)})`,
-        at(descOff),
+        `the page descriptor table (${index.descCount} entries, ${index.descCount * PAGE_DESC_SIZE} bytes) runs past the end of the file (${hex(src.size)})`,
+        { file, offset: bitmaps.descOff },
       );
     }
-
-    // Notes and VMCOREINFO.
-    let notes: Uint8Array = new Uint8Array(0);
-    let cpuNotes = 0;
-    let vmcoreinfo: VmcoreInfo | undefined;
-    let vmcoreinfoFrom = 'none';
-    if (version >= 4 && sh.sizeNote > 0) {
-      if (sh.sizeNote > MAX_NOTES_BYTES) {
-        throw new DumpError('DUMP_LIMIT_EXCEEDED', `size_note ${sh.sizeNote} is above the limit of ${MAX_NOTES_BYTES}`, at(bs + KH_OFF.sizeNote));
-      }
-      if (sh.offsetNote < bs) {
-        throw new DumpError('DUMP_CORRUPT', `offset_note ${hex(sh.offsetNote)} lies in the main header block`, at(bs + KH_OFF.offsetNote));
-      }
-      if (sh.offsetNote + sh.sizeNote > src.size) {
-        throw new DumpError('DUMP_TRUNCATED', `the ELF notes (${sh.sizeNote} bytes) run past the end of the file (${hex(src.size)})`, at(sh.offsetNote));
-      }
-      const raw = new Uint8Array(sh.sizeNote);
-      await readExact(src, raw, 0, sh.sizeNote, sh.offsetNote, 'ELF notes');
-      const parsed = parseNotes(raw, (off, what) => new DumpError('DUMP_CORRUPT', what, at(sh.offsetNote + off)));
-      let used = 0;
-      for (const n of parsed) {
-        used = Math.min(raw.length, n.descOffset + ((n.descSize + 3) & ~3));
-        if (n.name === 'CORE' && n.type === NT_PRSTATUS) cpuNotes++;
-        if (n.name === 'VMCOREINFO' && n.type === NT_VMCOREINFO) {
-          const where = at(sh.offsetNote + n.descOffset);
-          if (n.descSize > VMCOREINFO_MAX_BYTES) {
-            throw new DumpError('DUMP_LIMIT_EXCEEDED', `VMCOREINFO note is ${n.descSize} bytes, above ${VMCOREINFO_MAX_BYTES}`, where);
-          }
-          vmcoreinfo = VmcoreInfo.parse(raw.subarray(n.descOffset, n.descOffset + n.descSize), where);
-          vmcoreinfoFrom = 'note';
-        }
-      }
-      notes = raw.subarray(0, used);
-    }
-    if (!vmcoreinfo && version >= 3 && sh.sizeVmcoreinfo > 0) {
-      // header_version 3 keeps VMCOREINFO only here; later versions also
-      // point here, into the note copy (used when there is no note).
-      if (sh.sizeVmcoreinfo > VMCOREINFO_MAX_BYTES) {
-        throw new DumpError('DUMP_LIMIT_EXCEEDED', `size_vmcoreinfo ${sh.sizeVmcoreinfo} is above ${VMCOREINFO_MAX_BYTES}`, at(bs + KH_OFF.sizeVmcoreinfo));
-      }
-      if (sh.offsetVmcoreinfo + sh.sizeVmcoreinfo > src.size) {
-        throw new DumpError('DUMP_TRUNCATED', `VMCOREINFO (${sh.sizeVmcoreinfo} bytes) runs past the end of the file (${hex(src.size)})`, at(sh.offsetVmcoreinfo));
-      }
-      const raw = new Uint8Array(sh.sizeVmcoreinfo);
-      await readExact(src, raw, 0, sh.sizeVmcoreinfo, sh.offsetVmcoreinfo, 'VMCOREINFO');
-      vmcoreinfo = VmcoreInfo.parse(raw, at(sh.offsetVmcoreinfo));
-      vmcoreinfoFrom = 'offset_vmcoreinfo';
-    }
-    const cpus = cpuNotes > 0 ? cpuNotes : dh.nrCpus > 0 && dh.nrCpus <= 1 << 16 ? dh.nrCpus : 0;
-
-    // eraseinfo (header_version 5+): the text makedumpfile --config leaves
-    // of what it erased; shown, never needed to read pages.
-    let eraseinfo: string | undefined;
-    if (version >= 5 && sh.sizeEraseinfo > 0) {
-      if (sh.offsetEraseinfo + sh.sizeEraseinfo > src.size) {
-        throw new DumpError('DUMP_TRUNCATED', `eraseinfo (${sh.sizeEraseinfo} bytes) runs past the end of the file (${hex(src.size)})`, at(sh.offsetEraseinfo));
-      }
-      const n = Math.min(sh.sizeEraseinfo, MAX_ERASEINFO_SHOWN);
-      const raw = new Uint8Array(n);
-      await readExact(src, raw, 0, n, sh.offsetEraseinfo, 'eraseinfo');
-      eraseinfo = Buffer.from(raw.buffer, raw.byteOffset, n).toString('latin1');
-      if (n < sh.sizeEraseinfo) warnings.push(`eraseinfo is ${sh.sizeEraseinfo} bytes: the first ${n} are shown`);
-    }
-
+    const notes = await readKdumpNotes(src, dh, sh, bs);
+    const eraseinfo = await readEraseinfo(src, dh, sh, warnings);
     const statusCodecBits = dh.status & COMPRESSION_MASK;
     const info: DumpInfo = {
       format: 'kdump',
@@ -470,51 +330,30 @@ export class KdumpReader implements DumpReader {
       arch: 'x86_64',
       pageSize: bs,
       maxPfn,
-      vmcoreinfo,
-      notes,
-      cpus,
+      vmcoreinfo: notes.vmcoreinfo,
+      notes: notes.bytes,
+      cpus: notes.cpus > 0 ? notes.cpus : dh.nrCpus > 0 && dh.nrCpus <= 1 << 16 ? dh.nrCpus : 0,
       utsname: dh.utsname,
       dumpLevel: version >= 1 ? sh.dumpLevel : undefined,
       compression: compressionName(statusCodecBits),
       eraseinfo,
       warnings: warnings.length ? warnings : undefined,
-      details: {
-        signature: sig.trimEnd(),
-        'header version': version,
-        'block size': bs,
-        'sub header blocks': dh.subHdrSize,
-        'bitmap blocks': dh.bitmapBlocks,
-        bitmaps,
-        'max_mapnr': dh.maxMapnr,
-        ...(version >= 6 ? { 'max_mapnr_64': sh.maxMapnr64 } : {}),
-        'dumped pages': descCount,
-        'dump level': version >= 1 ? sh.dumpLevel : 'n/a',
-        status: `0x${dh.status.toString(16)} (${describeStatus(dh.status)})`,
-        'incomplete (status & 0x8)': incomplete,
-        'excluded vmemmap (status & 0x10)': (dh.status & DUMP_DH.EXCLUDED_VMEMMAP) !== 0,
-        'nr_cpus': dh.nrCpus,
-        timestamp: Math.abs(dh.timestampSec) <= 8.64e12 ? new Date(dh.timestampSec * 1000).toISOString() : String(dh.timestampSec),
-        'phys base': `0x${sh.physBase.toString(16)}`,
-        'notes offset': sh.offsetNote,
-        'notes size': sh.sizeNote,
-        'vmcoreinfo from': vmcoreinfoFrom,
-        ...(version >= 5 && sh.sizeEraseinfo > 0 ? { 'eraseinfo offset': sh.offsetEraseinfo, 'eraseinfo size': sh.sizeEraseinfo } : {}),
-        ...(part ? { 'split part': `pfns ${hex(part.start)}-${hex(part.end)}` } : {}),
-      },
+      notesOffset: sh.offsetNote,
+      details: describeKdump(sig, dh, sh, bitmaps.count, index.descCount, notes.from, part),
     };
     const reader = new KdumpReader(src, info, {
       bs,
       maxPfn,
       incomplete,
-      bm1Off,
-      bm2Off,
-      usedBytes,
-      chunkBytes,
-      rank0,
-      descOff,
-      descCount,
+      bm1Off: bitmaps.bm1Off,
+      bm2Off: bitmaps.bm2Off,
+      usedBytes: bitmaps.usedBytes,
+      chunkBytes: index.chunkBytes,
+      rank0: index.rank0,
+      descOff: bitmaps.descOff,
+      descCount: index.descCount,
       statusCodecBits,
-      rankBase,
+      rankBase: index.rankBase,
       headerVersion: version,
       subHdrBlocks: dh.subHdrSize,
       bitmapBlocks: dh.bitmapBlocks,
@@ -779,11 +618,7 @@ export class KdumpReader implements DumpReader {
 
   private async cachedPage(pfn: number, paddr: number): Promise<Uint8Array> {
     const hit = this.pages.get(pfn);
-    if (hit) {
-      this.pages.delete(pfn);
-      this.pages.set(pfn, hit);
-      return hit;
-    }
+    if (hit) return hit;
     if (pfn < 0 || pfn >= this.maxPfn) {
       throw new DumpError('ADDRESS_UNMAPPED', `physical address ${hex(paddr)} is beyond max_mapnr ${hex(this.maxPfn)}`, { file: this.file });
     }
@@ -795,14 +630,7 @@ export class KdumpReader implements DumpReader {
     const o = (rank - b * DESC_BATCH) * PAGE_DESC_SIZE;
     const d = this.decodeDesc(new DataView(batch.buffer, batch.byteOffset, batch.byteLength), o, pfn, this.descOff + rank * PAGE_DESC_SIZE);
     const { offset, size, flags } = d;
-    let page: Uint8Array;
-    if (this.pages.size >= PAGE_CACHE) {
-      const oldest = this.pages.keys().next().value as number;
-      page = this.pages.get(oldest)!;
-      this.pages.delete(oldest);
-    } else {
-      page = new Uint8Array(this.bs);
-    }
+    const page = this.pages.recycle();
     if (flags === 0) {
       await readExact(this.src, page, 0, size, offset, `data of pfn ${hex(pfn)}`);
     } else {
@@ -818,19 +646,8 @@ export class KdumpReader implements DumpReader {
   /** Descriptor batch `b` (DESC_BATCH entries from rank b*DESC_BATCH), cached. */
   private async descBatch(b: number): Promise<Uint8Array> {
     const hit = this.descCache.get(b);
-    if (hit) {
-      this.descCache.delete(b);
-      this.descCache.set(b, hit);
-      return hit;
-    }
-    let buf: Uint8Array;
-    if (this.descCache.size >= DESC_CACHE) {
-      const oldest = this.descCache.keys().next().value as number;
-      buf = this.descCache.get(oldest)!;
-      this.descCache.delete(oldest);
-    } else {
-      buf = new Uint8Array(DESC_BATCH * PAGE_DESC_SIZE);
-    }
+    if (hit) return hit;
+    const buf = this.descCache.recycle();
     const first = b * DESC_BATCH;
     const n = Math.min(DESC_BATCH, this.descCount - first);
     const pos = this.descOff + first * PAGE_DESC_SIZE;
@@ -886,6 +703,265 @@ function checkBlockSize(dh: DiskDumpHeader, head: Uint8Array, file: string): num
     throw new DumpError('DUMP_LIMIT_EXCEEDED', `block_size ${bs} is above the limit of ${MAX_BLOCK_SIZE}`, ctx);
   }
   throw new DumpError('DUMP_CORRUPT', `block_size ${bs} is not a power of two in ${MIN_BLOCK_SIZE}..${MAX_BLOCK_SIZE}`, ctx);
+}
+
+/** disk_dump_header: read, its signature checked, decoded. */
+async function readDiskDumpHeader(src: ByteSource): Promise<{ head: Uint8Array; sig: string; dh: DiskDumpHeader }> {
+  const file = src.name;
+  if (src.size < DISK_DUMP_HEADER_SIZE) {
+    throw new DumpError('DUMP_TRUNCATED', `disk_dump_header needs ${DISK_DUMP_HEADER_SIZE} bytes, the file has ${src.size}`, { file, offset: 0 });
+  }
+  const head = new Uint8Array(DISK_DUMP_HEADER_SIZE);
+  await readExact(src, head, 0, DISK_DUMP_HEADER_SIZE, 0, 'disk_dump_header');
+  const sig = signatureOf(head);
+  if (sig !== KDUMP_SIGNATURE && sig !== DISKDUMP_SIGNATURE) {
+    throw new DumpError('DUMP_UNSUPPORTED', `signature ${JSON.stringify(sig)} is neither "KDUMP   " nor "DISKDUMP"`, { file, offset: 0 });
+  }
+  return { head, sig, dh: decodeDiskDumpHeader(head, file) };
+}
+
+/**
+ * kdump_sub_header (header_version 1 and later; all zero before), after
+ * checking that sub_hdr_size blocks (the sub header and the notes copy
+ * behind it) are plausible and in the file.
+ */
+async function readSubHeader(src: ByteSource, dh: DiskDumpHeader, bs: number): Promise<KdumpSubHeader> {
+  const at = { file: src.name, offset: DH_OFF.subHdrSize };
+  const version = dh.headerVersion;
+  const maxSubBlocks = Math.ceil((KDUMP_SUB_HEADER_SIZE + MAX_NOTES_BYTES) / bs) + 1;
+  if (dh.subHdrSize < 0) throw new DumpError('DUMP_CORRUPT', `sub_hdr_size ${dh.subHdrSize} is negative`, at);
+  if (dh.subHdrSize > maxSubBlocks) {
+    throw new DumpError('DUMP_LIMIT_EXCEEDED', `sub_hdr_size ${dh.subHdrSize} blocks is above the limit of ${maxSubBlocks}`, at);
+  }
+  if (version >= 1 && dh.subHdrSize < 1) {
+    throw new DumpError('DUMP_CORRUPT', `sub_hdr_size is 0 but header_version ${version} has a sub header`, at);
+  }
+  const bm1Off = (1 + dh.subHdrSize) * bs;
+  if (bm1Off > src.size) {
+    throw new DumpError('DUMP_TRUNCATED', `the bitmaps start at ${hex(bm1Off)} (sub_hdr_size ${dh.subHdrSize}), past the end of the file (${hex(src.size)})`, at);
+  }
+  if (version < 1) return emptySubHeader();
+  const raw = new Uint8Array(KDUMP_SUB_HEADER_SIZE);
+  await readExact(src, raw, 0, KDUMP_SUB_HEADER_SIZE, bs, 'kdump_sub_header');
+  return decodeSubHeader(raw, version, src.name, bs);
+}
+
+/**
+ * The pfn range of a split part (undefined for a whole dump): the _64
+ * fields from header_version 6 (makedumpfile store_splitting_info), else
+ * the native-width ones. A part is refused unless opts.splitPart.
+ */
+function splitPart(src: ByteSource, dh: DiskDumpHeader, sh: KdumpSubHeader, bs: number, opts: KdumpReaderOptions): { start: number; end: number } | undefined {
+  if (sh.split === 0) return undefined;
+  const v6 = dh.headerVersion >= 6;
+  const part = { start: v6 ? sh.startPfn64 : sh.startPfn, end: v6 ? sh.endPfn64 : sh.endPfn };
+  if (!opts.splitPart) {
+    throw new DumpError(
+      'DUMP_UNSUPPORTED',
+      `this file is one part of a split dump (pfns ${hex(part.start)}-${hex(part.end)}): name every part of the set (dumpsieve info PART...), or join them with dumpsieve reassemble`,
+      { file: src.name, offset: bs + KH_OFF.split },
+    );
+  }
+  return part;
+}
+
+/** max_mapnr (max_mapnr_64 from header_version 6), checked against the physical address space and the file's size. */
+function checkMaxPfn(src: ByteSource, dh: DiskDumpHeader, sh: KdumpSubHeader, bs: number, warnings: string[]): number {
+  const file = src.name;
+  let maxPfn = dh.maxMapnr;
+  let maxPfnAt = DH_OFF.maxMapnr;
+  if (dh.headerVersion >= 6) {
+    if (sh.maxMapnr64 === 0 && dh.maxMapnr !== 0) {
+      // max_mapnr_64 left unset: the 32-bit field holds the value unless
+      // it is saturated (makedumpfile writes min(max_mapnr, 2^32-1)).
+      if (dh.maxMapnr === 0xffffffff) {
+        throw new DumpError('DUMP_CORRUPT', `max_mapnr_64 is 0 while max_mapnr is saturated (${hex(dh.maxMapnr)})`, { file, offset: bs + KH_OFF.maxMapnr64 });
+      }
+      warnings.push(`max_mapnr_64 is 0: max_mapnr ${hex(dh.maxMapnr)} from the 32-bit field used`);
+    } else {
+      maxPfn = sh.maxMapnr64;
+      maxPfnAt = bs + KH_OFF.maxMapnr64;
+    }
+  }
+  const pfnLimit = 2 ** MAX_PHYS_BITS / bs;
+  if (maxPfn > pfnLimit) {
+    throw new DumpError('DUMP_LIMIT_EXCEEDED', `max_mapnr ${maxPfn} is above ${pfnLimit} (2^${MAX_PHYS_BITS} bytes of physical memory)`, { file, offset: maxPfnAt });
+  }
+  const spanLimit = pfnSpanLimit(src.storedBytes ?? src.size);
+  if (maxPfn > spanLimit) {
+    throw new DumpError(
+      'DUMP_LIMIT_EXCEEDED',
+      `max_mapnr ${hex(maxPfn)} is beyond the ${hex(spanLimit)} pfns a file of ${src.storedBytes ?? src.size} bytes may describe`,
+      { file, offset: maxPfnAt },
+    );
+  }
+  return maxPfn;
+}
+
+/** Where the bitmaps and the descriptor table are. */
+interface BitmapLayout {
+  /** 1 or 2 bitmaps. */
+  count: number;
+  bm1Off: number;
+  bm2Off: number;
+  /** Bytes of bitmap that hold max_mapnr bits. */
+  usedBytes: number;
+  descOff: number;
+}
+
+/**
+ * Two bitmaps of equal size (1st = RAM, 2nd = dumped) when bitmap_blocks
+ * is even and holds twice max_mapnr bits, else one (dumped) bitmap, as in
+ * old diskdump files. The descriptor table follows them.
+ */
+function bitmapLayout(src: ByteSource, dh: DiskDumpHeader, bs: number, maxPfn: number): BitmapLayout {
+  const file = src.name;
+  const bm1Off = (1 + dh.subHdrSize) * bs;
+  const bitmapBytes = dh.bitmapBlocks * bs;
+  let bm2Off = bm1Off;
+  let count = 1;
+  if (dh.bitmapBlocks % 2 === 0 && maxPfn <= (bitmapBytes * 8) / 2) {
+    bm2Off = bm1Off + bitmapBytes / 2;
+    count = 2;
+  } else if (maxPfn > bitmapBytes * 8) {
+    throw new DumpError('DUMP_CORRUPT', `bitmap_blocks ${dh.bitmapBlocks} (${bitmapBytes * 8} bits) cannot cover max_mapnr ${maxPfn}`, {
+      file,
+      offset: DH_OFF.bitmapBlocks,
+    });
+  }
+  const descOff = bm1Off + bitmapBytes;
+  if (descOff > src.size) {
+    throw new DumpError('DUMP_TRUNCATED', `the bitmaps (${count} × ${bitmapBytes / count} bytes) run past the end of the file (${hex(src.size)})`, {
+      file,
+      offset: bm1Off,
+    });
+  }
+  return { count, bm1Off, bm2Off, usedBytes: Math.ceil(maxPfn / 8), descOff };
+}
+
+/**
+ * The rank index over the 2nd bitmap (chunks of `chunkBytes`, doubled
+ * until there are at most MAX_RANK_ENTRIES), and this file's share of the
+ * descriptor table: a split part's table holds its own range's pages only
+ * (makedumpfile write_kdump_pages_cyclic with info->split_start_pfn).
+ */
+async function indexBitmap(
+  src: ByteSource,
+  b: BitmapLayout,
+  maxPfn: number,
+  part: { start: number; end: number } | undefined,
+  chunkBytes: number,
+): Promise<{ chunkBytes: number; rank0: Float64Array; rankBase: number; descCount: number }> {
+  if (!Number.isInteger(chunkBytes) || chunkBytes < 64 || (chunkBytes & (chunkBytes - 1)) !== 0) {
+    throw new RangeError(`KdumpReader: rankChunkBytes ${chunkBytes} is not a power of two >= 64`);
+  }
+  while (Math.ceil(b.usedBytes / chunkBytes) > MAX_RANK_ENTRIES) chunkBytes *= 2;
+  const rank0 = await buildRankIndex(src, b.bm2Off, b.usedBytes, maxPfn, chunkBytes);
+  const rankAtPfn = (pfn: number): Promise<number> => rankAt(src, b.bm2Off, b.usedBytes, maxPfn, chunkBytes, rank0, pfn);
+  const rankBase = part ? await rankAtPfn(part.start) : 0;
+  const descCount = part ? (await rankAtPfn(part.end)) - rankBase : rank0[rank0.length - 1]!;
+  return { chunkBytes, rank0, rankBase, descCount };
+}
+
+/** The ELF notes copy (header_version 4+) and VMCOREINFO: from its note, else from offset_vmcoreinfo (version 3+). */
+async function readKdumpNotes(
+  src: ByteSource,
+  dh: DiskDumpHeader,
+  sh: KdumpSubHeader,
+  bs: number,
+): Promise<{ bytes: Uint8Array; cpus: number; vmcoreinfo: VmcoreInfo | undefined; from: string }> {
+  const file = src.name;
+  const version = dh.headerVersion;
+  let bytes: Uint8Array = new Uint8Array(0);
+  let cpus = 0;
+  let vmcoreinfo: VmcoreInfo | undefined;
+  if (version >= 4 && sh.sizeNote > 0) {
+    if (sh.sizeNote > MAX_NOTES_BYTES) {
+      throw new DumpError('DUMP_LIMIT_EXCEEDED', `size_note ${sh.sizeNote} is above the limit of ${MAX_NOTES_BYTES}`, { file, offset: bs + KH_OFF.sizeNote });
+    }
+    if (sh.offsetNote < bs) {
+      throw new DumpError('DUMP_CORRUPT', `offset_note ${hex(sh.offsetNote)} lies in the main header block`, { file, offset: bs + KH_OFF.offsetNote });
+    }
+    const raw = await readRegion(src, sh.offsetNote, sh.sizeNote, 'ELF notes', `the ELF notes (${sh.sizeNote} bytes) run`);
+    const found = scanCoreNotes(raw, file, sh.offsetNote);
+    cpus = found.cpus;
+    vmcoreinfo = found.vmcoreinfo;
+    bytes = raw.subarray(0, found.used);
+  }
+  if (vmcoreinfo) return { bytes, cpus, vmcoreinfo, from: 'note' };
+  if (version >= 3 && sh.sizeVmcoreinfo > 0) {
+    // header_version 3 keeps VMCOREINFO only here; later versions also
+    // point here, into the note copy (used when there is no note).
+    if (sh.sizeVmcoreinfo > VMCOREINFO_MAX_BYTES) {
+      throw new DumpError('DUMP_LIMIT_EXCEEDED', `size_vmcoreinfo ${sh.sizeVmcoreinfo} is above ${VMCOREINFO_MAX_BYTES}`, { file, offset: bs + KH_OFF.sizeVmcoreinfo });
+    }
+    const raw = await readRegion(src, sh.offsetVmcoreinfo, sh.sizeVmcoreinfo, 'VMCOREINFO', `VMCOREINFO (${sh.sizeVmcoreinfo} bytes) runs`);
+    return { bytes, cpus, vmcoreinfo: VmcoreInfo.parse(raw, { file, offset: sh.offsetVmcoreinfo }), from: 'offset_vmcoreinfo' };
+  }
+  return { bytes, cpus, vmcoreinfo, from: 'none' };
+}
+
+/**
+ * eraseinfo (header_version 5+): the text makedumpfile --config leaves of
+ * what it erased; shown (at most MAX_ERASEINFO_SHOWN bytes), never needed
+ * to read pages.
+ */
+async function readEraseinfo(src: ByteSource, dh: DiskDumpHeader, sh: KdumpSubHeader, warnings: string[]): Promise<string | undefined> {
+  if (dh.headerVersion < 5 || sh.sizeEraseinfo <= 0) return undefined;
+  const n = Math.min(sh.sizeEraseinfo, MAX_ERASEINFO_SHOWN);
+  const raw = await readRegion(src, sh.offsetEraseinfo, sh.sizeEraseinfo, 'eraseinfo', `eraseinfo (${sh.sizeEraseinfo} bytes) runs`, n);
+  if (n < sh.sizeEraseinfo) warnings.push(`eraseinfo is ${sh.sizeEraseinfo} bytes: the first ${n} are shown`);
+  return Buffer.from(raw.buffer, raw.byteOffset, n).toString('latin1');
+}
+
+/**
+ * The first `keep` bytes of the `size` bytes at `offset` (a region a
+ * sub-header field points to), after checking the whole region is in the
+ * file: "`runs` past the end of the file" at `offset` if not.
+ */
+async function readRegion(src: ByteSource, offset: number, size: number, what: string, runs: string, keep = size): Promise<Uint8Array> {
+  if (offset + size > src.size) {
+    throw new DumpError('DUMP_TRUNCATED', `${runs} past the end of the file (${hex(src.size)})`, { file: src.name, offset });
+  }
+  const raw = new Uint8Array(keep);
+  await readExact(src, raw, 0, keep, offset, what);
+  return raw;
+}
+
+/** The header fields `info` shows, in its order. */
+function describeKdump(
+  sig: string,
+  dh: DiskDumpHeader,
+  sh: KdumpSubHeader,
+  bitmaps: number,
+  descCount: number,
+  vmcoreinfoFrom: string,
+  part: { start: number; end: number } | undefined,
+): DumpInfo['details'] {
+  const version = dh.headerVersion;
+  return {
+    signature: sig.trimEnd(),
+    'header version': version,
+    'block size': dh.blockSize,
+    'sub header blocks': dh.subHdrSize,
+    'bitmap blocks': dh.bitmapBlocks,
+    bitmaps,
+    'max_mapnr': dh.maxMapnr,
+    ...(version >= 6 ? { 'max_mapnr_64': sh.maxMapnr64 } : {}),
+    'dumped pages': descCount,
+    'dump level': version >= 1 ? sh.dumpLevel : 'n/a',
+    status: `0x${dh.status.toString(16)} (${describeStatus(dh.status)})`,
+    'incomplete (status & 0x8)': (dh.status & DUMP_DH.COMPRESSED_INCOMPLETE) !== 0,
+    'excluded vmemmap (status & 0x10)': (dh.status & DUMP_DH.EXCLUDED_VMEMMAP) !== 0,
+    'nr_cpus': dh.nrCpus,
+    timestamp: Math.abs(dh.timestampSec) <= 8.64e12 ? new Date(dh.timestampSec * 1000).toISOString() : String(dh.timestampSec),
+    'phys base': `0x${sh.physBase.toString(16)}`,
+    'notes offset': sh.offsetNote,
+    'notes size': sh.sizeNote,
+    'vmcoreinfo from': vmcoreinfoFrom,
+    ...(version >= 5 && sh.sizeEraseinfo > 0 ? { 'eraseinfo offset': sh.offsetEraseinfo, 'eraseinfo size': sh.sizeEraseinfo } : {}),
+    ...(part ? { 'split part': `pfns ${hex(part.start)}-${hex(part.end)}` } : {}),
+  };
 }
 
 /** Set bits of the 2nd bitmap before each chunk, read in one sequential pass. */
