@@ -41,7 +41,8 @@ import { CompressionPool, allocPoolJob, type PoolJob } from './codecs/pool.js';
 
 /** Pages per compression batch (1 MiB of 4 KiB pages). */
 const JOB_PAGES = 256;
-const DATA_FLUSH = 4 << 20;
+/** Page data written per write(2), double-buffered: small, for the capture kernel's memory (docs/kdump.md). */
+const DATA_FLUSH = 256 << 10;
 const DESC_FLUSH = 16384;
 const BITMAP_FLUSH = 1 << 20;
 /** Below this many kept pages, worker start-up costs more than it saves. */
