@@ -4,7 +4,7 @@
  * with --force): fetch the Debian kernels, boot each guest under QEMU TCG,
  * drive it, dump it. Two guests at a time at most.
  *
- *   node test/real-guest/build.mjs            the suite's guests
+ *   node test/real-guest/build.mjs            the suite's guests (DUMPSIEVE_REAL_GUESTS: see guests.mjs)
  *   node test/real-guest/build.mjs NAME...    these guests (e.g. sample-6.1-256m)
  *   node test/real-guest/build.mjs --force    rebuild even if cached
  *
@@ -17,7 +17,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { GUESTS, guestByName } from './guests.mjs';
+import { guestByName, suiteGuests } from './guests.mjs';
 import { ensureKernel } from './kernels.mjs';
 import { BUSYBOX, HARNESS_VERSION, buildGuest, guestDir } from './guest.mjs';
 import { buildBundle, checkCaptureTools } from './capture.mjs';
@@ -74,7 +74,7 @@ function checkBusybox(path) {
 async function main(argv) {
   const force = argv.includes('--force');
   const names = argv.filter((a) => !a.startsWith('--'));
-  const guests = names.length ? names.map(guestByName) : GUESTS.filter((g) => g.ci);
+  const guests = names.length ? names.map(guestByName) : suiteGuests();
   const cache = cacheDir();
   const t0 = Date.now();
   checkBusybox(BUSYBOX);

@@ -28,3 +28,5 @@ export declare const CRASH_ARGS: string[];
 export declare const CAPTURE_APPEND: string[];
 export declare const GUESTS: GuestDescription[];
 export declare function guestByName(name: string): GuestDescription;
+export declare const ON_REQUEST: string[];
+export declare function suiteGuests(selection?: string): GuestDescription[];

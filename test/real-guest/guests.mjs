@@ -135,6 +135,26 @@ export const GUESTS = [
   },
 ];
 
+/**
+ * Guests with `ci` that the suite leaves out unless asked for (see
+ * suiteGuests): each costs minutes of TCG time, and one crash guest
+ * already proves the capture path in CI.
+ */
+export const ON_REQUEST = [];
+
+/**
+ * The guests the suite builds (build.mjs without names) and tests (real.ts):
+ * DUMPSIEVE_REAL_GUESTS unset, those with `ci` but ON_REQUEST; `all`, every
+ * one with `ci`; else a comma-separated list of names (e.g. one crash guest,
+ * with only kdump-crash.test.ts: the other test files need their guests).
+ */
+export function suiteGuests(selection = process.env.DUMPSIEVE_REAL_GUESTS) {
+  const v = (selection ?? '').trim();
+  if (v === 'all') return GUESTS.filter((g) => g.ci);
+  if (v) return v.split(',').map((n) => guestByName(n.trim()));
+  return GUESTS.filter((g) => g.ci && !ON_REQUEST.includes(g.name));
+}
+
 export function guestByName(name) {
   const g = GUESTS.find((x) => x.name === name);
   if (!g) throw new Error(`unknown guest ${name}; known: ${GUESTS.map((x) => x.name).join(', ')}`);

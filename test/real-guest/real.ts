@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { openDump } from '../../src/formats/registry.js';
 import { PfnState, type SegmentInfo } from '../../src/formats/types.js';
 import type { CountingSource } from '../../src/io/source.js';
-import { GUESTS, type GuestDescription } from './guests.mjs';
+import { suiteGuests, type GuestDescription } from './guests.mjs';
 import { PYTHON } from '../interop/peers.js';
 
 export const PAGE = 4096;
@@ -63,10 +63,10 @@ export interface Guest {
   early?: string | undefined;
 }
 
-/** The suite's guests dumped by QEMU (those the harness builds for CI, crash guests aside). */
-export const CI_GUESTS: readonly string[] = GUESTS.filter((g) => g.ci && !g.crash).map((g) => g.name);
+/** The suite's guests dumped by QEMU (suiteGuests: those built for CI, or DUMPSIEVE_REAL_GUESTS), crash guests aside. */
+export const CI_GUESTS: readonly string[] = suiteGuests().filter((g) => !g.crash).map((g) => g.name);
 /** The suite's crash guests (kdump-crash.test.ts). */
-export const CRASH_GUESTS: readonly string[] = GUESTS.filter((g) => g.ci && g.crash).map((g) => g.name);
+export const CRASH_GUESTS: readonly string[] = suiteGuests().filter((g) => g.crash).map((g) => g.name);
 
 export function loadGuest(name: string): Guest {
   const dir = join(cacheDir(), 'guests', name);

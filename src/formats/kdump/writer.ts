@@ -41,8 +41,14 @@ import { CompressionPool, allocPoolJob, type PoolJob } from './codecs/pool.js';
 
 /** Pages per compression batch (1 MiB of 4 KiB pages). */
 const JOB_PAGES = 256;
-/** Page data written per write(2), double-buffered: small, for the capture kernel's memory (docs/kdump.md). */
-const DATA_FLUSH = 256 << 10;
+/**
+ * Page data per write, double-buffered. To a file, 256 KiB: small, for the
+ * capture kernel's memory (docs/kdump.md); the file's bytes do not depend
+ * on it. To a stream (-F) each write is a flattened record: 4 MiB, which
+ * fixes where records begin in the stream's bytes.
+ */
+const DATA_FLUSH_FILE = 256 << 10;
+const DATA_FLUSH_STREAM = 4 << 20;
 const DESC_FLUSH = 16384;
 const BITMAP_FLUSH = 1 << 20;
 /** Below this many kept pages, worker start-up costs more than it saves. */
@@ -246,7 +252,7 @@ export class KdumpWriter implements DumpWriter {
     // fills up, salvage() must still be able to write them in place.
     if (this.sink.rewritable) await writeZeros(this.sink, layout.bitmap1, layout.dataStart - layout.bitmap1);
 
-    this.data = new SequentialWriter(this.sink, layout.dataStart, Math.max(DATA_FLUSH, bs));
+    this.data = new SequentialWriter(this.sink, layout.dataStart, Math.max(this.sink.rewritable ? DATA_FLUSH_FILE : DATA_FLUSH_STREAM, bs));
     // makedumpfile writes the shared zero page first whenever the dump
     // level excludes zero pages (write_kdump_pages_and_bitmap_cyclic).
     if (plan.dumpLevel & 1) await this.appendZeroPage();
