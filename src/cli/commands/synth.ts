@@ -1,6 +1,6 @@
 /** `dumpsieve synth`: synthetic guest images with a truth manifest. */
 import type { Argv } from 'yargs';
-import { formatBytes, parseSize } from '../../core/units.js';
+import { formatBytes, formatCount, parseSize } from '../../core/units.js';
 import { DEFAULT_KERNEL, ERAS, FAULTS, SCENARIOS, synthesize } from '../../synth/index.js';
 import { toJson } from '../../report/json.js';
 import { write, type CliIO } from '../io.js';
@@ -55,7 +55,7 @@ export function synthCommand(io: CliIO, setExit: (code: number) => void) {
               .map(([k, v]) => `  ${k.padEnd(16)} ${v}`),
             `  pages: ${Object.entries(result.pages)
               .filter(([, n]) => (n as number) > 0)
-              .map(([k, n]) => `${k} ${(n as number).toLocaleString('en-US')}`)
+              .map(([k, n]) => `${k} ${formatCount(n as number)}`)
               .join(', ')}`,
           ];
           await write(io.stderr, `${lines.join('\n')}\n`);
