@@ -30,7 +30,13 @@ import {
   encodeXnumShdr,
 } from './elf.js';
 
-const DATA_FLUSH = 4 << 20;
+/**
+ * Page data per write, double-buffered: 256 KiB to a file (the capture
+ * kernel's memory, docs/kdump.md; the file's bytes do not depend on it),
+ * 4 MiB to a -F stream, where each write is a record.
+ */
+const DATA_FLUSH_FILE = 256 << 10;
+const DATA_FLUSH_STREAM = 4 << 20;
 const PHDR_FLUSH = 4096;
 /** e_flags bit makedumpfile sets in an ELF dump cut short (check_and_modify_elf_headers()). */
 export const DUMP_ELF_INCOMPLETE = 0x1;
@@ -83,7 +89,7 @@ export class ElfDumpWriter implements DumpWriter {
     const xnum = this.phnum >= PN_XNUM;
     const { notesAt, dataStart } = elfLayout(this.phnum, plan.notes.length, plan.pageSize);
     this.dataStart = dataStart;
-    this.data = new SequentialWriter(this.sink, this.dataStart, DATA_FLUSH);
+    this.data = new SequentialWriter(this.sink, this.dataStart, this.sink.rewritable ? DATA_FLUSH_FILE : DATA_FLUSH_STREAM);
     const shoff = xnum ? EHDR_SIZE + this.phnum * PHDR_SIZE : 0;
     this.shoff = shoff;
     await this.sink.write(encodeEhdr({ phnum: this.phnum, shoff, shnum: xnum ? 1 : 0 }), 0);
