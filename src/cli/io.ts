@@ -1,4 +1,5 @@
 /** Where a command writes: injectable so tests can run the CLI in-process. */
+import { access } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 
 export interface CliIO {
@@ -26,4 +27,14 @@ export function write(stream: Writable, text: string): Promise<void> {
   return new Promise((resolve, reject) => {
     stream.write(text, (err) => (err ? reject(err) : resolve()));
   });
+}
+
+/** True if something exists at path (a file the command would otherwise clobber). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -188,43 +188,6 @@ export class SliceSource implements ByteSource {
   }
 }
 
-/**
- * Records every byte range read from the wrapped source. Tests use it to
- * prove that a pass never touched given parts of a file.
- */
-export class CountingSource implements ByteSource {
-  readonly name: string;
-  readonly size: number;
-  /** [position, end) of each read, in call order. */
-  readonly reads: Array<[number, number]> = [];
-  bytesRead = 0;
-
-  readonly storedBytes: number | undefined;
-  constructor(private readonly inner: ByteSource) {
-    this.name = inner.name;
-    this.size = inner.size;
-    this.storedBytes = inner.storedBytes;
-  }
-
-  async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
-    const n = await this.inner.read(buf, bufOffset, length, position);
-    if (n > 0) {
-      this.reads.push([position, position + n]);
-      this.bytesRead += n;
-    }
-    return n;
-  }
-
-  /** True if any recorded read overlaps [start, end). */
-  touched(start: number, end: number): boolean {
-    return this.reads.some(([s, e]) => s < end && start < e);
-  }
-
-  close(): Promise<void> {
-    return this.inner.close();
-  }
-}
-
 /** Counts bytes read through it (for the "bytes read from the source" figure). */
 export class MeteredSource implements ByteSource {
   readonly name: string;
@@ -245,5 +208,25 @@ export class MeteredSource implements ByteSource {
   }
   close(): Promise<void> {
     return this.inner.close();
+  }
+}
+
+/**
+ * Records every byte range read from the wrapped source. Tests use it to
+ * prove that a pass never touched given parts of a file.
+ */
+export class CountingSource extends MeteredSource {
+  /** [position, end) of each read, in call order. */
+  readonly ranges: Array<[number, number]> = [];
+
+  override async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
+    const n = await super.read(buf, bufOffset, length, position);
+    if (n > 0) this.ranges.push([position, position + n]);
+    return n;
+  }
+
+  /** True if any recorded read overlaps [start, end). */
+  touched(start: number, end: number): boolean {
+    return this.ranges.some(([s, e]) => s < end && start < e);
   }
 }

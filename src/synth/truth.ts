@@ -17,6 +17,7 @@
 import { createReadStream, type ReadStream } from 'node:fs';
 import { createInterface, type Interface } from 'node:readline';
 import { InputError, ioError } from '../core/errors.js';
+import { formatRange } from '../core/rangeset.js';
 import type { PositionalSink } from '../io/sink.js';
 import { MEMMAP_STATES, PAGE_CLASSES, type Content, type KpfOverride, type MemmapState, type PageClass, type PlanRun, type Variant } from './plan.js';
 import type { PrintkCrash, PrintkTruth, PrintkTruthRecord } from './printk.js';
@@ -317,7 +318,7 @@ async function* readRuns(lines: TruthLines, header: TruthHeader): AsyncGenerator
       if (n === header.runs) throw lines.error(`more runs than the ${header.runs} the header announces`);
       const r = parseRun(t, lines.file, lines.lineNo);
       if (r.start !== at) {
-        throw lines.error(r.start < at ? `run at ${hx(r.start)} overlaps or precedes the previous run (ends at ${hx(at)})` : `gap: pfns ${hx(at)}..${hx(r.start)} are not described`);
+        throw lines.error(r.start < at ? `run at ${hx(r.start)} overlaps or precedes the previous run (ends at ${hx(at)})` : `gap: pfns ${formatRange(at, r.start)} are not described`);
       }
       if (r.start + r.count > header.maxPfn) throw lines.error(`run ${hx(r.start)}+${hx(r.count)} goes past max-pfn ${hx(header.maxPfn)}`);
       at = r.start + r.count;

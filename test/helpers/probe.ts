@@ -90,5 +90,5 @@ export async function probeFilter(g: Guest, opts: Omit<FilterOptions, 'input' | 
       await r.close();
     }
   }
-  return { report, reads: counter.reads, present };
+  return { report, reads: counter.ranges, present };
 }

@@ -134,13 +134,13 @@ describe('no status page is read, whatever is protected', () => {
         const g = guest(spec);
         const counter = new CountingSource(new GuestImageSource(g));
         await analyzeDump({ input: counter, protect: RangeSet.single(0, g.maxPfn), oracle: truthOracle(g), sample: 0 });
-        expect(bytesTouched(counter.reads, fileRangesOf(g, statusRuns(g, true)))).toBe(0);
+        expect(bytesTouched(counter.ranges, fileRangesOf(g, statusRuns(g, true)))).toBe(0);
       });
       it('validate reads no status page (content-not-ram off by default)', async () => {
         const g = guest(spec);
         const counter = new CountingSource(new GuestImageSource(g));
         const r = await validateDump({ input: counter, oracle: truthOracle(g) });
-        expect(bytesTouched(counter.reads, fileRangesOf(g, statusRuns(g, true)))).toBe(0);
+        expect(bytesTouched(counter.ranges, fileRangesOf(g, statusRuns(g, true)))).toBe(0);
         expect(r.checks.find((c) => c.id === 'content-not-ram')?.ran).toBe(false);
         // The kernel image proper has no page a status or content rule drops: no false alarm.
         expect(r.checks.find((c) => c.id === 'protected-excluded')).toMatchObject({ ran: true, count: 0 });

@@ -124,17 +124,17 @@ describe('split sets that are not whole: one line naming the part, exit 1', () =
   it('a part missing', async () => {
     const e = await errorOf(openInput([parts[0]!, parts[1]!, parts[3]!]));
     expect(e.code).toBe('DUMP_TRUNCATED');
-    expect(e.message).toBe(`${parts[3]}: offset 0x1050: this part holds pfns 0xbb9-0x1388, but no part given holds pfns 0x4d3-0xbb9: a part of the split set is missing`);
+    expect(e.message).toBe(`${parts[3]}: offset 0x1050: this part holds pfns [0xbb9, 0x1388), but no part given holds pfns [0x4d3, 0xbb9): a part of the split set is missing`);
     const last = await errorOf(openInput(parts.slice(0, 3)));
     expect(last.message).toBe(`${parts[2]}: offset 0x1050: the parts given end at pfn 0xbb9, but max_mapnr is 0x1388: a part of the split set is missing`);
     const first = await errorOf(openInput(parts.slice(1)));
-    expect(first.message).toMatch(/no part given holds pfns 0x0-0x4d2: a part of the split set is missing$/);
+    expect(first.message).toMatch(/no part given holds pfns \[0x0, 0x4d2\): a part of the split set is missing$/);
   });
 
   it('a part given twice', async () => {
     const e = await errorOf(openInput([...parts, parts[1]!]));
     expect(e.code).toBe('DUMP_CORRUPT');
-    expect(e.message).toBe(`${parts[1]}: offset 0x1050: given twice (pfns 0x4d2-0x4d3)`);
+    expect(e.message).toBe(`${parts[1]}: offset 0x1050: given twice (pfns [0x4d2, 0x4d3))`);
   });
 
   it('parts that do not belong together', async () => {
@@ -157,7 +157,7 @@ describe('split sets that are not whole: one line naming the part, exit 1', () =
     const e2 = await errorOf(openInput([parts[0]!, elf]));
     expect(e2.message).toBe(`${elf}: offset 0x0: a elf dump cannot be part of a split set (only kdump-compressed files are split)`);
     const lone = await errorOf(openInput(parts[1]!));
-    expect(lone.message).toMatch(/one part of a split dump \(pfns 0x4d2-0x4d3\): name every part of the set/);
+    expect(lone.message).toMatch(/one part of a split dump \(pfns \[0x4d2, 0x4d3\)\): name every part of the set/);
   });
 
   it('analyze and validate take the parts too', async () => {

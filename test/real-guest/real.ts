@@ -151,7 +151,7 @@ export function loadMap(segs: readonly SegmentInfo[], maxPfn: number): Uint8Arra
  */
 export function touchedPfns(counter: CountingSource, segs: readonly SegmentInfo[], maxPfn: number): Uint8Array {
   const m = new Uint8Array(maxPfn);
-  for (const [s, e] of counter.reads) {
+  for (const [s, e] of counter.ranges) {
     for (const seg of segs) {
       const a = Math.max(s, seg.fileOffset);
       const b = Math.min(e, seg.fileOffset + seg.fileSize);

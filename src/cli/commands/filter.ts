@@ -1,9 +1,8 @@
 /** `dumpsieve filter`: makedumpfile's job, with makedumpfile's flags. */
-import { access } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../core/errors.js';
 import { toJson } from '../../report/json.js';
-import { write, type CliIO } from '../io.js';
+import { exists, write, type CliIO } from '../io.js';
 import { codecFromArgs, codecOptions, costParamsOption, intOption, outputOptions, parseCostParams, parseProtect } from '../options.js';
 import { progressBar } from '../progress.js';
 import { unsupportedOptions } from '../unsupported.js';
@@ -104,13 +103,4 @@ export function filterCommand(io: CliIO, setExit: (code: number) => void) {
       }
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

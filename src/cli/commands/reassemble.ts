@@ -1,10 +1,9 @@
 /** `dumpsieve reassemble OUT PART...`: one kdump-compressed file from a split set (makedumpfile --reassemble). */
-import { access } from 'node:fs/promises';
 import type { Argv } from 'yargs';
 import { UsageError } from '../../core/errors.js';
 import { formatBytes, formatCount } from '../../core/units.js';
 import { toJson } from '../../report/json.js';
-import { write, type CliIO } from '../io.js';
+import { exists, write, type CliIO } from '../io.js';
 import { outputOptions } from '../options.js';
 import { progressBar } from '../progress.js';
 import { pathsOf } from './input-options.js';
@@ -44,13 +43,4 @@ export function reassembleCommand(io: CliIO, setExit: (code: number) => void) {
       }
     },
   };
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await access(path);
-    return true;
-  } catch {
-    return false;
-  }
 }

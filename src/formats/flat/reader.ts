@@ -142,21 +142,10 @@ export class FlatSource implements ByteSource {
         await readExact(inner, win, 0, winLen, pos, 'flattened record header');
         winPos = pos;
       }
-      const o = pos - winPos;
-      const offHi = wv.getInt32(o, false);
-      const offLo = wv.getUint32(o + 4, false);
-      const sizeHi = wv.getInt32(o + 8, false);
-      const sizeLo = wv.getUint32(o + 12, false);
       const ctx = { file, offset: pos };
-      if (offHi === -1 && offLo === 0xffffffff) {
-        if (sizeHi === -1 && sizeLo === 0xffffffff) break;
-        throw new DumpError('DUMP_CORRUPT', 'flattened record has offset -1 but is not the end marker {-1, -1}', ctx);
-      }
-      if (offHi < 0) throw new DumpError('DUMP_CORRUPT', `flattened record has a negative offset (${describeI64(offHi, offLo)})`, ctx);
-      if (sizeHi < 0) throw new DumpError('DUMP_CORRUPT', `flattened record has a negative size (${describeI64(sizeHi, sizeLo)})`, ctx);
-      const offset = offHi * 0x1_0000_0000 + offLo;
-      const size = sizeHi * 0x1_0000_0000 + sizeLo;
-      if (size === 0) throw new DumpError('DUMP_CORRUPT', 'flattened record has size 0 (makedumpfile -R stops there)', ctx);
+      const rec = recordHeader(wv, pos - winPos, ctx);
+      if (!rec) break;
+      const { offset, size } = rec;
       const dataAt = pos + FLAT_RECORD_HEADER_SIZE;
       if (size > inner.size - dataAt) {
         throw new DumpError('DUMP_TRUNCATED', `flattened record of ${size} bytes runs past the end of the file (${hex(inner.size)})`, ctx);
@@ -405,21 +394,10 @@ export async function rebuildFlatStream(input: StreamReader, out: FlatTarget, op
     if (rh.length < FLAT_RECORD_HEADER_SIZE) {
       throw new DumpError('DUMP_TRUNCATED', `flattened stream ends at ${hex(pos + rh.length)} without its end marker (cut short)`, { file, offset: pos });
     }
-    const dv = new DataView(rh.buffer, rh.byteOffset, FLAT_RECORD_HEADER_SIZE);
-    const offHi = dv.getInt32(0, false);
-    const offLo = dv.getUint32(4, false);
-    const sizeHi = dv.getInt32(8, false);
-    const sizeLo = dv.getUint32(12, false);
     const ctx = { file, offset: pos };
-    if (offHi === -1 && offLo === 0xffffffff) {
-      if (sizeHi === -1 && sizeLo === 0xffffffff) break;
-      throw new DumpError('DUMP_CORRUPT', 'flattened record has offset -1 but is not the end marker {-1, -1}', ctx);
-    }
-    if (offHi < 0) throw new DumpError('DUMP_CORRUPT', `flattened record has a negative offset (${describeI64(offHi, offLo)})`, ctx);
-    if (sizeHi < 0) throw new DumpError('DUMP_CORRUPT', `flattened record has a negative size (${describeI64(sizeHi, sizeLo)})`, ctx);
-    const offset = offHi * 0x1_0000_0000 + offLo;
-    const len = sizeHi * 0x1_0000_0000 + sizeLo;
-    if (len === 0) throw new DumpError('DUMP_CORRUPT', 'flattened record has size 0 (makedumpfile -R stops there)', ctx);
+    const rec = recordHeader(new DataView(rh.buffer, rh.byteOffset, FLAT_RECORD_HEADER_SIZE), 0, ctx);
+    if (!rec) break;
+    const { offset, size: len } = rec;
     if (offset + len > MAX_FLAT_PLAIN_SIZE) {
       throw new DumpError('DUMP_LIMIT_EXCEEDED', `flattened record ends at ${hex(offset + len)}, beyond the limit of ${hex(MAX_FLAT_PLAIN_SIZE)}`, ctx);
     }
@@ -444,4 +422,27 @@ export async function rebuildFlatStream(input: StreamReader, out: FlatTarget, op
     size = Math.max(size, offset + len);
   }
   return { records, size, dataBytes, backwards };
+}
+
+/**
+ * The flattened record header at `at` (struct makedumpfile_data_header:
+ * big-endian s64 offset, s64 buf_size): the record's place and size in
+ * the plain file, or undefined for the end marker {-1, -1}. Negative or
+ * zero sizes and any other negative offset are refused, as makedumpfile
+ * -R refuses them.
+ */
+function recordHeader(dv: DataView, at: number, ctx: { file: string; offset: number }): { offset: number; size: number } | undefined {
+  const offHi = dv.getInt32(at, false);
+  const offLo = dv.getUint32(at + 4, false);
+  const sizeHi = dv.getInt32(at + 8, false);
+  const sizeLo = dv.getUint32(at + 12, false);
+  if (offHi === -1 && offLo === 0xffffffff) {
+    if (sizeHi === -1 && sizeLo === 0xffffffff) return undefined;
+    throw new DumpError('DUMP_CORRUPT', 'flattened record has offset -1 but is not the end marker {-1, -1}', ctx);
+  }
+  if (offHi < 0) throw new DumpError('DUMP_CORRUPT', `flattened record has a negative offset (${describeI64(offHi, offLo)})`, ctx);
+  if (sizeHi < 0) throw new DumpError('DUMP_CORRUPT', `flattened record has a negative size (${describeI64(sizeHi, sizeLo)})`, ctx);
+  const size = sizeHi * 0x1_0000_0000 + sizeLo;
+  if (size === 0) throw new DumpError('DUMP_CORRUPT', 'flattened record has size 0 (makedumpfile -R stops there)', ctx);
+  return { offset: offHi * 0x1_0000_0000 + offLo, size };
 }

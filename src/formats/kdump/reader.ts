@@ -14,6 +14,7 @@
  * a one-line DumpError naming the file and the offset of the bad value.
  */
 import { DumpError, hex } from '../../core/errors.js';
+import { formatRange } from '../../core/rangeset.js';
 import { readExact, type ByteSource } from '../../io/source.js';
 import { MAX_NOTES_BYTES, scanCoreNotes } from '../elf/reader.js';
 import { VmcoreInfo, VMCOREINFO_MAX_BYTES } from '../vmcoreinfo.js';
@@ -305,7 +306,7 @@ export class KdumpReader implements DumpReader {
     if (part && (part.start > part.end || part.end > maxPfn)) {
       throw new DumpError(
         'DUMP_CORRUPT',
-        `split part covers pfns ${hex(part.start)}-${hex(part.end)}, not a range within max_mapnr ${hex(maxPfn)}`,
+        `split part covers pfns ${formatRange(part.start, part.end)}, not a range within max_mapnr ${hex(maxPfn)}`,
         { file, offset: bs + (version >= 6 ? KH_OFF.startPfn64 : KH_OFF.startPfn) },
       );
     }
@@ -465,7 +466,7 @@ export class KdumpReader implements DumpReader {
   }
 
   private otherPart(pfn: number): DumpError {
-    return new DumpError('ADDRESS_UNMAPPED', `pfn ${hex(pfn)} is outside this split part (pfns ${hex(this.part!.start)}-${hex(this.part!.end)})`, { file: this.file });
+    return new DumpError('ADDRESS_UNMAPPED', `pfn ${hex(pfn)} is outside this split part (pfns ${formatRange(this.part!.start, this.part!.end)})`, { file: this.file });
   }
 
   private unmapped(pfn: number): DumpError {
@@ -758,7 +759,7 @@ function splitPart(src: ByteSource, dh: DiskDumpHeader, sh: KdumpSubHeader, bs: 
   if (!opts.splitPart) {
     throw new DumpError(
       'DUMP_UNSUPPORTED',
-      `this file is one part of a split dump (pfns ${hex(part.start)}-${hex(part.end)}): name every part of the set (dumpsieve info PART...), or join them with dumpsieve reassemble`,
+      `this file is one part of a split dump (pfns ${formatRange(part.start, part.end)}): name every part of the set (dumpsieve info PART...), or join them with dumpsieve reassemble`,
       { file: src.name, offset: bs + KH_OFF.split },
     );
   }
@@ -960,7 +961,7 @@ function describeKdump(
     'notes size': sh.sizeNote,
     'vmcoreinfo from': vmcoreinfoFrom,
     ...(version >= 5 && sh.sizeEraseinfo > 0 ? { 'eraseinfo offset': sh.offsetEraseinfo, 'eraseinfo size': sh.sizeEraseinfo } : {}),
-    ...(part ? { 'split part': `pfns ${hex(part.start)}-${hex(part.end)}` } : {}),
+    ...(part ? { 'split part': `pfns ${formatRange(part.start, part.end)}` } : {}),
   };
 }
 

@@ -8,6 +8,7 @@
  * and no overlap; each pfn is then read from the part that holds it.
  */
 import { DumpError, hex } from '../../core/errors.js';
+import { formatRange } from '../../core/rangeset.js';
 import type { DumpInfo, DumpReader } from '../types.js';
 import { DH_OFF, DISK_DUMP_HEADER_SIZE, DUMP_DH, KH_OFF, subHeaderFieldName, type KdumpSubHeader } from './header.js';
 import type { KdumpReader } from './reader.js';
@@ -109,7 +110,7 @@ export class SplitKdumpReader implements DumpReader {
 
     const sorted = [...readers].sort((x, y) => x.part!.start - y.part!.start || x.part!.end - y.part!.end);
     const maxPfn = first.info.maxPfn;
-    const rangeOf = (r: KdumpReader): string => `pfns ${hex(r.part!.start)}-${hex(r.part!.end)}`;
+    const rangeOf = (r: KdumpReader): string => `pfns ${formatRange(r.part!.start, r.part!.end)}`;
     const at = (r: KdumpReader): { file: string; offset: number } => ({
       file: r.info.file,
       offset: r.info.pageSize + (versionOf(r) >= 6 ? KH_OFF.startPfn64 : KH_OFF.startPfn),
@@ -119,7 +120,7 @@ export class SplitKdumpReader implements DumpReader {
     for (const r of sorted) {
       const p = r.part!;
       if (p.start > end) {
-        throw new DumpError('DUMP_TRUNCATED', `this part holds ${rangeOf(r)}, but no part given holds pfns ${hex(end)}-${hex(p.start)}: a part of the split set is missing`, at(r));
+        throw new DumpError('DUMP_TRUNCATED', `this part holds ${rangeOf(r)}, but no part given holds pfns ${formatRange(end, p.start)}: a part of the split set is missing`, at(r));
       }
       if (p.start < end) {
         throw new DumpError(

@@ -88,9 +88,9 @@ describe('ElfDumpReader', () => {
     const img = buildElfCore({ segments: [{ paddr: 0, data: pages(0, 64) }] });
     const src = new CountingSource(new BufferSource(img));
     const r = await ElfDumpReader.open(src);
-    const before = src.reads.length;
+    const before = src.ranges.length;
     await r.readPages(0, 64, new Uint8Array(64 * PS));
-    expect(src.reads.length - before).toBe(1);
+    expect(src.ranges.length - before).toBe(1);
   });
 
   describe('bad input: one line naming file and offset', () => {
