@@ -12,6 +12,9 @@ import { Prop, type PropWindow } from '../kernel/props.js';
 import { StructPageDecoder, type DecoderDescription } from '../kernel/structpage.js';
 import { X86_64Translator } from '../kernel/x86_64.js';
 
+/** Struct pages read at a time when filling a window (the read buffer's size in pages). */
+const FILL_PAGES = 4096;
+
 export interface FlagSourceDescription {
   kind: 'mem_map' | 'kpageflags';
   /** e.g. 'SPARSEMEM_EXTREME + VMEMMAP, 8 of 8 sections present' */
@@ -91,16 +94,21 @@ export class MemMapFlagSource implements PageFlagSource {
     // Everything without a memmap piece is NOMEMMAP.
     win.props.fill(Prop.NOMEMMAP, 0, win.count);
     for (const piece of this.memmap.pieces(start, end)) {
-      const n = piece.end - piece.start;
-      const bytes = n * size;
-      if (this.buf.length < bytes) this.buf = new Uint8Array(bytes);
-      const at = piece.start - start;
-      try {
-        await this.translator.read(piece.vaddr, bytes, this.buf, 0);
-        this.decoder.decode(this.buf, 0, piece.start, n, win, at);
-      } catch (err) {
-        if (!(err instanceof DumpError) || (err.code !== 'ADDRESS_UNMAPPED' && err.code !== 'DUMP_TRUNCATED')) throw err;
-        await this.fillSlowly(piece.start, n, piece.vaddr, win, at);
+      // At most FILL_PAGES struct pages per read: the buffer stays small
+      // (256 KiB of 64-byte struct pages) whatever the window holds.
+      for (let first = piece.start; first < piece.end; first += FILL_PAGES) {
+        const n = Math.min(FILL_PAGES, piece.end - first);
+        const bytes = n * size;
+        if (this.buf.length < bytes) this.buf = new Uint8Array(bytes);
+        const at = first - start;
+        const vaddr = piece.vaddr + BigInt((first - piece.start) * size);
+        try {
+          await this.translator.read(vaddr, bytes, this.buf, 0);
+          this.decoder.decode(this.buf, 0, first, n, win, at);
+        } catch (err) {
+          if (!(err instanceof DumpError) || (err.code !== 'ADDRESS_UNMAPPED' && err.code !== 'DUMP_TRUNCATED')) throw err;
+          await this.fillSlowly(first, n, vaddr, win, at);
+        }
       }
     }
   }

@@ -156,8 +156,12 @@ export interface FilterReport {
 /** The x86_64 direct map's base with 4-level paging (__PAGE_OFFSET_BASE_L4), for outputs when the input does not say. */
 const X86_64_DIRECT_MAP = 0xffff888000000000n;
 
-/** Pages read per batch: 512 KiB of 4 KiB pages (two buffers: one being read, one being written). */
-const CHUNK = 128;
+/**
+ * Pages read per batch: 256 KiB of 4 KiB pages, two buffers (one being
+ * read ahead). Larger batches read no faster and cost resident memory,
+ * which a capture kernel is short of (docs/kdump.md).
+ */
+const CHUNK = 64;
 
 interface Chunk {
   pfn: number;

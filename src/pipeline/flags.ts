@@ -4,6 +4,7 @@ import type { DumpReader } from '../formats/types.js';
 import type { FlagSourceDescription, PageFlagSource } from '../classify/flagsource.js';
 import { fillFromKpf } from '../classify/kpageflags.js';
 import type { PropWindow } from '../kernel/props.js';
+import { formatCount } from '../core/units.js';
 
 export type KpfTable = KpageflagsTable;
 
@@ -28,7 +29,7 @@ class KpageflagsFlagSource implements PageFlagSource {
   }
 
   describe(): FlagSourceDescription {
-    return { kind: 'kpageflags', layout: `${this.table.file}, ${this.table.entries.toLocaleString('en-US')} entries` };
+    return { kind: 'kpageflags', layout: `${this.table.file}, ${formatCount(this.table.entries)} entries` };
   }
 
   missingFor(): string[] {

@@ -1,6 +1,6 @@
 /** `dumpsieve analyze` for people: classes, predicted sizes per level and codec, cost of reading. */
 import { field, terminalText } from './safe.js';
-import { formatBytes, percent } from '../core/units.js';
+import { formatBytes, formatCount, percent } from '../core/units.js';
 import { ACLASS_NAMES, type AnalyzeReport } from '../pipeline/analyze.js';
 import { PAGE_CODECS } from '../formats/kdump/codecs/table.js';
 import { table } from './table.js';
@@ -21,9 +21,9 @@ export function renderAnalyzeReport(r: AnalyzeReport): string {
   });
   rows.push(['HOLE', r.classes.hole.pages, formatBytes(r.classes.hole.bytes), '', '', '']);
   out.push(table(rows, { header: ['class', 'pages', 'bytes', 'of RAM', 'zero (est.)', 'sampled'], indent: '  ' }));
-  if (r.offlineAlsoNotRam) out.push(`  Offline pages the oracle also calls not RAM: ${r.offlineAlsoNotRam.toLocaleString('en-US')}`);
+  if (r.offlineAlsoNotRam) out.push(`  Offline pages the oracle also calls not RAM: ${formatCount(r.offlineAlsoNotRam)}`);
   out.push('');
-  out.push(`Predicted output size (kdump-compressed per codec, and ELF; ± 95 % interval from ${r.sample.pages.toLocaleString('en-US')} sampled pages)`);
+  out.push(`Predicted output size (kdump-compressed per codec, and ELF; ± 95 % interval from ${formatCount(r.sample.pages)} sampled pages)`);
   const fmt = (p: { bytes: number; error: number }): string => (p.error > 0 ? `${formatBytes(p.bytes)} ±${percent(p.error, p.bytes)}` : formatBytes(p.bytes));
   out.push(
     table(

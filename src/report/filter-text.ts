@@ -5,7 +5,7 @@
  * VMCOREINFO key, not-RAM pages from the RAM oracle, bytes.
  */
 import { field, terminalText } from './safe.js';
-import { formatBytes, percent } from '../core/units.js';
+import { formatBytes, formatCount, percent } from '../core/units.js';
 import type { FilterReport } from '../pipeline/filter.js';
 import { renderCostModel } from './cost-text.js';
 
@@ -18,7 +18,7 @@ export function renderFilterReport(r: FilterReport, o: FilterTextOptions = {}): 
   const ps = r.input.pageSize;
   const p = r.pages;
   const ex = p.excluded;
-  const n = (v: number | undefined): string => (v ?? 0).toLocaleString('en-US').padStart(12);
+  const n = (v: number | undefined): string => formatCount(v ?? 0).padStart(12);
   const sz = (v: number | undefined): string => formatBytes((v ?? 0) * ps).padStart(10);
   const row = (label: string, v: number | undefined, extra = ''): string => `${label.padEnd(28)}: ${n(v)}  ${sz(v)}${extra}`;
   const lines: string[] = [];
@@ -44,7 +44,7 @@ export function renderFilterReport(r: FilterReport, o: FilterTextOptions = {}): 
   if (ex.unaccepted) lines.push(row('    Unaccepted pages', ex.unaccepted));
   lines.push(row('    Hwpoison pages', ex.hwpoison));
   lines.push(
-    row('    Offline pages', ex.offline, p.offlineByFallback ? `  (${p.offlineByFallback.toLocaleString('en-US')} found without the VMCOREINFO key)` : ''),
+    row('    Offline pages', ex.offline, p.offlineByFallback ? `  (${formatCount(p.offlineByFallback)} found without the VMCOREINFO key)` : ''),
   );
   if (r.oracle) lines.push(row('    Not-RAM pages (oracle)', ex['not-ram'], `  (${r.oracle.name})`));
   if (p.absent) lines.push(row('  Not in the input', p.absent));
@@ -55,14 +55,14 @@ export function renderFilterReport(r: FilterReport, o: FilterTextOptions = {}): 
   lines.push(row('Total pages', p.total));
   lines.push('');
   lines.push(protectionLine(r));
-  if (p.offlineAlsoNotRam) lines.push(`Offline pages the oracle also calls not RAM: ${p.offlineAlsoNotRam.toLocaleString('en-US')}`);
+  if (p.offlineAlsoNotRam) lines.push(`Offline pages the oracle also calls not RAM: ${formatCount(p.offlineAlsoNotRam)}`);
   if (r.oracle) {
     lines.push(
-      `RAM oracle: ${r.oracle.calls.toLocaleString('en-US')} calls for ${r.oracle.pfnsAsked.toLocaleString('en-US')} pfns asked; ` +
-        `${r.oracle.notRam.toLocaleString('en-US')} not RAM; offline pages were not asked about`,
+      `RAM oracle: ${formatCount(r.oracle.calls)} calls for ${formatCount(r.oracle.pfnsAsked)} pfns asked; ` +
+        `${formatCount(r.oracle.notRam)} not RAM; offline pages were not asked about`,
     );
   }
-  for (const [k, v] of Object.entries(c.warnings)) lines.push(`Warning: ${k}: ${v.toLocaleString('en-US')}`);
+  for (const [k, v] of Object.entries(c.warnings)) lines.push(`Warning: ${k}: ${formatCount(v)}`);
   if (o.cost) {
     lines.push('');
     lines.push(...renderCostModel(r.cost, { level: r.dumpLevel, oracle: r.oracle?.name, thisRun: r.oracle ? 'flags + oracle' : 'flag filter' }));
@@ -80,7 +80,7 @@ export function renderFilterReport(r: FilterReport, o: FilterTextOptions = {}): 
  * overrode, and what status rules excluded all the same (never read).
  */
 function protectionLine(r: FilterReport): string {
-  const n = (v: number): string => v.toLocaleString('en-US');
+  const n = (v: number): string => formatCount(v);
   const ki = r.protection.kernelImage;
   const what = ki.found ? `kernel image ${n(ki.pages)} pages` : `kernel image not located (${ki.why})`;
   const log = r.protection.logPages ? ` + kernel log ${n(r.protection.logPages)} pages` : '';

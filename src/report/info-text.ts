@@ -1,13 +1,13 @@
 /** `dumpsieve info` for people. */
 import { printable } from '../core/errors.js';
-import { formatBytes } from '../core/units.js';
+import { formatBytes, formatCount } from '../core/units.js';
 import type { InfoReport } from '../pipeline/info.js';
 import type { Triage, TriageLine } from '../pipeline/triage.js';
 import { table } from './table.js';
 import { field, terminalText } from './safe.js';
 import { pfnRange, pfnRanges } from './ranges.js';
 
-const n = (x: number): string => x.toLocaleString('en-US');
+const n = (x: number): string => formatCount(x);
 const h16 = (v: bigint): string => v.toString(16).padStart(16, '0');
 
 /** A log line as dmesg prints it, kept on one line (inner newlines and control bytes escaped). */
@@ -65,7 +65,7 @@ export function renderInfo(r: InfoReport): string {
   out.push(`${field(r.file)}: ${r.format}, ${r.arch}, ${formatBytes(r.bytes)}`);
   for (const w of r.warnings ?? []) out.push(`  warning: ${field(w)}`);
   out.push(`  page size ${r.pageSize}, max pfn ${hex(r.maxPfn)} (${formatBytes(r.maxPfn * r.pageSize)} of address space), ${r.cpus} CPU note(s)`);
-  out.push(`  RAM pages ${r.ramPages.toLocaleString('en-US')} (${formatBytes(r.ramPages * r.pageSize)})${r.absentPages ? `, ${r.absentPages.toLocaleString('en-US')} without data` : ''}`);
+  out.push(`  RAM pages ${formatCount(r.ramPages)} (${formatBytes(r.ramPages * r.pageSize)})${r.absentPages ? `, ${formatCount(r.absentPages)} without data` : ''}`);
   if (r.utsname) {
     const u = r.utsname;
     out.push(`  utsname: ${[u.sysname, u.nodename, u.release, u.version, u.machine].map(field).join(' ')}`.trimEnd());
@@ -110,7 +110,7 @@ export function renderInfo(r: InfoReport): string {
     }
     if (r.kernelImage?.length) {
       const pages = r.kernelImage.reduce((a, [s, e]) => a + e - s, 0);
-      out.push(`Kernel image (protected): ${pages.toLocaleString('en-US')} pages, pfns ${pfnRanges(r.kernelImage.slice(0, 4), r.kernelImage.length - 4)}`);
+      out.push(`Kernel image (protected): ${formatCount(pages)} pages, pfns ${pfnRanges(r.kernelImage.slice(0, 4), r.kernelImage.length - 4)}`);
     }
     if (r.kernelImageMissing) out.push(`Kernel image: not located (${r.kernelImageMissing})`);
   } else if (r.kernelError) {

@@ -5,7 +5,7 @@
  * one class in a row are drawn as one rectangle.
  */
 import { field } from './safe.js';
-import { formatBytes } from '../core/units.js';
+import { formatBytes, formatCount } from '../core/units.js';
 import { ACLASS_NAMES, type AnalyzeReport, type AClassName } from '../pipeline/analyze.js';
 
 export const CLASS_COLORS: Record<AClassName, string> = {
@@ -158,7 +158,7 @@ export function renderMemoryMapSvg(r: AnalyzeReport, opts: { maxRows?: number } 
     const ly = legendTop + i * 20;
     const st = r.classes[name];
     out.push(`<rect x="${left}" y="${ly - 11}" width="14" height="14" fill="${CLASS_COLORS[name]}" stroke="#666"/>`);
-    out.push(`<text x="${left + 22}" y="${ly}">${esc(`${LABELS[name]}: ${st.pages.toLocaleString('en-US')} pages (${formatBytes(st.bytes)})`)}</text>`);
+    out.push(`<text x="${left + 22}" y="${ly}">${esc(`${LABELS[name]}: ${formatCount(st.pages)} pages (${formatBytes(st.bytes)})`)}</text>`);
   });
   out.push(`</g>`);
   out.push(`</svg>`);

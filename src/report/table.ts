@@ -1,7 +1,8 @@
 /** Plain-text tables for people: left-aligned first column, right-aligned numbers. */
+import { formatCount } from '../core/units.js';
 export function table(rows: Array<Array<string | number>>, opts: { header?: string[]; indent?: string } = {}): string {
   const all = opts.header ? [opts.header, ...rows] : rows;
-  const cells = all.map((r) => r.map((c) => (typeof c === 'number' ? c.toLocaleString('en-US') : c)));
+  const cells = all.map((r) => r.map((c) => (typeof c === 'number' ? formatCount(c) : c)));
   const widths: number[] = [];
   for (const r of cells) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
   const numeric = (i: number): boolean => rows.every((r) => typeof r[i] === 'number' || r[i] === '' || /^[\d.,]+( ?[%KMGTi]*B?)?$/.test(String(r[i])));

@@ -2,6 +2,7 @@
 import { field, terminalText } from './safe.js';
 import type { ValidateReport } from '../pipeline/validate.js';
 import { pfnRanges } from './ranges.js';
+import { formatCount } from '../core/units.js';
 
 function wrap(text: string, width: number, indent: string): string {
   const words = text.split(/\s+/);
@@ -30,7 +31,7 @@ export function renderValidateReport(r: ValidateReport): string {
   }
   for (const f of r.findings) {
     out.push('');
-    out.push(`${f.severity.toUpperCase()} ${f.id}: ${f.title}: ${f.count.toLocaleString('en-US')} ${f.id === 'offline-total' ? 'pages of difference' : 'pages'}`);
+    out.push(`${f.severity.toUpperCase()} ${f.id}: ${f.title}: ${formatCount(f.count)} ${f.id === 'offline-total' ? 'pages of difference' : 'pages'}`);
     if (f.detail) out.push(`  ${f.detail}`);
     if (f.ranges.length) out.push(`  pfns ${pfnRanges(f.ranges, f.moreRanges)}`);
     out.push(wrap(f.why, 96, '  '));

@@ -4,21 +4,23 @@
  * with --force): fetch the Debian kernels, boot each guest under QEMU TCG,
  * drive it, dump it. Two guests at a time at most.
  *
- *   node test/real-guest/build.mjs            the suite's guests
+ *   node test/real-guest/build.mjs            the suite's guests (DUMPSIEVE_REAL_GUESTS: see guests.mjs)
  *   node test/real-guest/build.mjs NAME...    these guests (e.g. sample-6.1-256m)
  *   node test/real-guest/build.mjs --force    rebuild even if cached
  *
  * The cache is ${DUMPSIEVE_REAL_GUEST_CACHE:-~/.cache/dumpsieve/real-guest};
  * it is never part of the repository. Needs qemu-system-x86 (7.2 or later),
- * busybox-static, apt-get and dpkg-deb, xz.
+ * busybox-static, apt-get and dpkg-deb, xz; crash guests also kexec-tools,
+ * makedumpfile, e2fsprogs and zstd, and build the bundle (esbuild).
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { GUESTS, guestByName } from './guests.mjs';
+import { guestByName, suiteGuests } from './guests.mjs';
 import { ensureKernel } from './kernels.mjs';
 import { BUSYBOX, HARNESS_VERSION, buildGuest, guestDir } from './guest.mjs';
+import { buildBundle, checkCaptureTools } from './capture.mjs';
 
 export function cacheDir() {
   return process.env.DUMPSIEVE_REAL_GUEST_CACHE || join(homedir(), '.cache', 'dumpsieve', 'real-guest');
@@ -26,12 +28,17 @@ export function cacheDir() {
 
 const log = (msg) => process.stderr.write(`[real-guest] ${msg}\n`);
 
-function cached(cache, g) {
+/**
+ * The guest's truth if its folder is current. A crash guest is current only
+ * for the bundle (and capture scripts, node, makedumpfile) it ran: `crashKey`.
+ */
+function cached(cache, g, crashKey) {
   const p = join(guestDir(cache, g.name), 'truth.json');
   if (!existsSync(p)) return undefined;
   try {
     const t = JSON.parse(readFileSync(p, 'utf8'));
     if (t.harnessVersion !== HARNESS_VERSION || JSON.stringify(t.description) !== JSON.stringify(g)) return undefined;
+    if (g.crash && t.capture?.key !== crashKey) return undefined;
     return t;
   } catch {
     return undefined;
@@ -67,19 +74,23 @@ function checkBusybox(path) {
 async function main(argv) {
   const force = argv.includes('--force');
   const names = argv.filter((a) => !a.startsWith('--'));
-  const guests = names.length ? names.map(guestByName) : GUESTS.filter((g) => g.ci);
+  const guests = names.length ? names.map(guestByName) : suiteGuests();
   const cache = cacheDir();
   const t0 = Date.now();
   checkBusybox(BUSYBOX);
   const qemuVersion = execFileSync('qemu-system-x86_64', ['--version'], { encoding: 'utf8' }).split('\n')[0];
-  const todo = guests.filter((g) => force || !cached(cache, g));
+  // Crash guests run the current bundle in their capture kernel: build it (a few seconds) to know whether they are current.
+  if (guests.some((g) => g.crash)) checkCaptureTools();
+  const bundle = guests.some((g) => g.crash) ? buildBundle() : undefined;
+  process.once('exit', () => bundle?.remove());
+  const todo = guests.filter((g) => force || !cached(cache, g, bundle?.key));
   log(`cache ${cache}; ${guests.length - todo.length} of ${guests.length} guests cached${todo.length ? `, building ${todo.map((g) => g.name).join(', ')}` : ''}`);
   const kernels = {};
   for (const key of new Set(guests.map((g) => g.kernel))) kernels[key] = ensureKernel(cache, key, log);
   let failed = 0;
   await pool(todo, 2, async (g) => {
     try {
-      const t = await buildGuest({ cache, guest: g, kernel: kernels[g.kernel], qemuVersion, log });
+      const t = await buildGuest({ cache, guest: g, kernel: kernels[g.kernel], qemuVersion, log, bundle });
       log(`${g.name}: done in ${Math.round(t.seconds.total)} s`);
     } catch (err) {
       failed++;
@@ -89,7 +100,7 @@ async function main(argv) {
   log(qemuVersion);
   for (const g of guests) {
     const k = kernels[g.kernel];
-    const t = cached(cache, g);
+    const t = cached(cache, g, bundle?.key);
     const s = t ? Object.entries(t.seconds).map(([k2, v]) => `${k2} ${Math.round(v)} s`).join(', ') : 'missing';
     log(`${g.name.padEnd(26)} ${k.package} ${k.version} (${k.release}), -cpu ${g.cpu}: ${s}`);
   }

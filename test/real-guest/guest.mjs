@@ -8,6 +8,17 @@
  *   guest.kpageflags    the guest's own /proc/kpageflags, saved by the guest to its disk
  *   console.log         the serial console
  *   truth.json          what was booted and the guest's own truth (written last)
+ *
+ * A crash guest (description with `crash`) instead ends by panicking into
+ * its capture kernel; its folder holds:
+ *
+ *   vmcore.elf          the reference: QEMU dump-guest-memory (ELF) just before the panic
+ *   dumpsieve.kdump     what dumpsieve wrote from /proc/vmcore in the capture kernel
+ *   makedumpfile.kdump  what makedumpfile wrote there (if it was a collector)
+ *   NAME.log            each collector's standard output and error
+ *   vmcore.head         the first 16 KiB of /proc/vmcore (ELF header, program headers)
+ *   qemu-trace.log      (virtio-mem) QEMU's trace of the device's state requests
+ *   guest.kpageflags, console.log (both kernels), truth.json (with `capture`)
  */
 import { spawn } from 'node:child_process';
 import { closeSync, createWriteStream, mkdirSync, mkdtempSync, openSync, readFileSync, readSync, renameSync, rmSync, writeFileSync, ftruncateSync } from 'node:fs';
@@ -16,6 +27,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Qmp } from './qmp.mjs';
 import { guestInitramfs } from './initramfs.mjs';
+import { KEXEC, captureInitramfs, makeDisk, readFromDisk, withLibraries } from './capture.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const MiB = 1 << 20;
@@ -35,6 +47,7 @@ function qemuArgs(g, kernel, files, qmpPath) {
   // Every level on the console, with timestamps: the kernel log the dump holds, line for line.
   const append = ['console=ttyS0', 'panic=-1', 'loglevel=8', 'printk.time=1'];
   if (g.vmem) append.push(`memhp_default_state=${g.vmem.online}`);
+  if (g.crash) append.push(`crashkernel=${g.crash.crashkernelMiB}M`);
   if (g.append) append.push(g.append);
   const mem = g.vmem ? `${g.memoryMiB}M,maxmem=${g.memoryMiB + g.vmem.sizeMiB}M` : `${g.memoryMiB}M`;
   const args = [
@@ -47,6 +60,10 @@ function qemuArgs(g, kernel, files, qmpPath) {
     '-device', 'virtio-balloon-pci,id=balloon0',
     '-drive', `file=${files.disk},if=none,format=raw,id=kpf`, '-device', 'virtio-blk-pci,drive=kpf',
   ];
+  if (g.crash) args.push('-drive', `file=${files.crashDisk},if=none,format=raw,id=crash`, '-device', 'virtio-blk-pci,drive=crash');
+  // A crash guest's virtio-mem device logs the state requests of the capture kernel's pfn_is_ram
+  // callback, with the host's time (trace backend "log", -msg timestamp=on: "PID@SEC.USEC:event ...").
+  if (g.crash && g.vmem) args.push('-trace', 'virtio_mem_state_request', '-trace', 'virtio_mem_state_response', '-D', files.trace, '-msg', 'timestamp=on');
   if (g.vmem) {
     args.push('-object', `memory-backend-ram,id=vmem0,size=${g.vmem.sizeMiB}M`);
     args.push('-device', `virtio-mem-pci,id=vm0,memdev=vmem0,requested-size=${g.vmem.plugMiB}M`);
@@ -75,6 +92,53 @@ export function parseConsoleTruth(lines) {
     else if (f[0] === 'kpf' && f[1] === 'bit') t.kpf.bits[f[2]] = Number(f[3]);
     else if (f[0] === 'kpf' && f[1] === 'offline') t.kpf.offline.push([Number(f[2]), Number(f[3])]);
     else if (f[0] === 'kpf' && f[1] === 'word') t.kpf.words[f[2]] = Number(f[3]);
+    else if (f[0] === 'crash' && f[1] === 'loaded') t.crashLoadedBytes = Number(f[2].replace(/^size=/, ''));
+  }
+  return t;
+}
+
+/** key=value fields of a mark, as numbers where they are numbers. */
+function fields(words) {
+  const o = {};
+  for (const w of words) {
+    const eq = w.indexOf('=');
+    if (eq <= 0) continue;
+    const v = w.slice(eq + 1);
+    o[w.slice(0, eq)] = v !== '' && Number.isFinite(Number(v)) ? Number(v) : v;
+  }
+  return o;
+}
+
+/**
+ * Parse the capture kernel's console: its "@@DS capture" lines
+ * (capture-init.sh, hwm.mjs) and, between "log NAME begin" and "end", the
+ * collector's output as printed.
+ */
+export function parseCaptureTruth(consoleLines) {
+  const t = { meminfo: {}, runs: {}, logs: {}, errors: [] };
+  let log;
+  for (const raw of consoleLines) {
+    const at = raw.indexOf('@@DS capture ');
+    if (log && !/^@@DS capture log \S+ end$/.test(raw.slice(Math.max(at, 0)))) t.logs[log].push(raw);
+    if (at < 0) continue;
+    const line = raw.slice(at + 5);
+    const f = line.split(/\s+/);
+    if (f[1] === 'log') {
+      if (f[3] === 'begin') {
+        log = f[2];
+        t.logs[log] = [];
+      } else log = undefined;
+      continue;
+    }
+    if (f[1] === 'boot') t.bootUptime = fields(f.slice(2)).uptime;
+    else if (f[1] === 'end') t.endUptime = fields(f.slice(2)).uptime;
+    else if (f[1] === 'cmdline') t.cmdline = line.slice('capture cmdline '.length);
+    else if (f[1] === 'vmcore') t.vmcoreBytes = fields(f.slice(2)).bytes;
+    else if (f[1] === 'meminfo') (t.meminfo[f[2]] ??= {})[f[3].replace(/:$/, '')] = Number(f[4]) * 1024;
+    else if (f[1] === 'run') t.runs[f[2]] = { ...t.runs[f[2]], ...fields(f.slice(3)) };
+    else if (f[1] === 'hwm') t.runs.dumpsieve = { ...t.runs.dumpsieve, self: fields(f.slice(2)) };
+    else if (f[1] === 'error') t.errors.push(line.slice('capture error '.length));
+    else if (f[1] === 'dmesg') (t.dmesg ??= []).push(line.slice('capture dmesg '.length));
   }
   return t;
 }
@@ -83,7 +147,7 @@ export function parseConsoleTruth(lines) {
  * Build the guest's folder (replacing any old one). Returns its truth.
  * `log(msg)` reports progress.
  */
-export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log }) {
+export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log, bundle }) {
   const t0 = Date.now();
   const final = guestDir(cache, g.name);
   mkdirSync(dirname(final), { recursive: true });
@@ -94,6 +158,8 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log }) 
   const files = {
     initramfs: join(dir, 'initramfs.cpio'),
     disk: join(dir, 'kpageflags.disk'),
+    crashDisk: join(dir, 'crash.disk'),
+    trace: join(dir, 'qemu-trace.log'),
     console: join(dir, 'console.log'),
   };
   const init = readFileSync(g.init ?? join(HERE, 'init.sh'));
@@ -107,7 +173,33 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log }) 
     EARLY_DUMP: g.earlyDump ? 1 : 0,
     THP: g.thp ?? 'always',
   };
-  writeFileSync(files.initramfs, guestInitramfs({ busybox: BUSYBOX, init, env, kernel, extra }));
+  let modules = kernel.modules;
+  const entries = [];
+  let capture;
+  if (g.crash) {
+    if (!bundle) throw new Error(`guest ${g.name}: a crash guest needs the bundle`);
+    // The guest mounts the crash disk to load the capture kernel; the capture kernel writes its dumps there.
+    modules = [...kernel.modules, ...kernel.fsModules];
+    entries.push(...withLibraries(KEXEC, '/usr/sbin/kexec'));
+    env.CRASH = 1;
+    env.CRASH_APPEND = ['console=ttyS0', 'panic=-1', 'loglevel=4', ...g.crash.append].join(' ');
+    // No qemu_fw_cfg (VMCOREINFO for QEMU's dumps) and no virtio_balloon (it would inflate inside the
+    // reservation); virtio_mem stays: in a kdump kernel it only answers /proc/vmcore's pfn_is_ram.
+    const captureModules = [...kernel.modules.filter((m) => m !== 'qemu_fw_cfg' && m !== 'virtio_balloon'), ...kernel.fsModules];
+    const t = Date.now();
+    const initrd = captureInitramfs({
+      busybox: BUSYBOX,
+      kernel,
+      modules: captureModules,
+      collectors: g.crash.collectors,
+      args: g.crash.args,
+      bundleDir: bundle.dir,
+      onDisk: g.crash.collectorsOnDisk === true,
+    });
+    makeDisk(files.crashDisk, g.crash.diskMiB, { vmlinuz: readFileSync(kernel.vmlinuz), 'capture.cpio.zst': initrd.data, ...initrd.disk });
+    capture = { key: bundle.key, initrdBytes: initrd.data.length, initrdRawBytes: initrd.raw, modules: captureModules, buildSeconds: (Date.now() - t) / 1000 };
+  }
+  writeFileSync(files.initramfs, guestInitramfs({ busybox: BUSYBOX, init, env, kernel, modules, extra, entries }));
   // The disk holds the kpageflags copy: 8 bytes per pfn up to the top of memory, with room to spare.
   const topBytes = (g.memoryMiB + (g.vmem ? 4096 + g.vmem.sizeMiB : 4096)) * MiB;
   const diskBytes = Math.ceil(((topBytes / PAGE) * 8) / MiB + 4) * MiB;
@@ -122,10 +214,14 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log }) 
   let stderr = '';
   qemu.stderr.on('data', (d) => (stderr += d));
   const marks = [];
+  const consoleLines = [];
+  /** Host times (ms) of the capture's "start NAME" and "run NAME" marks, to place trace lines. */
+  const markTimes = [];
   let waiters = [];
   let partial = '';
   let exited = null;
-  qemu.on('exit', (code, signal) => {
+  // 'close', not 'exit': the console's last lines (a capture kernel's panic) may still be in the pipe at 'exit'.
+  qemu.on('close', (code, signal) => {
     exited = { code, signal };
     for (const w of waiters) w.reject(new Error(`QEMU exited (${signal ?? code}) while waiting for "${w.what}": ${stderr.trim().split('\n').pop() ?? ''}`));
     waiters = [];
@@ -137,10 +233,12 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log }) 
     while ((nl = partial.indexOf('\n')) >= 0) {
       const line = partial.slice(0, nl).replace(/\r$/, '');
       partial = partial.slice(nl + 1);
+      if (g.crash) consoleLines.push(line);
       const at = line.indexOf('@@DS ');
       if (at < 0) continue;
       const mark = line.slice(at + 5);
       marks.push(mark);
+      if (/^capture (start|run) /.test(mark)) markTimes.push([mark.split(' ').slice(0, 3).join(' '), Date.now()]);
       if (mark.startsWith('error')) {
         for (const w of waiters) w.reject(new Error(`guest ${g.name}: ${mark}`));
         waiters = [];
@@ -216,12 +314,28 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log }) 
     const memdevs = await qmp.execute('query-memory-devices');
     const vmemInfo = memdevs.find((d) => d.type === 'virtio-mem')?.data;
     await qmp.execute('stop');
-    await qmp.dump(join(dir, 'vmcore.elf'));
-    lap('dumpElf');
-    await qmp.dump(join(dir, 'vmcore.kdump-zlib'), 'kdump-zlib');
-    lap('dumpKdump');
-    await qmp.execute('quit').catch(() => undefined);
-    await new Promise((resolve) => (exited ? resolve() : qemu.once('exit', resolve)));
+    if (!g.crash || g.crash.reference !== false) {
+      await qmp.dump(join(dir, 'vmcore.elf'));
+      lap('dumpElf');
+    }
+    if (g.crash) {
+      // Panic: the capture kernel boots, runs the collectors on /proc/vmcore and powers off.
+      await qmp.execute('cont');
+      await waitMark('wait crash', 60_000);
+      go('crash');
+      const tPanic = Date.now();
+      await waitMark('capture done', g.crash.timeoutS * 1000).catch((err) => {
+        throw new Error(`${err.message}; capture: ${JSON.stringify(parseCaptureTruth(consoleLines))}`);
+      });
+      capture.hostSeconds = (Date.now() - tPanic) / 1000;
+      lap('capture');
+      await new Promise((resolve) => (exited ? resolve() : qemu.once('close', resolve)));
+    } else {
+      await qmp.dump(join(dir, 'vmcore.kdump-zlib'), 'kdump-zlib');
+      lap('dumpKdump');
+      await qmp.execute('quit').catch(() => undefined);
+      await new Promise((resolve) => (exited ? resolve() : qemu.once('close', resolve)));
+    }
 
     const consoleTruth = parseConsoleTruth(marks);
     // The guest's own kpageflags: the first `kpageflagsBytes` of its disk.
@@ -234,6 +348,19 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log }) 
     writeFileSync(join(dir, 'guest.kpageflags'), kpf);
     rmSync(files.disk);
     rmSync(files.initramfs);
+    if (g.crash) {
+      Object.assign(capture, parseCaptureTruth(consoleLines));
+      capture.markTimes = markTimes;
+      capture.files = {};
+      if (g.vmem) capture.files.trace = 'qemu-trace.log';
+      for (const c of g.crash.collectors) {
+        for (const [what, name] of [[c, `${c}.kdump`], [`${c}Log`, `${c}.log`]]) {
+          if (readFromDisk(files.crashDisk, name, join(dir, name))) capture.files[what] = name;
+        }
+      }
+      if (readFromDisk(files.crashDisk, 'vmcore.head', join(dir, 'vmcore.head'))) capture.files.vmcoreHead = 'vmcore.head';
+      rmSync(files.crashDisk);
+    }
 
     const truth = {
       name: g.name,
@@ -258,9 +385,10 @@ export async function buildGuest({ cache, guest: g, kernel, qemuVersion, log }) 
           }
         : undefined,
       guest: consoleTruth,
+      capture,
       files: {
-        elf: 'vmcore.elf',
-        kdumpZlib: 'vmcore.kdump-zlib',
+        elf: !g.crash || g.crash.reference !== false ? 'vmcore.elf' : undefined,
+        kdumpZlib: g.crash ? undefined : 'vmcore.kdump-zlib',
         kpageflags: 'guest.kpageflags',
         console: 'console.log',
         early: g.earlyDump ? 'early.elf' : undefined,

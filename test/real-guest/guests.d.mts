@@ -12,7 +12,21 @@ export interface GuestDescription {
   init?: string;
   files?: Record<string, string>;
   append?: string;
+  crash?: {
+    crashkernelMiB: number;
+    collectors: Array<'dumpsieve' | 'makedumpfile'>;
+    args: string[];
+    append: string[];
+    reference?: boolean;
+    collectorsOnDisk?: boolean;
+    diskMiB: number;
+    timeoutS: number;
+  };
   ci: boolean;
 }
+export declare const CRASH_ARGS: string[];
+export declare const CAPTURE_APPEND: string[];
 export declare const GUESTS: GuestDescription[];
 export declare function guestByName(name: string): GuestDescription;
+export declare const ON_REQUEST: string[];
+export declare function suiteGuests(selection?: string): GuestDescription[];

@@ -19,8 +19,29 @@
  *                 init.sh and kpageflags.awk); a guest with its own story
  *                 (e.g. a crash kernel loaded with kexec) brings its own
  *   append        extra kernel command line
+ *   crash         a crash guest: instead of stopping for QEMU's dumps it
+ *                 panics into a capture kernel loaded with kexec -p, which
+ *                 runs the collectors on /proc/vmcore (capture.mjs,
+ *                 capture-init.sh):
+ *                   crashkernelMiB  the reservation (crashkernel=)
+ *                   collectors      'dumpsieve' and/or 'makedumpfile', run in this order
+ *                   args            their command line (before /proc/vmcore OUT)
+ *                   append          the capture kernel's command line (after
+ *                                   console=ttyS0 panic=-1 loglevel=4)
+ *                   reference       take QEMU's ELF dump just before the panic (default true)
+ *                   collectorsOnDisk  the collectors (node and the bundle, makedumpfile) on
+ *                                   the crash disk instead of in the initramfs, as when
+ *                                   kdump-tools runs them from the root file system
+ *                   diskMiB         the crash disk (ext2; kernel, initramfs, dumps)
+ *                   timeoutS        panic to "capture done", at most
  *   ci            built by the suite (false: only on request, e.g. the sample)
  */
+
+/** The collectors' command line in a crash guest: makedumpfile's, as kdump-tools passes it. */
+export const CRASH_ARGS = ['-l', '-d', '31', '--message-level', '31'];
+/** Debian kdump-tools' KDUMP_CMDLINE_APPEND, less its systemd unit. */
+export const CAPTURE_APPEND = ['nr_cpus=1', 'reset_devices', 'irqpoll', 'nousb'];
+
 export const GUESTS = [
   {
     name: '5.10-balloon',
@@ -74,6 +95,40 @@ export const GUESTS = [
     ci: true,
   },
   {
+    // A real crash: balloon and fake-offline virtio-mem sub-blocks (in the
+    // kernel zone, filled first), whose pages lie inside /proc/vmcore's
+    // PT_LOADs (QEMU's own dumps leave them out). dumpsieve, then
+    // makedumpfile, on /proc/vmcore in the capture kernel. crashkernel=:
+    // 64 MiB above the smallest that works with node in the initramfs
+    // (384M on 6.1, 368M on 6.12: crash-bisect.mjs, docs/kdump.md).
+    // nokaslr: with the kernel image at a random physical address, 768 MiB
+    // of RAM may hold no free 448 MiB run ("cannot allocate crashkernel",
+    // one boot of eight here); at its fixed 16 MiB it always does.
+    name: '6.1-crash-l5',
+    kernel: '6.1',
+    cpu: 'max',
+    memoryMiB: 768,
+    balloonMiB: 128,
+    vmem: { sizeMiB: 512, plugMiB: 512, shrinkToMiB: 320, online: 'online_kernel' },
+    fill: { randomMiB: 64, patternMiB: 64, zeroMiB: 8, anonMiB: 48, processes: 32 },
+    append: 'nokaslr',
+    crash: { crashkernelMiB: 448, collectors: ['dumpsieve', 'makedumpfile'], args: CRASH_ARGS, append: CAPTURE_APPEND, diskMiB: 512, timeoutS: 900 },
+    ci: true,
+  },
+  {
+    // The same on 6.12 with 4-level paging (kexec_file_load and crash hotplug, CONFIG_CRASH_HOTPLUG), nokaslr too.
+    name: '6.12-crash-l4',
+    kernel: '6.12',
+    cpu: 'max,la57=off',
+    memoryMiB: 768,
+    balloonMiB: 128,
+    vmem: { sizeMiB: 512, plugMiB: 512, shrinkToMiB: 320, online: 'online_kernel' },
+    fill: { randomMiB: 64, patternMiB: 64, zeroMiB: 8, anonMiB: 48, processes: 32 },
+    append: 'nokaslr',
+    crash: { crashkernelMiB: 448, collectors: ['dumpsieve', 'makedumpfile'], args: CRASH_ARGS, append: CAPTURE_APPEND, diskMiB: 512, timeoutS: 900 },
+    ci: true,
+  },
+  {
     // The shipped sample (samples/): small enough that -d 31 -l is a few MiB.
     name: 'sample-6.1-256m',
     kernel: '6.1',
@@ -84,6 +139,26 @@ export const GUESTS = [
     ci: false,
   },
 ];
+
+/**
+ * Guests with `ci` that the suite leaves out unless asked for (see
+ * suiteGuests): each costs minutes of TCG time, and one crash guest
+ * already proves the capture path in CI.
+ */
+export const ON_REQUEST = [];
+
+/**
+ * The guests the suite builds (build.mjs without names) and tests (real.ts):
+ * DUMPSIEVE_REAL_GUESTS unset, those with `ci` but ON_REQUEST; `all`, every
+ * one with `ci`; else a comma-separated list of names (e.g. one crash guest,
+ * with only kdump-crash.test.ts: the other test files need their guests).
+ */
+export function suiteGuests(selection = process.env.DUMPSIEVE_REAL_GUESTS) {
+  const v = (selection ?? '').trim();
+  if (v === 'all') return GUESTS.filter((g) => g.ci);
+  if (v) return v.split(',').map((n) => guestByName(n.trim()));
+  return GUESTS.filter((g) => g.ci && !ON_REQUEST.includes(g.name));
+}
 
 export function guestByName(name) {
   const g = GUESTS.find((x) => x.name === name);

@@ -12,6 +12,10 @@
 #      memory blocks, the guest's own counts and offline ranges from
 #      /proc/kpageflags; save /proc/kpageflags to the virtio-blk disk last;
 #      print "ready" and wait (the harness pauses and dumps).
+# A crash guest (CRASH=1) also loads its capture kernel with `kexec -s -p`
+# from the crash disk (/dev/vdb) after step 2, and after "ready" waits
+# "crash" (the harness has taken its reference dump) and panics
+# (sysrq c): the capture kernel's /init is capture-init.sh.
 # Settings come from /guest.env (written by the harness per guest).
 
 /bin/busybox mkdir -p /sbin /usr/bin /usr/sbin
@@ -77,6 +81,17 @@ say "filled"
 wait_go filled
 sleep 1
 
+if [ "$CRASH" = 1 ]; then
+  # After the balloon and virtio-mem have settled: kexec_file_load builds
+  # the capture kernel's ELF headers from the System RAM ranges of now.
+  mkdir -p /crash
+  mount -t ext2 -o ro /dev/vdb /crash || fail "mounting the crash disk"
+  kexec -s -p /crash/vmlinuz --initrd=/crash/capture.cpio.zst --append="$CRASH_APPEND" 2>&1 | sed 's/^/@@DS kexec /'
+  umount /crash
+  [ "$(cat /sys/kernel/kexec_crash_loaded)" = 1 ] || fail "kexec -p did not load the capture kernel"
+  say "crash loaded size=$(cat /sys/kernel/kexec_crash_size)"
+fi
+
 sed 's/^/@@DS meminfo /' /proc/meminfo
 sed 's/^/@@DS iomem /' /proc/iomem
 # Kernel image bounds (virtual; /proc/iomem gives the physical "Kernel code" start).
@@ -95,4 +110,8 @@ say "kpageflags bytes=$(wc -c < /proc/kpageflags)"
 od -A d -t x8 /proc/kpageflags | awk -f /kpageflags.awk
 dd if=/proc/kpageflags of=/dev/vda bs=4k oflag=direct 2> /dev/null || fail "saving kpageflags"
 say "ready"
+if [ "$CRASH" = 1 ]; then
+  wait_go crash
+  echo c > /proc/sysrq-trigger
+fi
 wait_go never

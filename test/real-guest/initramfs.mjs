@@ -58,9 +58,10 @@ export function cpio(entries) {
 /**
  * The initramfs of one guest: busybox, the init script, /guest.env
  * (shell assignments), the kernel's modules in load order (MODULES in
- * guest.env), and extra files { path: Buffer|string }.
+ * guest.env; `modules` replaces kernel.modules), extra files
+ * { path: Buffer|string } and extra cpio entries.
  */
-export function guestInitramfs({ busybox, init, env, kernel, extra = {} }) {
+export function guestInitramfs({ busybox, init, env, kernel, modules = kernel.modules, extra = {}, entries: more = [] }) {
   const entries = [
     { path: 'bin/busybox', mode: 0o755, data: readFileSync(busybox) },
     { path: 'init', mode: 0o755, data: Buffer.from(init) },
@@ -70,11 +71,12 @@ export function guestInitramfs({ busybox, init, env, kernel, extra = {} }) {
     { path: 'tmp', dir: true },
     { path: 'mnt', dir: true },
   ];
-  const envText = Object.entries({ ...env, MODULES: kernel.modules.join(' ') })
+  const envText = Object.entries({ ...env, MODULES: modules.join(' ') })
     .map(([k, v]) => `${k}='${String(v).replace(/'/g, `'\\''`)}'`)
     .join('\n');
   entries.push({ path: 'guest.env', data: Buffer.from(envText + '\n') });
-  for (const m of kernel.modules) entries.push({ path: `lib/modules/${m}.ko`, data: readFileSync(`${kernel.dir}/modules/${m}.ko`) });
+  for (const m of modules) entries.push({ path: `lib/modules/${m}.ko`, data: readFileSync(`${kernel.dir}/modules/${m}.ko`) });
   for (const [path, data] of Object.entries(extra)) entries.push({ path, mode: 0o755, data: Buffer.from(data) });
+  entries.push(...more);
   return cpio(entries);
 }

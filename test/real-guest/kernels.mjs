@@ -32,6 +32,14 @@ const SOURCES = [
 
 /** Modules every guest loads (those built into a kernel are skipped). */
 export const WANTED_MODULES = ['qemu_fw_cfg', 'virtio_pci', 'virtio_balloon', 'virtio_mem', 'virtio_blk'];
+/**
+ * Modules a crash guest adds (`fsModules`, those WANTED_MODULES did not
+ * bring): ext4 mounts the ext2 disk that holds the capture kernel and
+ * receives the dumps (CONFIG_EXT4_USE_FOR_EXT2); it asks the crypto API
+ * for crc32c at every mount (ext4_fill_super), a soft dependency
+ * (MODULE_SOFTDEP) that `depends=` does not name: crc32c_generic.
+ */
+export const FS_MODULES = ['crc32c_generic', 'ext4'];
 
 function aptOptions(aptDir) {
   return [
@@ -75,6 +83,16 @@ function newest(aptDir, pattern) {
   return withVersion[withVersion.length - 1];
 }
 
+/** { name, version } if the archive offers exactly this version of the package. */
+function available(aptDir, name, version) {
+  try {
+    const text = execFileSync('apt-cache', [...aptOptions(aptDir), 'show', `${name}=${version}`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    return /^Version: /m.test(text) ? { name, version } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function dpkgCompare(a, b) {
   if (a === b) return 0;
   try {
@@ -114,7 +132,8 @@ const modName = (path) => basename(path).replace(/\.ko(\.xz|\.zst)?$/, '').repla
 
 /**
  * Make sure kernel `key` is in the cache; returns its description:
- * { key, package, version, release, dir, vmlinuz, modules: [names in load order] }.
+ * { key, package, version, release, dir, vmlinuz, modules: [names in load
+ * order], fsModules: [crash guests' additions, in load order] }.
  */
 export function ensureKernel(cache, key, log) {
   const spec = KERNELS[key];
@@ -122,13 +141,16 @@ export function ensureKernel(cache, key, log) {
   const kernelsDir = join(cache, 'kernels');
   mkdirSync(kernelsDir, { recursive: true });
   const marker = join(kernelsDir, `${key}.json`);
+  let old;
   if (existsSync(marker)) {
     const k = JSON.parse(readFileSync(marker, 'utf8'));
-    if (existsSync(k.vmlinuz)) return k;
+    if (existsSync(k.vmlinuz) && k.fsWanted === FS_MODULES.join(',')) return k;
+    // Fetched before crash guests needed these file-system modules: fetch the same version again if the archive still has it.
+    if (existsSync(k.vmlinuz)) old = k;
   }
   const aptDir = join(cache, 'apt');
   aptSetup(aptDir);
-  const pkg = newest(aptDir, spec.pattern);
+  const pkg = (old && available(aptDir, old.package, old.version)) || newest(aptDir, spec.pattern);
   const dir = join(kernelsDir, `${pkg.name}_${pkg.version}`);
   const tmp = mkdtempSync(join(kernelsDir, 'unpack-'));
   try {
@@ -150,23 +172,27 @@ export function ensureKernel(cache, key, log) {
     );
     const files = new Map(walk(join(modRoot, 'kernel')).filter((p) => /\.ko(\.xz|\.zst)?$/.test(p)).map((p) => [modName(p), p]));
     // Dependency closure, dependencies first.
-    const order = [];
     const seen = new Set();
-    const visit = (name, from) => {
+    const visit = (name, from, order) => {
       if (seen.has(name) || builtin.has(name)) return;
       seen.add(name);
       const path = files.get(name);
       if (!path) throw new Error(`${release}: module ${name}${from ? ` (needed by ${from})` : ''} is neither built in nor in the package`);
       const data = readModule(path);
-      for (const d of modinfo(data).depends) visit(d, name);
+      for (const d of modinfo(data).depends) visit(d, name, order);
       order.push({ name, data });
     };
-    for (const m of WANTED_MODULES) visit(m, undefined);
-    rmSync(dir, { recursive: true, force: true });
+    const order = [];
+    for (const m of WANTED_MODULES) visit(m, undefined, order);
+    const fsOrder = [];
+    for (const m of FS_MODULES) visit(m, undefined, fsOrder);
+    // An older marker of the same package (without fsModules): add the files, keep the folder
+    // (guests being built from it may be reading it).
+    if (!old || old.dir !== dir) rmSync(dir, { recursive: true, force: true });
     mkdirSync(join(dir, 'modules'), { recursive: true });
     copyFileSync(join(root, 'boot', vmlinuz), join(dir, 'vmlinuz'));
     copyFileSync(join(root, 'boot', `config-${release}`), join(dir, 'config'));
-    for (const m of order) writeFileSync(join(dir, 'modules', `${m.name}.ko`), m.data);
+    for (const m of [...order, ...fsOrder]) writeFileSync(join(dir, 'modules', `${m.name}.ko`), m.data);
     const k = {
       key,
       package: pkg.name,
@@ -175,7 +201,9 @@ export function ensureKernel(cache, key, log) {
       dir,
       vmlinuz: join(dir, 'vmlinuz'),
       modules: order.map((m) => m.name),
-      builtin: WANTED_MODULES.filter((m) => builtin.has(m)),
+      fsModules: fsOrder.map((m) => m.name),
+      fsWanted: FS_MODULES.join(','),
+      builtin: [...WANTED_MODULES, ...FS_MODULES].filter((m) => builtin.has(m)),
       debBytes: statSync(join(tmp, deb)).size,
     };
     writeFileSync(marker, JSON.stringify(k, null, 2) + '\n');

@@ -21,16 +21,15 @@ import {
   count,
   hexPfn,
   kernelMapping,
-  kvRead,
   loadGuest,
   loadMap,
   makedumpfile,
   minus,
+  nameDifferences,
   normalizedCopy,
   offlineMap,
   presentMap,
   segmentsOf,
-  vmcoreinfoLines,
   type Guest,
   type MakedumpfileReport,
 } from './real.js';
@@ -120,7 +119,7 @@ describe.runIf(ok).each(CI_GUESTS.map((n) => [n]))('%s', (name) => {
     it('-d 31: every difference from makedumpfile 1.7.2 is named by the page type it does not know', () => {
       const onlyMdf = minus(d31.inMdf, d31.inDs);
       const onlyDs = minus(d31.inDs, d31.inMdf);
-      const named = nameDifferences(g, onlyMdf, onlyDs);
+      const named = nameDifferences(g.elf, onlyMdf, onlyDs);
       const protectedPfns = named.unnamedDs.filter((q) => inKernelText(g, q));
       expect(named.unnamedMdf.slice(0, 5).map(hexPfn), 'kept by makedumpfile only, unexplained').toEqual([]);
       expect(named.unnamedDs.length - protectedPfns.length, `kept by dumpsieve only, unexplained: ${named.unnamedDs.slice(0, 5).map(hexPfn)}`).toBe(0);
@@ -168,57 +167,3 @@ describe.runIf(ok).each(CI_GUESTS.map((n) => [n]))('%s', (name) => {
     }
   }
 });
-
-/**
- * Name each differing pfn from its struct page, read through libkdumpfile's
- * page-table walk at SYMBOL(vmemmap) (which 6.12's VMCOREINFO exports and
- * 6.1's does not).
- */
-function nameDifferences(
-  g: Guest,
-  onlyMdf: number[],
-  onlyDs: number[],
-): { thpTails: number; slabAnon: number; unnamedMdf: number[]; unnamedDs: number[] } {
-  const vi = vmcoreinfoLines(g.elf);
-  const vmemmapHex = vi.get('SYMBOL(vmemmap)');
-  if (!vmemmapHex) throw new Error(`${g.name}: no SYMBOL(vmemmap) in VMCOREINFO`);
-  const vmemmap = BigInt(`0x${vmemmapHex}`);
-  const size = Number(vi.get('SIZE(page)'));
-  const slabValue = Number(vi.get('NUMBER(PAGE_SLAB_MAPCOUNT_VALUE)')) >>> 0;
-  const all = [...onlyMdf, ...onlyDs];
-  const pages = kvRead(
-    g.elf,
-    all.map((p) => [vmemmap + BigInt(p * size), size]),
-  );
-  const page = new Map<number, Buffer | undefined>(all.map((p, i) => [p, pages[i]]));
-  // Heads of the tails, in one more batch.
-  const heads = new Map<number, bigint>();
-  for (const p of onlyMdf) {
-    const b = page.get(p);
-    if (b && b.readBigUInt64LE(8) & 1n) heads.set(p, b.readBigUInt64LE(8) - 1n);
-  }
-  const headBytes = kvRead(g.elf, [...heads.values()].map((v) => [v, size]));
-  const headOf = new Map<number, Buffer | undefined>([...heads.keys()].map((p, i) => [p, headBytes[i]]));
-  let thpTails = 0;
-  let slabAnon = 0;
-  const unnamedMdf: number[] = [];
-  const unnamedDs: number[] = [];
-  for (const p of onlyMdf) {
-    // A compound tail whose head is an anonymous page: makedumpfile 1.7.2
-    // excludes 1 << compound_order pages from the head, but 6.12 exports
-    // no OFFSET(page.compound_order) (the order moved to folio._flags_1),
-    // so it excludes the head alone.
-    const h = headOf.get(p);
-    if (h && (h.readBigUInt64LE(24) & 1n) === 1n) thpTails++;
-    else unnamedMdf.push(p);
-  }
-  for (const p of onlyDs) {
-    // A slab page (page_type PGTY_slab) whose struct slab word at the
-    // mapping offset has the PAGE_MAPPING_ANON bit: makedumpfile 1.7.2
-    // tests slab by NUMBER(PG_slab), gone since 6.10, and calls it user data.
-    const b = page.get(p);
-    if (b && b.readUInt32LE(48) === slabValue && (b.readBigUInt64LE(24) & 1n) === 1n) slabAnon++;
-    else unnamedDs.push(p);
-  }
-  return { thpTails, slabAnon, unnamedMdf, unnamedDs };
-}

@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { openDump } from '../../src/formats/registry.js';
 import { PfnState, type SegmentInfo } from '../../src/formats/types.js';
 import type { CountingSource } from '../../src/io/source.js';
-import { GUESTS, type GuestDescription } from './guests.mjs';
+import { suiteGuests, type GuestDescription } from './guests.mjs';
 import { PYTHON } from '../interop/peers.js';
 
 export const PAGE = 4096;
@@ -48,7 +48,8 @@ export interface Truth {
     kpageflagsBytes: number;
     kpf: { entries: number; bits: Record<string, number>; offline: Array<[number, number]>; words: Record<string, number> };
   };
-  files: { elf: string; kdumpZlib: string; kpageflags: string; console: string; early?: string };
+  /** A crash guest has no kdumpZlib (and no elf when it was built without its reference dump). */
+  files: { elf: string; kdumpZlib?: string; kpageflags: string; console: string; early?: string };
   seconds: Record<string, number>;
 }
 
@@ -62,8 +63,10 @@ export interface Guest {
   early?: string | undefined;
 }
 
-/** The suite's guests (those the harness builds for CI). */
-export const CI_GUESTS: readonly string[] = GUESTS.filter((g) => g.ci).map((g) => g.name);
+/** The suite's guests dumped by QEMU (suiteGuests: those built for CI, or DUMPSIEVE_REAL_GUESTS), crash guests aside. */
+export const CI_GUESTS: readonly string[] = suiteGuests().filter((g) => !g.crash).map((g) => g.name);
+/** The suite's crash guests (kdump-crash.test.ts). */
+export const CRASH_GUESTS: readonly string[] = suiteGuests().filter((g) => g.crash).map((g) => g.name);
 
 export function loadGuest(name: string): Guest {
   const dir = join(cacheDir(), 'guests', name);
@@ -75,7 +78,7 @@ export function loadGuest(name: string): Guest {
     dir,
     truth,
     elf: join(dir, truth.files.elf),
-    kdumpZlib: join(dir, truth.files.kdumpZlib),
+    kdumpZlib: truth.files.kdumpZlib ? join(dir, truth.files.kdumpZlib) : '',
     kpageflags: join(dir, truth.files.kpageflags),
     early: truth.files.early ? join(dir, truth.files.early) : undefined,
   };
@@ -309,4 +312,165 @@ export function vmcoreinfoLines(dump: string): Map<string, string> {
     if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return m;
+}
+
+/** What the capture kernel of a crash guest reported (guest.mjs parseCaptureTruth, plus the build's own figures). */
+export interface Capture {
+  key: string;
+  initrdBytes: number;
+  initrdRawBytes: number;
+  modules: string[];
+  hostSeconds: number;
+  bootUptime: number;
+  endUptime: number;
+  cmdline: string;
+  vmcoreBytes: number;
+  meminfo: Record<string, Record<string, number>>;
+  runs: Record<string, { exit: number; seconds: number; hwm: number; samples: number; self?: Record<string, number> }>;
+  logs: Record<string, string[]>;
+  errors: string[];
+  files: Record<string, string>;
+  /** The virtio_mem driver's kernel messages in the capture kernel. */
+  dmesg?: string[];
+  /** Host times (ms since the epoch) of the capture's "capture start NAME" and "capture run NAME" lines. */
+  markTimes: Array<[string, number]>;
+}
+
+export interface VmemStateRequest {
+  /** Host time, ms since the epoch. */
+  ms: number;
+  addr: number;
+  blocks: number;
+  /** VIRTIO_MEM_STATE_PLUGGED 0, UNPLUGGED 1, MIXED 2 (include/uapi/linux/virtio_mem.h). */
+  state: number;
+}
+
+/**
+ * The virtio-mem device's state requests and their answers from QEMU's
+ * trace log (-trace virtio_mem_state_request/_response, -msg
+ * timestamp=on; QEMU 7.2 hw/virtio/trace-events): "PID@SEC.USEC:event args".
+ */
+export function vmemStateRequests(trace: string): VmemStateRequest[] {
+  const out: VmemStateRequest[] = [];
+  let pending: Omit<VmemStateRequest, 'state'> | undefined;
+  for (const line of readFileSync(trace, 'latin1').split('\n')) {
+    const m = /^\d+@(\d+)\.(\d+):(virtio_mem_state_request|virtio_mem_state_response) (.*)$/.exec(line);
+    if (!m) continue;
+    const ms = Number(m[1]) * 1000 + Number(m[2]) / 1000;
+    if (m[3] === 'virtio_mem_state_request') {
+      const a = /addr=0x([0-9a-f]+) nb_blocks=(\d+)/.exec(m[4]!);
+      if (!a) throw new Error(`${trace}: unexpected request line: ${line}`);
+      pending = { ms, addr: parseInt(a[1]!, 16), blocks: Number(a[2]) };
+    } else {
+      const st = /state=(\d+)/.exec(m[4]!);
+      if (!pending || !st) throw new Error(`${trace}: a response without its request: ${line}`);
+      out.push({ ...pending, state: Number(st[1]) });
+      pending = undefined;
+    }
+  }
+  return out;
+}
+
+export interface CrashGuest extends Guest {
+  capture: Capture;
+  /** The capture kernel's outputs, by collector. */
+  outputs: Record<string, string>;
+  logs: Record<string, string>;
+  vmcoreHead: string;
+  console: string;
+}
+
+export function loadCrashGuest(name: string): CrashGuest {
+  const g = loadGuest(name);
+  const capture = (g.truth as Truth & { capture?: Capture }).capture;
+  if (!capture) throw new Error(`${name} is not a crash guest`);
+  const outputs: Record<string, string> = {};
+  const logs: Record<string, string> = {};
+  for (const c of g.truth.description.crash!.collectors) {
+    if (capture.files[c]) outputs[c] = join(g.dir, capture.files[c]!);
+    if (capture.files[`${c}Log`]) logs[c] = join(g.dir, capture.files[`${c}Log`]!);
+  }
+  return { ...g, capture, outputs, logs, vmcoreHead: join(g.dir, capture.files.vmcoreHead ?? 'vmcore.head'), console: join(g.dir, g.truth.files.console) };
+}
+
+export interface ElfLoad {
+  paddr: number;
+  vaddr: bigint;
+  fileSize: number;
+  memSize: number;
+}
+
+/**
+ * PT_LOADs of an ELF core file from its first bytes (the capture kernel
+ * saves the head of /proc/vmcore): ELF64 little-endian, program headers
+ * at e_phoff (elf(5)).
+ */
+export function elfLoads(head: Buffer): ElfLoad[] {
+  if (head.readUInt32BE(0) !== 0x7f454c46 || head[4] !== 2 || head[5] !== 1) throw new Error('not an ELF64 little-endian header');
+  const phoff = Number(head.readBigUInt64LE(32));
+  const phentsize = head.readUInt16LE(54);
+  const phnum = head.readUInt16LE(56);
+  if (phoff + phnum * phentsize > head.length) throw new Error(`program headers end at ${phoff + phnum * phentsize}, past the ${head.length} bytes saved`);
+  const out: ElfLoad[] = [];
+  for (let i = 0; i < phnum; i++) {
+    const o = phoff + i * phentsize;
+    if (head.readUInt32LE(o) !== 1) continue;
+    out.push({ vaddr: head.readBigUInt64LE(o + 16), paddr: Number(head.readBigUInt64LE(o + 24)), fileSize: Number(head.readBigUInt64LE(o + 32)), memSize: Number(head.readBigUInt64LE(o + 40)) });
+  }
+  return out;
+}
+
+/**
+ * Name each pfn kept by makedumpfile 1.7.2 only or by dumpsieve only on a
+ * 6.12 guest from its struct page in `dump`, read through libkdumpfile's
+ * page-table walk at SYMBOL(vmemmap) (which 6.12's VMCOREINFO exports and
+ * 6.1's does not).
+ */
+export function nameDifferences(
+  dump: string,
+  onlyMdf: number[],
+  onlyDs: number[],
+): { thpTails: number; slabAnon: number; unnamedMdf: number[]; unnamedDs: number[] } {
+  const vi = vmcoreinfoLines(dump);
+  const vmemmapHex = vi.get('SYMBOL(vmemmap)');
+  if (!vmemmapHex) throw new Error(`${dump}: no SYMBOL(vmemmap) in VMCOREINFO`);
+  const vmemmap = BigInt(`0x${vmemmapHex}`);
+  const size = Number(vi.get('SIZE(page)'));
+  const slabValue = Number(vi.get('NUMBER(PAGE_SLAB_MAPCOUNT_VALUE)')) >>> 0;
+  const all = [...onlyMdf, ...onlyDs];
+  const pages = kvRead(
+    dump,
+    all.map((p) => [vmemmap + BigInt(p * size), size]),
+  );
+  const page = new Map<number, Buffer | undefined>(all.map((p, i) => [p, pages[i]]));
+  // Heads of the tails, in one more batch.
+  const heads = new Map<number, bigint>();
+  for (const p of onlyMdf) {
+    const b = page.get(p);
+    if (b && b.readBigUInt64LE(8) & 1n) heads.set(p, b.readBigUInt64LE(8) - 1n);
+  }
+  const headBytes = kvRead(dump, [...heads.values()].map((v) => [v, size]));
+  const headOf = new Map<number, Buffer | undefined>([...heads.keys()].map((p, i) => [p, headBytes[i]]));
+  let thpTails = 0;
+  let slabAnon = 0;
+  const unnamedMdf: number[] = [];
+  const unnamedDs: number[] = [];
+  for (const p of onlyMdf) {
+    // A compound tail whose head is an anonymous page: makedumpfile 1.7.2
+    // excludes 1 << compound_order pages from the head, but 6.12 exports
+    // no OFFSET(page.compound_order) (the order moved to folio._flags_1),
+    // so it excludes the head alone.
+    const h = headOf.get(p);
+    if (h && (h.readBigUInt64LE(24) & 1n) === 1n) thpTails++;
+    else unnamedMdf.push(p);
+  }
+  for (const p of onlyDs) {
+    // A slab page (page_type PGTY_slab) whose struct slab word at the
+    // mapping offset has the PAGE_MAPPING_ANON bit: makedumpfile 1.7.2
+    // tests slab by NUMBER(PG_slab), gone since 6.10, and calls it user data.
+    const b = page.get(p);
+    if (b && b.readUInt32LE(48) === slabValue && (b.readBigUInt64LE(24) & 1n) === 1n) slabAnon++;
+    else unnamedDs.push(p);
+  }
+  return { thpTails, slabAnon, unnamedMdf, unnamedDs };
 }

@@ -1,6 +1,6 @@
 /** `dumpsieve synth`: synthetic guest images with a truth manifest. */
 import type { Argv } from 'yargs';
-import { formatBytes, parseSize } from '../../core/units.js';
+import { formatBytes, formatCount, parseSize } from '../../core/units.js';
 // The lists for the help only: the synth library (most of the CLI's modules) loads in the handler.
 import { DEFAULT_ERA as DEFAULT_KERNEL, ERAS } from '../../synth/eras.js';
 import { FAULT_DEFS as FAULTS } from '../../synth/faults.js';
@@ -59,7 +59,7 @@ export function synthCommand(io: CliIO, setExit: (code: number) => void) {
               .map(([k, v]) => `  ${k.padEnd(16)} ${v}`),
             `  pages: ${Object.entries(result.pages)
               .filter(([, n]) => (n as number) > 0)
-              .map(([k, n]) => `${k} ${(n as number).toLocaleString('en-US')}`)
+              .map(([k, n]) => `${k} ${formatCount(n as number)}`)
               .join(', ')}`,
           ];
           await write(io.stderr, `${lines.join('\n')}\n`);

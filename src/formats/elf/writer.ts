@@ -30,8 +30,12 @@ import {
   encodeXnumShdr,
 } from './elf.js';
 
-/** Page data is written in pieces of this size (see the kdump writer's DATA_FLUSH). */
-const DATA_FLUSH = 512 << 10;
+/**
+ * Page data per write, double-buffered, as in the kdump writer: 256 KiB to
+ * a file, 512 KiB to a -F stream, where each write is a record.
+ */
+const DATA_FLUSH_FILE = 256 << 10;
+const DATA_FLUSH_STREAM = 512 << 10;
 const PHDR_FLUSH = 4096;
 /** e_flags bit makedumpfile sets in an ELF dump cut short (check_and_modify_elf_headers()). */
 export const DUMP_ELF_INCOMPLETE = 0x1;
@@ -84,7 +88,7 @@ export class ElfDumpWriter implements DumpWriter {
     const xnum = this.phnum >= PN_XNUM;
     const { notesAt, dataStart } = elfLayout(this.phnum, plan.notes.length, plan.pageSize);
     this.dataStart = dataStart;
-    this.data = new SequentialWriter(this.sink, this.dataStart, DATA_FLUSH);
+    this.data = new SequentialWriter(this.sink, this.dataStart, this.sink.rewritable ? DATA_FLUSH_FILE : DATA_FLUSH_STREAM);
     const shoff = xnum ? EHDR_SIZE + this.phnum * PHDR_SIZE : 0;
     this.shoff = shoff;
     await this.sink.write(encodeEhdr({ phnum: this.phnum, shoff, shnum: xnum ? 1 : 0 }), 0);

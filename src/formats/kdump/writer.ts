@@ -42,12 +42,15 @@ import { CompressionPool, allocPoolJob, type PoolJob } from './codecs/pool.js';
 /** Pages per batch sent to a compression worker (1 MiB of 4 KiB pages). */
 const JOB_PAGES = 256;
 /**
- * Page data is written in pieces of this size (write-behind, two
- * buffers). Two of them fit a core's L2 cache on current x86_64 parts: the
- * kernel then copies them into the page cache from cache, not from memory,
- * which costs a third of what 4 MiB pieces do (bench/README.md).
+ * Page data per write, double-buffered. To a file, 256 KiB: small for the
+ * capture kernel's memory (docs/kdump.md), and two of them fit a core's L2
+ * cache, so the kernel copies them into the page cache from cache
+ * (bench/README.md); the file's bytes do not depend on it. To a stream
+ * (-F) each write is one flattened record: 512 KiB, which fixes where
+ * records begin in the stream's bytes.
  */
-export const DATA_FLUSH = 512 << 10;
+const DATA_FLUSH_FILE = 256 << 10;
+const DATA_FLUSH_STREAM = 512 << 10;
 const DESC_FLUSH = 16384;
 const BITMAP_FLUSH = 128 << 10;
 /** Below this many kept pages, worker start-up costs more than it saves. */
@@ -251,7 +254,7 @@ export class KdumpWriter implements DumpWriter {
     // fills up, salvage() must still be able to write them in place.
     if (this.sink.rewritable) await writeZeros(this.sink, layout.bitmap1, layout.dataStart - layout.bitmap1);
 
-    this.data = new SequentialWriter(this.sink, layout.dataStart, Math.max(DATA_FLUSH, bs));
+    this.data = new SequentialWriter(this.sink, layout.dataStart, Math.max(this.sink.rewritable ? DATA_FLUSH_FILE : DATA_FLUSH_STREAM, bs));
     // makedumpfile writes the shared zero page first whenever the dump
     // level excludes zero pages (write_kdump_pages_and_bitmap_cyclic).
     if (plan.dumpLevel & 1) await this.appendZeroPage();
