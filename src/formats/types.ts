@@ -173,6 +173,8 @@ export interface WriteSummary {
   pagesCompressed?: number | undefined;
   /** Program headers written (ELF). */
   segments?: number | undefined;
+  /** Compression worker threads that ran (kdump; 0: the calling thread compressed). */
+  workers?: number | undefined;
 }
 
 export interface DumpWriter {

@@ -20,7 +20,7 @@ import { readUtsname } from '../kernel/utsname.js';
 import { MeteredSource, type ByteSource } from '../io/source.js';
 import { checkOutputs } from '../io/paths.js';
 import { ElfDumpWriter } from '../formats/elf/writer.js';
-import { KdumpWriter } from '../formats/kdump/writer.js';
+import { KdumpWriter, MAX_BITMAP_BUFFER, MIN_BITMAP_BUFFER, type KdumpWriterOptions } from '../formats/kdump/writer.js';
 import { FlatSink } from '../formats/flat/writer.js';
 import { PfnState, type Codec, type DumpReader, type DumpWriter, type OutputPlan, type Utsname, type WriteSummary } from '../formats/types.js';
 import { MemMapFlagSource, type FlagSourceDescription, type PageFlagSource } from '../classify/flagsource.js';
@@ -63,6 +63,14 @@ export interface FilterOptions {
   costs?: Partial<CostParams> | undefined;
   /** Compression worker threads (kdump output); default: the writer's choice by codec and CPUs. */
   threads?: number | undefined;
+  /**
+   * A bound in MiB on the run's resident memory (`--memory-limit`): with
+   * no `threads`, only as many compression workers as fit (kdump output;
+   * WORKER_BUDGET in the kdump writer says what each costs).
+   */
+  memoryLimitMiB?: number | undefined;
+  /** Bytes of each bitmap buffer of kdump output (makedumpfile's --cyclic-buffer, in KiB there). */
+  bitmapBuffer?: number | undefined;
   /**
    * Bytes the plan pass may keep of its decisions for the write pass to
    * replay (default 8 MiB); past it (or at 0) the write pass classifies
@@ -136,7 +144,7 @@ export function protectionReport(p: Protection): ProtectionReport {
 
 export interface FilterReport {
   input: { file: string; format: string; bytes: number; pageSize: number; maxPfn: number; osrelease?: string | undefined };
-  output: { file: string; format: OutputFormat; flattened: boolean; codec: Codec; bytes: number; segments?: number | undefined };
+  output: { file: string; format: OutputFormat; flattened: boolean; codec: Codec; bytes: number; segments?: number | undefined; workers?: number | undefined };
   dumpLevel: number;
   classification: {
     source: 'mem_map' | 'kpageflags' | 'none';
@@ -266,6 +274,14 @@ interface FilterPlan {
  */
 const DECISIONS_BUDGET = 8 << 20;
 
+function writerOptions(opts: FilterOptions): KdumpWriterOptions {
+  const w: KdumpWriterOptions = {};
+  if (opts.threads !== undefined) w.threads = opts.threads;
+  if (opts.memoryLimitMiB !== undefined) w.memoryLimitMiB = opts.memoryLimitMiB;
+  if (opts.bitmapBuffer !== undefined) w.bitmapBuffer = opts.bitmapBuffer;
+  return w;
+}
+
 function checkFilterOptions(opts: FilterOptions): { level: number; format: OutputFormat; codec: Codec } {
   const level = opts.dumpLevel ?? 0;
   if (!Number.isInteger(level) || level < 0 || level > 31) throw new UsageError(`dump level ${level} is not in 0..31`);
@@ -274,6 +290,12 @@ function checkFilterOptions(opts: FilterOptions): { level: number; format: Outpu
   if (format === 'elf' && codec !== 'none') throw new UsageError('ELF output (-E) cannot be compressed (-c/-l/-p/-z)');
   if (!opts.output && !opts.flattened && !opts.sink) throw new UsageError('an output file is needed (or -F to write the flattened format to standard output)');
   if (opts.output && opts.flattened) throw new UsageError('-F writes the flattened format to standard output; redirect it instead of naming an output file');
+  const bm = opts.bitmapBuffer;
+  if (bm !== undefined && (!Number.isInteger(bm) || bm < MIN_BITMAP_BUFFER || bm > MAX_BITMAP_BUFFER)) {
+    throw new UsageError(`the bitmap buffer (--cyclic-buffer) must be ${MIN_BITMAP_BUFFER >> 10} to ${MAX_BITMAP_BUFFER >> 10} KiB, not ${bm / 1024}`);
+  }
+  const limit = opts.memoryLimitMiB;
+  if (limit !== undefined && (!Number.isFinite(limit) || limit <= 0)) throw new UsageError(`--memory-limit must be a positive number of MiB, not ${limit}`);
   return { level, format, codec };
 }
 
@@ -304,7 +326,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
     };
     const plan = await planPass(run);
     const sink = await openSink(opts);
-    writer = format === 'elf' ? new ElfDumpWriter(sink) : new KdumpWriter(sink, codec, opts.threads === undefined ? {} : { threads: opts.threads });
+    writer = format === 'elf' ? new ElfDumpWriter(sink) : new KdumpWriter(sink, codec, writerOptions(opts));
     await writer.begin(await outputPlan(run, plan));
     const written = await writePass(run, plan, writer);
     writer = undefined;
@@ -483,6 +505,7 @@ function filterReport(run: FilterRun, plan: FilterPlan, written: { counts: Float
       codec: run.codec,
       bytes: summary.bytes,
       segments: summary.segments,
+      workers: summary.workers,
     },
     dumpLevel: run.level,
     classification: { source: flags ? flags.kind : 'none', description: flags?.describe(), warnings: plan.warnings },

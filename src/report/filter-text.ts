@@ -23,7 +23,8 @@ export function renderFilterReport(r: FilterReport, o: FilterTextOptions = {}): 
   const row = (label: string, v: number | undefined, extra = ''): string => `${label.padEnd(28)}: ${n(v)}  ${sz(v)}${extra}`;
   const lines: string[] = [];
   const outName = r.output.flattened ? 'standard output (flattened)' : r.output.file;
-  const fmt = r.output.format === 'elf' ? 'ELF' : `kdump-compressed${r.output.codec !== 'none' ? `, ${r.output.codec}` : ''}`;
+  const workers = r.output.workers ? `, ${r.output.workers} compression thread${r.output.workers === 1 ? '' : 's'}` : '';
+  const fmt = r.output.format === 'elf' ? 'ELF' : `kdump-compressed${r.output.codec !== 'none' ? `, ${r.output.codec}${workers}` : ''}`;
   lines.push(`${r.input.file} (${r.input.format}${r.input.osrelease ? `, Linux ${field(r.input.osrelease)}` : ''}) -> ${outName} (${fmt}), dump level ${r.dumpLevel}`);
   const c = r.classification;
   if (c.source === 'none') {

@@ -5,8 +5,9 @@
  * -q; -F and a terminal; the reading-cost model only when asked for and
  * labelled as one; pfn ranges as half-open hex ranges.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildKdump, type KdumpSpec } from '../builders/kdump-builder.js';
@@ -38,6 +39,8 @@ describe('numeric options are checked while parsing: exit 2, one line naming the
     ['analyze --seed 2^32', ['analyze', '--seed', '4294967296', 'IN'], "--seed: '4294967296' is not a whole number from 0 to 4294967295"],
     ['synth --seed x', ['synth', 'plain', 'OUT', '--seed', 'x'], "--seed: 'x' is not a whole number from 0 to 4294967295"],
     ['--tail 2.5', ['dmesg', '--tail', '2.5', 'IN'], "--tail: '2.5' is not a whole number of at least 0"],
+    ['--cyclic-buffer 2', ['filter', '--cyclic-buffer', '2', 'IN', 'OUT'], "--cyclic-buffer: '2' is not a whole number from 4 to 65536"],
+    ['--memory-limit 0', ['filter', '--memory-limit', '0', 'IN', 'OUT'], "--memory-limit: '0' is not a whole number from 1 to 1048576"],
     ['--cost-params', ['filter', '--cost-params', 'call=fast', 'IN', 'OUT'], "--cost-params: 'call=fast' is not NAME=VALUE (call=2us, read=1GiB/s, fabricate=10ms)"],
   ];
   for (const [name, argv, message] of cases) {
@@ -59,6 +62,17 @@ describe('numeric options are checked while parsing: exit 2, one line naming the
     expect((JSON.parse(a.stdout) as { dumpLevel: number }).dumpLevel).toBe(1);
     const b = await cli('dmesg', '--tail', '0', image);
     expect([b.code, b.stdout]).toEqual([0, '']);
+  });
+
+  it("--memory-limit and makedumpfile's --cyclic-buffer: the same dump, no compression thread where none fits", async () => {
+    const plain = await cli('filter', '--json', '-c', '-d', '1', image, dir.file('plain.kdump'));
+    const knobs = await cli('filter', '--json', '-c', '-d', '1', '--memory-limit', '64', '--cyclic-buffer', '4', image, dir.file('knobs.kdump'));
+    expect([plain.code, knobs.code]).toEqual([0, 0]);
+    const workers = (r: { stdout: string }): number => (JSON.parse(r.stdout) as { output: { workers: number } }).output.workers;
+    // Without the limit zlib gets a worker per CPU (at most 4) on a machine with more than one.
+    expect(workers(plain)).toBe(availableParallelism() > 1 ? Math.min(4, availableParallelism()) : 0);
+    expect(workers(knobs)).toBe(0);
+    expect(readFileSync(dir.file('knobs.kdump')).equals(readFileSync(dir.file('plain.kdump')))).toBe(true);
   });
 });
 

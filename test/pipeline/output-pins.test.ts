@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { PassThrough } from 'node:stream';
 import { filterDump, type FilterOptions } from '../../src/pipeline/filter.js';
 import { buildGuest, GuestImageSource, type GuestOptions } from '../../src/synth/index.js';
@@ -106,5 +107,44 @@ describe('output bytes are pinned', () => {
       await filterDump({ ...opts, decisionsBudget: 0, input: new GuestImageSource(g), sink: s });
       expect(createHash('sha256').update(s.bytes).digest('hex'), name).toBe(PINS[gs.key]![name]);
     }
+  });
+
+  // The memory knobs move buffers and threads, never bytes: bitmaps
+  // written 4 KiB at a time (--cyclic-buffer 4), no workers under
+  // --memory-limit 64, workers by CPUs with room to spare.
+  it('the same bytes whatever the memory knobs', async () => {
+    const cpus = availableParallelism();
+    const byCpus = cpus > 1 ? Math.min(4, cpus) : 0;
+    let workerChecks = 0;
+    for (const gs of GUESTS) {
+      const g = buildGuest(gs);
+      for (const { name, ...opts } of MODES.filter((m) => m.name === 'kdump zlib -d 1' || m.name === 'kdump zstd -d 31' || m.name === 'kdump none -d 31')) {
+        const knobs: Array<[string, Partial<FilterOptions>, number | undefined]> = [
+          ['--cyclic-buffer 4', { bitmapBuffer: 4096 }, undefined],
+          ['--memory-limit 64', { memoryLimitMiB: 64 }, 0],
+          ['--memory-limit 4096', { memoryLimitMiB: 4096 }, opts.codec === 'none' ? 0 : byCpus],
+        ];
+        for (const [knob, extra, workers] of knobs) {
+          const s = new MemorySink();
+          const r = await filterDump({ ...opts, ...extra, input: new GuestImageSource(g), sink: s });
+          expect(createHash('sha256').update(s.bytes).digest('hex'), `${gs.key} ${name} ${knob}`).toBe(PINS[gs.key]![name]);
+          if (workers !== undefined && r.pages.kept >= 4096) {
+            expect(r.output.workers, `${gs.key} ${name} ${knob}`).toBe(workers);
+            workerChecks++;
+          }
+        }
+      }
+    }
+    expect(workerChecks).toBeGreaterThanOrEqual(4);
+    // Bitmaps of several 4 KiB pieces each (the pinned guests' fit in one).
+    const big = buildGuest({ scenario: 'virtio-balloon', kernel: '6.12', seed: 9, size: 384 << 20 });
+    expect(Math.ceil(big.maxPfn / 8)).toBeGreaterThan(2 * 4096);
+    const hashes = [];
+    for (const bitmapBuffer of [undefined, 4096, 12288]) {
+      const s = new MemorySink();
+      await filterDump({ dumpLevel: 31, codec: 'lzo', bitmapBuffer, input: new GuestImageSource(big), sink: s });
+      hashes.push(createHash('sha256').update(s.bytes).digest('hex'));
+    }
+    expect(new Set(hashes).size).toBe(1);
   });
 });

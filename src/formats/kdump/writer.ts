@@ -67,7 +67,39 @@ export interface KdumpWriterOptions {
    * thread) that batches travelling to workers and back cost more.
    */
   threads?: number;
+  /**
+   * A bound on the run's resident memory in MiB (`--memory-limit`): with
+   * no `threads` given, as many workers as fit in what is left after the
+   * main thread's own need (WORKER_BUDGET), none when nothing is left.
+   */
+  memoryLimitMiB?: number;
+  /**
+   * Bytes of each of the two bitmap buffers (makedumpfile's
+   * `--cyclic-buffer`, there in KiB): bitmaps reach the file in pieces of
+   * this size. Default 128 KiB; 4 KiB to 64 MiB. A kdump file's bytes do
+   * not depend on it; a -F stream's records do (as makedumpfile's).
+   */
+  bitmapBuffer?: number;
 }
+
+/**
+ * What a run needs, measured with the bundle's launcher on 1-8 GiB guests
+ * (docs/kdump.md): the main thread's peak RSS per codec with no workers,
+ * and what each compression worker (its own V8 isolate) adds.
+ */
+export const WORKER_BUDGET = {
+  mainMiB: { zlib: 68, zstd: 75, other: 64 },
+  perWorkerMiB: 17,
+} as const;
+
+/** Compression workers that fit in `limitMiB` for `codec` (0 when none do). */
+export function workersWithin(limitMiB: number, codec: Codec): number {
+  const main = codec === 'zlib' || codec === 'zstd' ? WORKER_BUDGET.mainMiB[codec] : WORKER_BUDGET.mainMiB.other;
+  return Math.max(0, Math.floor((limitMiB - main) / WORKER_BUDGET.perWorkerMiB));
+}
+
+export const MIN_BITMAP_BUFFER = 4 << 10;
+export const MAX_BITMAP_BUFFER = 64 << 20;
 
 /** Layout of a kdump-compressed file, all in bytes unless named blocks. */
 export interface KdumpLayout {
@@ -136,6 +168,8 @@ export class KdumpWriter implements DumpWriter {
   private layout: KdumpLayout | undefined;
   private readonly flag: number;
   private readonly threads: number;
+  /** Workers of the pool, once begin() made one. */
+  private workersUsed = 0;
   private pool: CompressionPool | undefined;
   /** The main thread's compressor (no worker pool): pages go from the caller's buffer straight to the data writer. */
   private compressor: PageCompressor | undefined;
@@ -158,8 +192,8 @@ export class KdumpWriter implements DumpWriter {
   private zeroOffset = -1;
 
   // Bitmaps.
-  private readonly bm1 = new Uint8Array(BITMAP_FLUSH);
-  private readonly bm2 = new Uint8Array(BITMAP_FLUSH);
+  private readonly bm1: Uint8Array;
+  private readonly bm2: Uint8Array;
   private bmFill = 0;
   /** Byte index (within one bitmap) of bm1[0]/bm2[0]. */
   private bmFirst = 0;
@@ -186,8 +220,15 @@ export class KdumpWriter implements DumpWriter {
     this.flag = spec?.flag ?? 0;
     const cpus = availableParallelism();
     const slow = spec?.threaded ?? false;
-    this.threads = opts.threads ?? (slow && cpus > 1 ? Math.min(4, cpus) : 0);
+    const byCpus = slow && cpus > 1 ? Math.min(4, cpus) : 0;
+    this.threads = opts.threads ?? (opts.memoryLimitMiB === undefined ? byCpus : Math.min(byCpus, workersWithin(opts.memoryLimitMiB, codec)));
+    const bm = opts.bitmapBuffer ?? BITMAP_FLUSH;
+    if (!Number.isInteger(bm) || bm < MIN_BITMAP_BUFFER || bm > MAX_BITMAP_BUFFER) throw new RangeError(`KdumpWriter: bitmap buffer of ${bm} bytes is not in ${MIN_BITMAP_BUFFER}..${MAX_BITMAP_BUFFER}`);
+    this.bm1 = new Uint8Array(bm);
+    this.bm2 = new Uint8Array(bm);
   }
+
+
 
   async begin(plan: OutputPlan): Promise<void> {
     if (this.plan) throw new Error('KdumpWriter: begin() called twice');
@@ -261,6 +302,7 @@ export class KdumpWriter implements DumpWriter {
 
     if (this.flag !== 0 && this.threads > 0 && plan.keptPages >= POOL_MIN_PAGES) {
       this.pool = CompressionPool.create(this.codec, bs, this.threads);
+      this.workersUsed = this.threads;
       this.maxInflight = 2 * this.threads;
     } else {
       this.compressor = await PageCompressor.create(this.codec, bs);
@@ -519,6 +561,7 @@ export class KdumpWriter implements DumpWriter {
         pagesWritten: this.pagesIn,
         dataBytes: end - layout.dataStart,
         pagesCompressed: this.pagesCompressed,
+        workers: this.workersUsed,
       };
     } catch (err) {
       await this.pool?.close();
