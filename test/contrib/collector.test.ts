@@ -91,10 +91,10 @@ describe('dumpsieve-collector', () => {
 
   it('falls back to makedumpfile when dumpsieve refuses the arguments (exit 2)', async () => {
     const out = dir.file('c.kdump');
-    const r = await collect(['-c', '--cyclic-buffer', '1024', '-d', '31', SAMPLE, out]);
+    const r = await collect(['-c', '--non-cyclic', '-d', '31', SAMPLE, out]);
     expect(r.status).toBe(0);
     expect(r.stderr).toMatch(/dumpsieve refused the arguments \(exit 2\); makedumpfile takes over/);
-    expect(r.stubCalls).toEqual([`-c --cyclic-buffer 1024 -d 31 ${SAMPLE} ${out}`]);
+    expect(r.stubCalls).toEqual([`-c --non-cyclic -d 31 ${SAMPLE} ${out}`]);
     expect(await readFile(out, 'utf8')).toBe('makedumpfile');
   });
 
