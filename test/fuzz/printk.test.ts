@@ -6,6 +6,7 @@
  * more records than the buffer could hold. Seeded, so a failure reproduces.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rng } from './rng.js';
 import { readFile } from 'node:fs/promises';
 import { DumpError } from '../../src/core/errors.js';
 import { BufferSource } from '../../src/io/source.js';
@@ -43,18 +44,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => dir?.remove());
 
-/** xorshift32 */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
 
 describe.each(['lockless', 'log_buf'])('mutated %s log', (name) => {
   it('reads what it can with warnings, or fails with one DumpError line', async () => {

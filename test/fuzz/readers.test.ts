@@ -5,6 +5,7 @@
  * failure reproduces.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rng } from './rng.js';
 import { readFile } from 'node:fs/promises';
 import { createWriteStream } from 'node:fs';
 import { DumpError } from '../../src/core/errors.js';
@@ -35,18 +36,6 @@ beforeAll(async () => {
 }, 60_000);
 afterAll(() => dir.remove());
 
-/** xorshift32 */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 0x1_0000_0000;
-  };
-}
 
 function mutate(src: Buffer, r: () => number, hot: Array<[number, number]>): Buffer {
   const b = Buffer.from(src);

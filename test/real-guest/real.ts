@@ -14,6 +14,7 @@ import { PfnState, type SegmentInfo } from '../../src/formats/types.js';
 import type { CountingSource } from '../../src/io/source.js';
 import { suiteGuests, type GuestDescription } from './guests.mjs';
 import { PYTHON } from '../interop/peers.js';
+import { parseVmcoreinfo } from '../synth/helpers.js';
 
 export const PAGE = 4096;
 
@@ -305,13 +306,7 @@ export function vmcoreinfoLines(dump: string): Map<string, string> {
   ].join('\n');
   const r = spawnSync(PYTHON, ['-c', script, dump], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`reading VMCOREINFO with libkdumpfile failed: ${r.stderr}`);
-  const text = JSON.parse(r.stdout) as string;
-  const m = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const eq = line.indexOf('=');
-    if (eq > 0) m.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  return m;
+  return parseVmcoreinfo(JSON.parse(r.stdout) as string);
 }
 
 /** What the capture kernel of a crash guest reported (guest.mjs parseCaptureTruth, plus the build's own figures). */
