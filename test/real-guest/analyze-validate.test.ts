@@ -70,7 +70,12 @@ describe.each(CI_GUESTS.map((n) => [n]))('%s', (name) => {
     analysis = await analyzeDump({ input: g.elf });
   });
 
-  it('analyze: -d 31 sizes of every codec and of ELF lie within their stated 95 % interval of the real outputs', async () => {
+  // With the default sample the prediction is an estimate; its stated 95 %
+  // half-width is checked at 1 in 1000 (z 3.29, 1.68 half-widths): the five
+  // guests are new memory on every build, and a 95 % bound alone would miss
+  // on one of them in about one run in five. (Every page sampled, it is
+  // exact to the byte: the test below, on one guest.)
+  it('analyze: -d 31 sizes of every codec and of ELF from the default sample lie within their stated interval (at z 3.29) of the real outputs', async () => {
     const p = analysis.predictions[31]!;
     const misses: string[] = [];
     for (const codec of [...CODECS, 'elf' as const]) {
@@ -78,7 +83,7 @@ describe.each(CI_GUESTS.map((n) => [n]))('%s', (name) => {
       const f = await filterDump({ input: g.elf, output: out, dumpLevel: 31, ...(codec === 'elf' ? { format: 'elf' as const } : { codec }) });
       const real = (await stat(out)).size;
       const pr = codec === 'elf' ? p.elf : p.kdump[codec];
-      if (Math.abs(pr.bytes - real) > pr.error) misses.push(`${codec}: predicted ${pr.bytes} ± ${pr.error}, real ${real}`);
+      if (Math.abs(pr.bytes - real) > (pr.error * 3.29) / 1.96) misses.push(`${codec}: predicted ${pr.bytes} ± ${pr.error} (95 %), real ${real}`);
       if (codec === 'none') expect(p.keptPages).toBe(f.pages.kept + (f.pages.excluded.zero ?? 0));
     }
     expect(misses).toEqual([]);
