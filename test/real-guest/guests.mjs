@@ -42,6 +42,22 @@ export const CRASH_ARGS = ['-l', '-d', '31', '--message-level', '31'];
 /** Debian kdump-tools' KDUMP_CMDLINE_APPEND, less its systemd unit. */
 export const CAPTURE_APPEND = ['nr_cpus=1', 'reset_devices', 'irqpoll', 'nousb'];
 
+/** A crash guest (the two below differ only in kernel and paging). */
+function crashGuest(name, kernel, cpu) {
+  return {
+    name,
+    kernel,
+    cpu,
+    memoryMiB: 768,
+    balloonMiB: 128,
+    vmem: { sizeMiB: 512, plugMiB: 512, shrinkToMiB: 320, online: 'online_kernel' },
+    fill: { randomMiB: 64, patternMiB: 64, zeroMiB: 8, anonMiB: 48, processes: 32 },
+    append: 'nokaslr',
+    crash: { crashkernelMiB: 448, collectors: ['dumpsieve', 'makedumpfile'], args: CRASH_ARGS, append: CAPTURE_APPEND, diskMiB: 512, timeoutS: 900 },
+    ci: true,
+  };
+}
+
 export const GUESTS = [
   {
     name: '5.10-balloon',
@@ -104,29 +120,11 @@ export const GUESTS = [
     // nokaslr: with the kernel image at a random physical address, 768 MiB
     // of RAM may hold no free 448 MiB run ("cannot allocate crashkernel",
     // one boot of eight here); at its fixed 16 MiB it always does.
-    name: '6.1-crash-l5',
-    kernel: '6.1',
-    cpu: 'max',
-    memoryMiB: 768,
-    balloonMiB: 128,
-    vmem: { sizeMiB: 512, plugMiB: 512, shrinkToMiB: 320, online: 'online_kernel' },
-    fill: { randomMiB: 64, patternMiB: 64, zeroMiB: 8, anonMiB: 48, processes: 32 },
-    append: 'nokaslr',
-    crash: { crashkernelMiB: 448, collectors: ['dumpsieve', 'makedumpfile'], args: CRASH_ARGS, append: CAPTURE_APPEND, diskMiB: 512, timeoutS: 900 },
-    ci: true,
+    ...crashGuest('6.1-crash-l5', '6.1', 'max'),
   },
   {
     // The same on 6.12 with 4-level paging (kexec_file_load and crash hotplug, CONFIG_CRASH_HOTPLUG), nokaslr too.
-    name: '6.12-crash-l4',
-    kernel: '6.12',
-    cpu: 'max,la57=off',
-    memoryMiB: 768,
-    balloonMiB: 128,
-    vmem: { sizeMiB: 512, plugMiB: 512, shrinkToMiB: 320, online: 'online_kernel' },
-    fill: { randomMiB: 64, patternMiB: 64, zeroMiB: 8, anonMiB: 48, processes: 32 },
-    append: 'nokaslr',
-    crash: { crashkernelMiB: 448, collectors: ['dumpsieve', 'makedumpfile'], args: CRASH_ARGS, append: CAPTURE_APPEND, diskMiB: 512, timeoutS: 900 },
-    ci: true,
+    ...crashGuest('6.12-crash-l4', '6.12', 'max,la57=off'),
   },
   {
     // The shipped sample (samples/): small enough that -d 31 -l is a few MiB.
