@@ -21,6 +21,7 @@ import {
   type PageCodecName,
 } from '../../../src/formats/kdump/codecs/index.js';
 import { CompressionPool, allocPoolJob } from '../../../src/formats/kdump/codecs/pool.js';
+import { zlibPageCompressor } from '../../../src/formats/kdump/codecs/zlib.js';
 import { taggedPage } from '../../builders/elf-builder.js';
 
 const PS = 4096;
@@ -106,6 +107,25 @@ describe('PageCompressor', () => {
     expect(stored[0]).toBe(0x78);
     expect(((stored[0]! << 8) | stored[1]!) % 31).toBe(0);
     expect(Buffer.compare(Buffer.from(stored), deflateSync(page, { level: 1 }))).toBe(0);
+  });
+
+  it('zlib: one reused deflate state gives the bytes of a fresh one, page after page, in any order of kinds', () => {
+    // The compressor keeps its state across pages (reset between them): a
+    // reset that kept history or settings would change later pages.
+    const kinds = samplePages();
+    const one = zlibPageCompressor(PS, 1);
+    const seed = randomBytes(600);
+    for (let i = 0; i < 600; i++) {
+      const k = seed[i]! % 5;
+      const page = k < 4 ? kinds.subarray(k * PS, (k + 1) * PS) : taggedPage(i);
+      const got = Buffer.from(one(page));
+      expect(got.equals(deflateSync(page, { level: 1 })), `page ${i} (kind ${k})`).toBe(true);
+    }
+    // Another level, another page size: the settings are the compressor's own.
+    const big = new Uint8Array(16384).fill(0x41);
+    big.set(randomBytes(5000), 3000);
+    const nine = zlibPageCompressor(16384, 9);
+    for (let i = 0; i < 3; i++) expect(Buffer.from(nine(big)).equals(deflateSync(big, { level: 9 }))).toBe(true);
   });
 
   it("'none' stores every page raw", async () => {

@@ -13,8 +13,9 @@
  * page stored with it; 0 = raw). Levels are makedumpfile's: zlib
  * compress2(..., Z_BEST_SPEED), zstd ZSTD_compressCCtx(..., 1).
  */
-import { deflateSync, inflateSync } from 'node:zlib';
+import { inflateSync } from 'node:zlib';
 import { Lzo1xCompressor, lzo1xDecompress, lzoBound } from './lzo.js';
+import { zlibPageCompressor } from './zlib.js';
 import { SnappyCompressor, snappyBound, snappyDecompress, snappyLength } from './snappy.js';
 
 /**
@@ -55,7 +56,7 @@ const ZSTD_LEVEL = 1;
 const bigger = (ps: number): string => `inflates to more than the block size ${ps}`;
 
 const zlib: CodecImpl = {
-  compressor: (ps) => (page) => deflateSync(page, { level: ZLIB_LEVEL, chunkSize: ps }),
+  compressor: (ps) => zlibPageCompressor(ps, ZLIB_LEVEL),
   decompressor: (ps) => (src, dst, dstOff) => {
     let out: Buffer;
     try {
