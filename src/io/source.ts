@@ -6,6 +6,7 @@
 import { constants, readSync, type Stats } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { DumpError, ioError } from '../core/errors.js';
+import { turnAfter } from './turn.js';
 
 export interface ByteSource {
   /** The name the user gave (used in error messages). */
@@ -136,14 +137,19 @@ export class FileSource implements ByteSource {
    * that waits for every read anyway, and going through libuv's thread
    * pool cost a thread hand-off per read (measured: the none-mode write
    * pass of a 2 GiB guest idled 85 % of its time; see bench/README.md).
+   * The event loop still gets a turn every few MiB (turnAfter).
    */
   async read(buf: Uint8Array, bufOffset: number, length: number, position: number): Promise<number> {
     if (length === 0 || position >= this.size) return 0;
+    let n: number;
     try {
-      return readSync(this.fh.fd, buf, bufOffset, Math.min(length, this.size - position), position);
+      n = readSync(this.fh.fd, buf, bufOffset, Math.min(length, this.size - position), position);
     } catch (err) {
       throw ioError(err, this.name, `read at offset 0x${position.toString(16)}`);
     }
+    const turn = turnAfter(n);
+    if (turn) await turn;
+    return n;
   }
 
   async close(): Promise<void> {

@@ -14,7 +14,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { copyFile, mkdir, readFile, symlink } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -97,10 +97,17 @@ describe('dracut module', () => {
 
   it('installs node, the bundle, the collector and the commands', () => {
     const r = dracut('install', { DUMPSIEVE_DIR: bundle, DUMPSIEVE_NODE: process.execPath });
+    // The bundle's lazily loaded modules, as the shell's glob lists them (C locale order).
+    const chunks = readdirSync(join(bundle, 'lib'))
+      .filter((f) => f.endsWith('.mjs'))
+      .sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))
+      .map((f) => `${bundle}/lib/${f}`);
+    expect(chunks.length).toBeGreaterThan(1);
     expect(r.status).toBe(0);
     expect(r.calls).toEqual([
       `inst_binary ${process.execPath} /usr/bin/node`,
       `inst_simple ${bundle}/dumpsieve.mjs ${bundle}/dumpsieve.mjs`,
+      ...chunks.map((f) => `inst_simple ${f} ${f}`),
       `inst_simple ${bundle}/dumpsieve ${bundle}/dumpsieve`,
       `inst_simple ${bundle}/VERSION ${bundle}/VERSION`,
       `ln_r ${bundle}/dumpsieve /usr/bin/dumpsieve`,

@@ -15,7 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -92,6 +92,11 @@ export function nodeBinary() {
   return realpathSync(process.execPath);
 }
 
+/** What of a bundle the capture kernel runs: the launcher, the entry and the modules it loads (lib/). */
+function bundleFiles(dir) {
+  return ['dumpsieve', 'dumpsieve.mjs', ...readdirSync(join(dir, 'lib')).sort().map((f) => `lib/${f}`)];
+}
+
 /**
  * Build the self-contained bundle into a temporary folder; returns
  * { dir, key, remove } where key hashes what the capture kernel runs (the
@@ -102,7 +107,7 @@ export function buildBundle() {
   const dir = mkdtempSync(join(tmpdir(), 'dumpsieve-crash-bundle-'));
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs'), '--out', dir], { stdio: ['ignore', 'ignore', 'inherit'] });
   const h = createHash('sha256');
-  for (const f of ['dumpsieve', 'dumpsieve.mjs']) h.update(readFileSync(join(dir, f)));
+  for (const f of bundleFiles(dir)) h.update(f).update(readFileSync(join(dir, f)));
   for (const f of ['capture-init.sh', 'hwm.mjs', 'init.sh']) h.update(readFileSync(join(HERE, f)));
   h.update(process.version);
   h.update(execFileSync(MAKEDUMPFILE, ['-v'], { encoding: 'utf8' }).split('\n')[0] ?? '');
@@ -141,7 +146,7 @@ export function captureInitramfs({ busybox, kernel, modules, collectors, args, b
   for (const c of collectors) {
     if (c === 'dumpsieve') {
       add(withLibraries(nodeBinary(), '/usr/bin/node'));
-      for (const f of ['dumpsieve', 'dumpsieve.mjs', 'VERSION']) add([{ path: `/usr/lib/dumpsieve/${f}`, mode: 0o755, data: readFileSync(join(bundleDir, f)) }]);
+      for (const f of [...bundleFiles(bundleDir), 'VERSION']) add([{ path: `/usr/lib/dumpsieve/${f}`, mode: 0o755, data: readFileSync(join(bundleDir, f)) }]);
       add([{ path: '/capture/hwm.mjs', data: readFileSync(join(HERE, 'hwm.mjs')) }]);
     } else if (c === 'makedumpfile') {
       add(withLibraries(MAKEDUMPFILE, '/usr/sbin/makedumpfile'));

@@ -44,12 +44,16 @@ depends() {
 }
 
 install() {
-    local d node
+    local d node f
     d=$(dumpsieve_dir)
     node=$(dumpsieve_node)
     # node and the shared libraries it links (libstdc++, libm, ...).
     inst_binary "$node" /usr/bin/node
     inst_simple "$d/dumpsieve.mjs" "$d/dumpsieve.mjs"
+    # The modules dumpsieve.mjs loads as it needs them.
+    for f in "$d"/lib/*.mjs; do
+        inst_simple "$f" "$f"
+    done
     inst_simple "$d/dumpsieve" "$d/dumpsieve"
     inst_simple "$d/VERSION" "$d/VERSION"
     ln_r "$d/dumpsieve" /usr/bin/dumpsieve
