@@ -3,7 +3,7 @@
 // the `node` binary (Node.js 20.19 or later), for a kdump initramfs or a
 // machine without npm.
 //
-//   npm run bundle [-- --out DIR]        (default: bundle/)
+//   npm run bundle [-- --out DIR] [-- --no-minify]   (default: bundle/; names kept for profiles)
 //
 // DIR/dumpsieve.mjs   the entry (also the compression workers' entry)
 // DIR/lib/*.mjs       the CLI, its dependencies and the zstd WebAssembly,
@@ -79,7 +79,7 @@ const result = await build({
   platform: 'node',
   format: 'esm',
   target: 'node20.19',
-  minify: true,
+  minify: !process.argv.includes('--no-minify'),
   legalComments: 'none',
   metafile: true,
   logLevel: 'warning',

@@ -13,6 +13,7 @@
  */
 import type { Writable } from 'node:stream';
 import type { CliIO } from './io.js';
+import { nowMs } from '../core/clock.js';
 
 export interface ProgressEvent {
   phase: string;
@@ -71,7 +72,7 @@ export function progressLine(p: { phase: string; index: number; count: number; d
 }
 
 export function progressDisplay(o: DisplayOptions): ProgressDisplay {
-  const now = o.now ?? (() => performance.now());
+  const now = o.now ?? nowMs;
   const columns = o.columns && o.columns > 0 ? o.columns : 80;
   let phase: string | undefined;
   let phaseStart = 0;

@@ -10,7 +10,6 @@
 import { writeSync } from 'node:fs';
 import { open, rename, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import type { Writable } from 'node:stream';
 import { DumpError, ioError } from '../core/errors.js';
 import { onCleanup, runCleanups } from './cleanup.js';
@@ -91,6 +90,15 @@ export async function abortAllSinks(): Promise<void> {
  */
 export const OUTPUT_MODE = 0o600;
 
+/**
+ * Eight hex digits that make a temporary name unlikely to be taken (it is
+ * created with O_EXCL all the same): not a secret, so Math.random, which
+ * spares loading node:crypto at start-up.
+ */
+function tempTag(): string {
+  return Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, '0');
+}
+
 export class AtomicFileSink implements PositionalSink {
   readonly name: string;
   readonly rewritable = true;
@@ -108,7 +116,7 @@ export class AtomicFileSink implements PositionalSink {
   }
 
   static async create(path: string): Promise<AtomicFileSink> {
-    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`);
+    const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.${tempTag()}.tmp`);
     try {
       const fh = await open(tmp, 'wx', OUTPUT_MODE);
       return new AtomicFileSink(path, tmp, fh);

@@ -28,6 +28,7 @@ import { openPipelineInput, type PipelineInput } from './open.js';
 import type { ByteSource } from '../io/source.js';
 import { markNotRam, runsOf, WINDOW, WindowScan, type ScanWindow } from './scan.js';
 import { DEFAULT_COSTS, type CostParams, type StrategyCost, costStrategies } from './cost.js';
+import { nowMs } from '../core/clock.js';
 
 /** What each RAM page is, for analysis. */
 export const AClass = {
@@ -183,7 +184,7 @@ interface Accum {
 }
 
 export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const costLevel = opts.costLevel ?? 31;
   if (!Number.isInteger(costLevel) || costLevel < 0 || costLevel > 31) throw new UsageError(`dump level ${costLevel} is not in 0..31`);
   const sampleTarget = opts.sample ?? 16384;
@@ -220,7 +221,7 @@ export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> 
       oracle: opts.oracle ? { name: opts.oracle.name } : undefined,
       cost: a.cost(costLevel),
       map: { windowPfns: WINDOW, cellPfns: MAP_CELL_PFNS, windows: a.mapWindows },
-      seconds: (performance.now() - t0) / 1000,
+      seconds: (nowMs() - t0) / 1000,
     };
   } finally {
     await flags?.close();

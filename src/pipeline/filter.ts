@@ -33,6 +33,7 @@ import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
 import { openFlagTable } from './flags.js';
 import { protection, type Protection } from './protect.js';
+import { nowMs } from '../core/clock.js';
 
 export type OutputFormat = 'kdump' | 'elf';
 
@@ -300,7 +301,7 @@ function checkFilterOptions(opts: FilterOptions): { level: number; format: Outpu
 }
 
 export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const { level, format, codec } = checkFilterOptions(opts);
   await checkOutputs({ outputs: [opts.output, opts.reasonsFile], inputs: [...inputPaths(opts.input), opts.flagsTable], force: opts.force ?? false });
 
@@ -526,7 +527,7 @@ function filterReport(run: FilterRun, plan: FilterPlan, written: { counts: Float
     oracle: opts.oracle ? { name: opts.oracle.name, ...plan.tally } : undefined,
     cost: costOf(opts, plan.audit, plan.tally, plan.keptPages, info.pageSize),
     bytesRead,
-    seconds: (performance.now() - t0) / 1000,
+    seconds: (nowMs() - t0) / 1000,
   };
 }
 

@@ -16,7 +16,6 @@
  */
 import { createReadStream, fstatSync } from 'node:fs';
 import { Readable, type Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip } from 'node:zlib';
 import { DumpError, UsageError, ioError } from '../core/errors.js';
 import { FileSource, fileKind, pathKind, type ByteSource } from '../io/source.js';
 import { SpillFile, StreamReader, spillSequential } from '../io/spill.js';
@@ -142,7 +141,8 @@ async function openFile(path: string, name: string, spec: InputSpec, wrap: Wrap,
   await src.close();
   // .br is known by its name only; gzip by its magic (in openStream).
   const raw = createReadStream(path);
-  const stream = brotli ? inflating(raw, createBrotliDecompress(), name, 'brotli') : raw;
+  // node:zlib is loaded only for a compressed input (a few ms of every other run's start-up).
+  const stream = brotli ? inflating(raw, (await import('node:zlib')).createBrotliDecompress(), name, 'brotli') : raw;
   return openStream(stream, name, spec, wrap, splitPart);
 }
 
@@ -188,7 +188,7 @@ async function openStream(source: AsyncIterable<Uint8Array | string>, name: stri
   try {
     const magic = await input.peek(2);
     if (magic[0] === GZIP_MAGIC[0] && magic[1] === GZIP_MAGIC[1]) {
-      input = new StreamReader(inflating(Readable.from(restOf(raw)), createGunzip(), name, 'gzip'), name);
+      input = new StreamReader(inflating(Readable.from(restOf(raw)), (await import('node:zlib')).createGunzip(), name, 'gzip'), name);
     }
     const head = await input.peek(PROBE_BYTES);
     let size: number;

@@ -31,6 +31,7 @@ import type { KdumpReader } from '../formats/kdump/reader.js';
 import { PfnState } from '../formats/types.js';
 import { openSplitSet, type DumpInput } from './input.js';
 import { WINDOW } from './scan.js';
+import { nowMs } from '../core/clock.js';
 
 export interface ReassembleOptions {
   /** The parts, in any order (or a spec with them). */
@@ -61,7 +62,7 @@ const READ_BYTES = 1 << 20;
 const TWO32 = 0x1_0000_0000;
 
 export async function reassembleDump(opts: ReassembleOptions): Promise<ReassembleReport> {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const set = await openSplitSet(opts.parts);
   let sink: AtomicFileSink | undefined;
   try {
@@ -95,7 +96,7 @@ export async function reassembleDump(opts: ReassembleOptions): Promise<Reassembl
       zeroPages: copier.zeroPages,
       dataBytes: copier.dataBytes,
       eraseinfoBytes: eraseBytes,
-      seconds: (performance.now() - t0) / 1000,
+      seconds: (nowMs() - t0) / 1000,
     };
   } finally {
     await sink?.abort();

@@ -21,6 +21,7 @@ import { kernelStates, markNotRam, WINDOW, WindowScan, type ScanWindow } from '.
 import { openKpfTable, type KpfTable } from './flags.js';
 import { CHECKS, type CheckId, type CheckInputs, type CheckWindow, type Severity } from './checks/index.js';
 import type { KexecSegment } from '../formats/kexec-segments.js';
+import { nowMs } from '../core/clock.js';
 
 export type { KexecSegment };
 
@@ -82,7 +83,7 @@ export interface ValidateReport {
 }
 
 export async function validateDump(opts: ValidateOptions): Promise<ValidateReport> {
-  const t0 = performance.now();
+  const t0 = nowMs();
   const reader = await openPipelineInput(opts.input, opts.wrapSource);
   let kpageflags: KpfTable | undefined;
   try {
@@ -133,7 +134,7 @@ export async function validateDump(opts: ValidateOptions): Promise<ValidateRepor
       findings,
       failed: findings.some((f) => f.severity === 'error'),
       notes,
-      seconds: (performance.now() - t0) / 1000,
+      seconds: (nowMs() - t0) / 1000,
     };
   } finally {
     await kpageflags?.close();

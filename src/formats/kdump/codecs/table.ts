@@ -13,9 +13,7 @@
  * page stored with it; 0 = raw). Levels are makedumpfile's: zlib
  * compress2(..., Z_BEST_SPEED), zstd ZSTD_compressCCtx(..., 1).
  */
-import { inflateSync } from 'node:zlib';
 import { Lzo1xCompressor, lzo1xDecompress, lzoBound } from './lzo.js';
-import { zlibPageCompressor } from './zlib.js';
 import { SnappyCompressor, snappyBound, snappyDecompress, snappyLength } from './snappy.js';
 
 /**
@@ -55,21 +53,6 @@ const ZSTD_LEVEL = 1;
 
 const bigger = (ps: number): string => `inflates to more than the block size ${ps}`;
 
-const zlib: CodecImpl = {
-  compressor: (ps) => zlibPageCompressor(ps, ZLIB_LEVEL),
-  decompressor: (ps) => (src, dst, dstOff) => {
-    let out: Buffer;
-    try {
-      out = inflateSync(src, { maxOutputLength: ps });
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      return e.code === 'ERR_BUFFER_TOO_LARGE' ? bigger(ps) : `is damaged (${e.message})`;
-    }
-    dst.set(out, dstOff);
-    return out.length;
-  },
-};
-
 const lzo: CodecImpl = {
   compressor: (ps) => {
     const c = new Lzo1xCompressor();
@@ -99,6 +82,22 @@ const snappy: CodecImpl = {
   },
 };
 
+async function loadZlib(): Promise<CodecImpl> {
+  // Loaded on first use, with node:zlib: runs without zlib pages do not pay for it.
+  const z = await import('./zlib.js');
+  return {
+    compressor: (ps) => z.zlibPageCompressor(ps, ZLIB_LEVEL),
+    decompressor: (ps) => {
+      const inflate = z.zlibPageDecompressor(ps);
+      return (src, dst, dstOff) => {
+        const r = inflate(src, dst, dstOff);
+        if (typeof r === 'number') return r;
+        return r === 'too large' ? bigger(ps) : `is damaged (${r})`;
+      };
+    },
+  };
+}
+
 async function loadZstd(): Promise<CodecImpl> {
   // Loaded on first use: compiling the WebAssembly costs time and memory that -c, -l and -p runs do not need.
   const z = await import('./zstd.js');
@@ -120,7 +119,7 @@ const ready = (impl: CodecImpl) => (): Promise<CodecImpl> => Promise.resolve(imp
 
 /** Every page codec, in flag order. */
 export const PAGE_CODECS = [
-  { name: 'zlib', flag: 0x01, macro: 'DUMP_DH_COMPRESSED_ZLIB', letter: 'c', long: 'zlib', threaded: true, load: ready(zlib) },
+  { name: 'zlib', flag: 0x01, macro: 'DUMP_DH_COMPRESSED_ZLIB', letter: 'c', long: 'zlib', threaded: true, load: loadZlib },
   { name: 'lzo', flag: 0x02, macro: 'DUMP_DH_COMPRESSED_LZO', letter: 'l', long: 'lzo', threaded: false, load: ready(lzo) },
   { name: 'snappy', flag: 0x04, macro: 'DUMP_DH_COMPRESSED_SNAPPY', letter: 'p', long: 'snappy', threaded: false, load: ready(snappy) },
   { name: 'zstd', flag: 0x20, macro: 'DUMP_DH_COMPRESSED_ZSTD', letter: 'z', long: 'zstd', threaded: true, load: loadZstd },

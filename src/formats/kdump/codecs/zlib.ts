@@ -19,7 +19,7 @@
  * with deflateSync()'s output; on any difference, or a node without that
  * handle, every page goes through deflateSync() (slower, the same bytes).
  */
-import { constants, createDeflate, deflateSync } from 'node:zlib';
+import { constants, createDeflate, deflateSync, inflateSync } from 'node:zlib';
 import type { PageEncode } from './table.js';
 
 /** The native handle of a node:zlib Deflate object, as node's own deflateSync uses it. */
@@ -58,4 +58,23 @@ export function zlibPageCompressor(pageSize: number, level: number): PageEncode 
     return expected;
   };
   return (page) => encode(page);
+}
+
+/**
+ * A decoder of zlib pages into dst[dstOff, dstOff + pageSize): the bytes
+ * produced, or 'too large' (the stream inflates past the page), or what
+ * zlib found wrong.
+ */
+export function zlibPageDecompressor(pageSize: number): (src: Uint8Array, dst: Uint8Array, dstOff: number) => number | string {
+  return (src, dst, dstOff) => {
+    let out: Buffer;
+    try {
+      out = inflateSync(src, { maxOutputLength: pageSize });
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      return e.code === 'ERR_BUFFER_TOO_LARGE' ? 'too large' : e.message;
+    }
+    dst.set(out, dstOff);
+    return out.length;
+  };
 }
