@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { arg, cli as defaultCli, root, timed } from './lib.mjs';
 
 const sizes = arg('--sizes', '2G,8G').split(',').filter(Boolean);
@@ -377,7 +377,10 @@ function flatness(size, baseline) {
     }
   } finally {
     rmSync(out, { force: true });
-    if (!process.argv.includes('--keep-images')) rmSync(img.path, { force: true }), rmSync(`${img.path}.stamp`, { force: true });
+    // The image and everything synth wrote beside it (.truth, .kpageflags, ...; 70 MB at 32 GiB).
+    if (!process.argv.includes('--keep-images')) {
+      for (const f of readdirSync(cacheDir)) if (f === basename(img.path) || f.startsWith(`${basename(img.path)}.`)) rmSync(join(cacheDir, f), { force: true });
+    }
   }
   return rows;
 }
