@@ -22,6 +22,8 @@ import {
 } from '../../../src/formats/kdump/codecs/index.js';
 import { CompressionPool, allocPoolJob } from '../../../src/formats/kdump/codecs/pool.js';
 import { zlibPageCompressor } from '../../../src/formats/kdump/codecs/zlib.js';
+import { lzoWasmCompressor } from '../../../src/formats/kdump/codecs/lzo-wasm.js';
+import { Lzo1xCompressor, lzoBound } from '../../../src/formats/kdump/codecs/lzo.js';
 import { taggedPage } from '../../builders/elf-builder.js';
 
 const PS = 4096;
@@ -126,6 +128,55 @@ describe('PageCompressor', () => {
     big.set(randomBytes(5000), 3000);
     const nine = zlibPageCompressor(16384, 9);
     for (let i = 0; i < 3; i++) expect(Buffer.from(nine(big)).equals(deflateSync(big, { level: 9 }))).toBe(true);
+  });
+
+  it("lzo: the WebAssembly compressor writes the JavaScript one's bytes, page after page, at 4, 16 and 64 KiB pages", () => {
+    // The JavaScript compressor is held to liblzo2 in test/interop/codec-peers.test.ts.
+    const seed = randomBytes(3000);
+    for (const ps of [4096, 16384, 65536]) {
+      const wasm = lzoWasmCompressor(ps);
+      expect(wasm, 'node has WebAssembly: -l must not fall back to JavaScript').toBeDefined();
+      const c = new Lzo1xCompressor();
+      const out = new Uint8Array(lzoBound(ps));
+      const rounds = ps === 4096 ? 1500 : ps === 16384 ? 60 : 300;
+      for (let i = 0; i < rounds; i++) {
+        // Mixed content: repeats at every distance class (M2, M3, M4), literal runs of every length, random tails.
+        const page = new Uint8Array(ps);
+        const k = seed[i]! % 7;
+        if (k === 0) page.set(randomBytes(ps));
+        else if (k === 6) {
+          // Short repeats at the distances where M2, M3 and M4 part (2 KiB, 16 KiB) and elsewhere.
+          page.set(randomBytes(ps));
+          const r = randomBytes(400);
+          const dists = [1, 2047, 2048, 2049, 16383, 16384, 16385, 3 + r[0]!];
+          for (let m = 0; m < 100; m++) {
+            const dist = dists[r[2 * m]! % dists.length]!;
+            const len = 3 + (r[2 * m + 1]! % 12); // 3..14: both sides of M2 (8), M4 (9) short lengths
+            const dst = dist + ((r[m + 200]! * 997 + m * 131) % Math.max(1, ps - dist - len));
+            if (dst + len <= ps) page.copyWithin(dst, dst - dist, dst - dist + len);
+          }
+        }
+        else if (k === 1) page.fill(seed[i + 1]!);
+        else if (k === 2) for (let j = 0; j < ps; j++) page[j] = (j * (seed[i + 2]! | 1)) >> (seed[i + 3]! % 8);
+        else if (k === 3) page.set(taggedPage(i).subarray(0, Math.min(4096, ps)));
+        else {
+          const unit = randomBytes(1 + (seed[i + 4]! % (k === 4 ? 40 : 3000)));
+          for (let j = 0; j < ps; j += unit.length) page.set(unit.subarray(0, Math.min(unit.length, ps - j)), j);
+          page.set(randomBytes(seed[i + 5]! % 200), seed[i + 6]! * 8 % (ps - 200));
+        }
+        const n = c.compress(page, ps, out);
+        expect(Buffer.from(wasm!(page)).equals(Buffer.from(out.subarray(0, n))), `page size ${ps}, page ${i} (kind ${k})`).toBe(true);
+      }
+    }
+    // Inputs too short for a match: all literals, whose first run is coded apart up to 238 bytes.
+    const small = lzoWasmCompressor(300)!;
+    const c = new Lzo1xCompressor();
+    const out = new Uint8Array(lzoBound(300));
+    for (let len = 0; len <= 300; len++) {
+      const input = randomBytes(len);
+      const n = c.compress(input, len, out);
+      expect(Buffer.from(small(input)).equals(Buffer.from(out.subarray(0, n))), `${len} bytes`).toBe(true);
+    }
   });
 
   it("'none' stores every page raw", async () => {

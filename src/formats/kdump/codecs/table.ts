@@ -13,7 +13,8 @@
  * page stored with it; 0 = raw). Levels are makedumpfile's: zlib
  * compress2(..., Z_BEST_SPEED), zstd ZSTD_compressCCtx(..., 1).
  */
-import { Lzo1xCompressor, lzo1xDecompress, lzoBound } from './lzo.js';
+import { lzo1xDecompress } from './lzo.js';
+import { lzoPageCompressor } from './lzo-wasm.js';
 import { SnappyCompressor, snappyBound, snappyDecompress, snappyLength } from './snappy.js';
 
 /**
@@ -54,11 +55,7 @@ const ZSTD_LEVEL = 1;
 const bigger = (ps: number): string => `inflates to more than the block size ${ps}`;
 
 const lzo: CodecImpl = {
-  compressor: (ps) => {
-    const c = new Lzo1xCompressor();
-    const out = new Uint8Array(lzoBound(ps));
-    return (page) => out.subarray(0, c.compress(page, page.length, out));
-  },
+  compressor: lzoPageCompressor,
   decompressor: (ps) => (src, dst, dstOff) => {
     const r = lzo1xDecompress(src, dst, dstOff, ps);
     if (typeof r === 'number') return r;
