@@ -2,11 +2,12 @@
  * The LZO1X-1 compressor of ./lzo.ts as WebAssembly, assembled here at
  * load time from the instructions below (no toolchain, no binary in the
  * tree): the same algorithm, step for step, so the same bytes as liblzo2.
- * JavaScript's version takes 4.8–5.0 µs a page of a guest's kept pages,
- * liblzo2 2.6–2.9 µs; this one runs at C's pace (bench/README.md), and is
- * what -l uses when WebAssembly is there. Its output is checked against
- * the JavaScript compressor on the first page of every compressor (and in
- * tests on thousands), and liblzo2 judges both (test/interop).
+ * On a guest's kept pages JavaScript's version takes 4.9–5.3 µs a page,
+ * this one 3.1–3.3 µs, liblzo2 2.6–2.9 µs (bench/README.md); it is what
+ * -l uses when WebAssembly is there. Its output is checked against the
+ * JavaScript compressor on the first page of every compressor (and in
+ * tests on thousands of pages), and liblzo2 judges what -l writes
+ * (test/interop/codec-peers.test.ts).
  *
  * Linear memory: the dictionary (2^14 16-bit positions) at 0, the page at
  * IN, the output at OUT. `compress(in, len, out)` returns the output
