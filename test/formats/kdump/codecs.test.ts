@@ -22,6 +22,7 @@ import {
 } from '../../../src/formats/kdump/codecs/index.js';
 import { CompressionPool, allocPoolJob } from '../../../src/formats/kdump/codecs/pool.js';
 import { zlibPageCompressor } from '../../../src/formats/kdump/codecs/zlib.js';
+import { checkedOnFirstPage } from '../../../src/formats/kdump/codecs/checked.js';
 import { lzoWasmCompressor } from '../../../src/formats/kdump/codecs/lzo-wasm.js';
 import { Lzo1xCompressor, lzoBound } from '../../../src/formats/kdump/codecs/lzo.js';
 import { taggedPage } from '../../builders/elf-builder.js';
@@ -177,6 +178,19 @@ describe('PageCompressor', () => {
       const n = c.compress(input, len, out);
       expect(Buffer.from(small(input)).equals(Buffer.from(out.subarray(0, n))), `${len} bytes`).toBe(true);
     }
+  });
+
+  it('a faster implementation is used only if its first page equals the reference', () => {
+    const calls = { fast: 0, ref: 0 };
+    const ref = (p: Uint8Array): Uint8Array => (calls.ref++, p.subarray(0, 8));
+    const agreeing = checkedOnFirstPage((p) => (calls.fast++, p.subarray(0, 8)), ref);
+    const page = randomBytes(64);
+    for (let i = 0; i < 5; i++) expect(Buffer.from(agreeing(page)).equals(page.subarray(0, 8))).toBe(true);
+    expect(calls).toEqual({ fast: 5, ref: 1 });
+    calls.fast = calls.ref = 0;
+    const differing = checkedOnFirstPage((p) => (calls.fast++, p.subarray(1, 9)), ref);
+    for (let i = 0; i < 5; i++) expect(Buffer.from(differing(page)).equals(page.subarray(0, 8))).toBe(true);
+    expect(calls).toEqual({ fast: 1, ref: 5 });
   });
 
   it("'none' stores every page raw", async () => {

@@ -15,6 +15,7 @@
  * relative to the block, as liblzo2's does.
  */
 import type { PageEncode } from './table.js';
+import { checkedOnFirstPage } from './checked.js';
 import { Lzo1xCompressor, lzoBound } from './lzo.js';
 
 // --- A minimal WebAssembly assembler: bytes of instructions, sections, a module.
@@ -309,12 +310,5 @@ export function lzoPageCompressor(pageSize: number): PageEncode {
   const js: PageEncode = (page) => out.subarray(0, c.compress(page, page.length, out));
   const wasm = lzoWasmCompressor(pageSize);
   if (!wasm) return js;
-  let encode: PageEncode = (page) => {
-    const expected = js(page);
-    const got = wasm(page);
-    const same = Buffer.compare(got, expected) === 0;
-    encode = same ? wasm : js;
-    return same ? got : expected;
-  };
-  return (page) => encode(page);
+  return checkedOnFirstPage(wasm, js);
 }

@@ -21,6 +21,7 @@
  */
 import { constants, createDeflate, deflateSync, inflateSync } from 'node:zlib';
 import type { PageEncode } from './table.js';
+import { checkedOnFirstPage } from './checked.js';
 
 /** The native handle of a node:zlib Deflate object, as node's own deflateSync uses it. */
 interface DeflateHandle {
@@ -51,13 +52,7 @@ export function zlibPageCompressor(pageSize: number, level: number): PageEncode 
     if (inputLeft !== 0 || roomLeft === 0) return slow(page);
     return out.subarray(0, out.length - roomLeft);
   };
-  // The first page goes both ways; the fast way is kept only if it gave the same bytes.
-  let encode: PageEncode = (page) => {
-    const expected = slow(page);
-    encode = Buffer.compare(fast(page), expected) === 0 ? fast : slow;
-    return expected;
-  };
-  return (page) => encode(page);
+  return checkedOnFirstPage(fast, slow);
 }
 
 /**
