@@ -5,9 +5,10 @@
 //
 //   npm run bundle [-- --out DIR] [-- --no-minify]   (default: bundle/; names kept for profiles)
 //
-// DIR/dumpsieve.mjs   the entry (also the compression workers' entry)
+// DIR/dumpsieve.mjs   the entry (imports nothing until it knows the command)
+// DIR/lib/worker-main.mjs  the compression workers' entry
 // DIR/lib/*.mjs       the CLI, its dependencies and the zstd WebAssembly,
-//                     as the modules the entry loads when it needs them
+//                     as the modules the entries load when they need them
 // DIR/dumpsieve       launcher: node with a small heap (DUMPSIEVE_NODE,
 //                     DUMPSIEVE_NODE_OPTIONS override), then dumpsieve.mjs
 // DIR/dumpsieve-collector  kdump core collector with makedumpfile's command
@@ -66,13 +67,17 @@ const lazyStringWidth = {
 };
 
 const result = await build({
-  entryPoints: { dumpsieve: join(root, 'src/cli/bin.ts') },
+  entryPoints: {
+    dumpsieve: join(root, 'src/cli/bin.ts'),
+    // Beside the chunks, where codecs/pool.ts looks for it.
+    'lib/worker-main': join(root, 'src/formats/kdump/codecs/worker-main.ts'),
+  },
   outdir: out,
   // The CLI's dynamic imports become files of their own in lib/: --version,
   // a compression worker and a filter each evaluate only what they use
   // (a -c worker's isolate: 11 MiB less than with the whole CLI in it).
   splitting: true,
-  entryNames: '[name]',
+  entryNames: '[dir]/[name]',
   chunkNames: 'lib/[name]-[hash]',
   outExtension: { '.js': '.mjs' },
   bundle: true,

@@ -7,9 +7,10 @@
  *
  * Each worker loads a module that runs PageCompressor itself (./worker.ts):
  * the same code as the main thread, so worker output is the main thread's
- * byte for byte. The module is ./worker-main.js beside this file in the
- * build, or the entry that registered itself with setWorkerEntry() (the
- * CLI, and so the single-file bundle, which holds no other file).
+ * byte for byte. The module is worker-main beside this file: ./worker-main.js
+ * in the build, lib/worker-main.mjs in the bundle (scripts/bundle.mjs makes
+ * it an entry of its own, so the CLI's entry loads nothing for a worker and
+ * a worker nothing of the CLI).
  */
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -18,20 +19,8 @@ import type { Codec } from './table.js';
 import type { CompressedBatch } from './index.js';
 import type { WorkerJob, WorkerReply, WorkerSetup } from './worker.js';
 
-let registeredEntry: URL | undefined;
-
-/**
- * Start compression workers from this module (a file whose top level
- * calls serveCompression when its workerData says so) instead of
- * ./worker-main.js.
- */
-export function setWorkerEntry(url: URL | string): void {
-  registeredEntry = new URL(url);
-}
-
 /** The module each worker runs. */
 export function workerEntry(): URL {
-  if (registeredEntry) return registeredEntry;
   const here = new URL(import.meta.url);
   if (here.pathname.endsWith('.ts')) {
     // Running from the TypeScript sources (tests): workers run the build of
@@ -39,6 +28,12 @@ export function workerEntry(): URL {
     const built = new URL('../../../../dist/formats/kdump/codecs/worker-main.js', here);
     if (!existsSync(fileURLToPath(built))) throw new Error(`compression workers need the build: ${fileURLToPath(built)} is missing (npm run build)`);
     return built;
+  }
+  if (here.pathname.endsWith('.mjs')) {
+    // The bundle: this code sits in one of its lib/ chunks, beside the worker
+    // entry, unless a bundler put it in the top-level entry.
+    const beside = new URL('./worker-main.mjs', here);
+    return existsSync(fileURLToPath(beside)) ? beside : new URL('./lib/worker-main.mjs', here);
   }
   return new URL('./worker-main.js', here);
 }
