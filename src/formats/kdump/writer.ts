@@ -80,6 +80,31 @@ export interface KdumpWriterOptions {
    * not depend on it; a -F stream's records do (as makedumpfile's).
    */
   bitmapBuffer?: number;
+  /**
+   * Workers started ahead by startCompressionWorkers() (while the caller's
+   * plan pass runs, so that their start-up overlaps it). The writer owns
+   * them from construction: begin() uses them when it would start the same
+   * workers, and closes them otherwise (a small output, another codec).
+   */
+  pool?: CompressionPool | undefined;
+}
+
+/** Compression workers a KdumpWriter with these options uses for an output of POOL_MIN_PAGES pages or more. */
+export function compressionThreads(codec: Codec, opts: KdumpWriterOptions = {}): number {
+  const cpus = availableParallelism();
+  const byCpus = codecSpec(codec)?.threaded && cpus > 1 ? Math.min(4, cpus) : 0;
+  return opts.threads ?? (opts.memoryLimitMiB === undefined ? byCpus : Math.min(byCpus, workersWithin(opts.memoryLimitMiB, codec)));
+}
+
+/**
+ * Start the workers a KdumpWriter with these options would start in
+ * begin() for an output of up to `maxPages` pages, ahead of it: undefined
+ * where it would start none. Hand them on as KdumpWriterOptions.pool.
+ */
+export function startCompressionWorkers(codec: Codec, pageSize: number, opts: KdumpWriterOptions, maxPages: number): CompressionPool | undefined {
+  const threads = compressionThreads(codec, opts);
+  if (codec === 'none' || threads === 0 || maxPages < POOL_MIN_PAGES) return undefined;
+  return CompressionPool.create(codec, pageSize, threads);
 }
 
 /**
@@ -173,6 +198,8 @@ export class KdumpWriter implements DumpWriter {
   /** Workers of the pool, once begin() made one. */
   private workersUsed = 0;
   private pool: CompressionPool | undefined;
+  /** Workers handed over at construction (KdumpWriterOptions.pool), until begin() uses or closes them. */
+  private early: CompressionPool | undefined;
   /** The main thread's compressor (no worker pool): pages go from the caller's buffer straight to the data writer. */
   private compressor: PageCompressor | undefined;
 
@@ -220,10 +247,8 @@ export class KdumpWriter implements DumpWriter {
     const spec = codecSpec(codec);
     if (!spec && codec !== 'none') throw new RangeError(`KdumpWriter: unknown codec '${codec}'`);
     this.flag = spec?.flag ?? 0;
-    const cpus = availableParallelism();
-    const slow = spec?.threaded ?? false;
-    const byCpus = slow && cpus > 1 ? Math.min(4, cpus) : 0;
-    this.threads = opts.threads ?? (opts.memoryLimitMiB === undefined ? byCpus : Math.min(byCpus, workersWithin(opts.memoryLimitMiB, codec)));
+    this.threads = compressionThreads(codec, opts);
+    this.early = opts.pool;
     const bm = opts.bitmapBuffer ?? BITMAP_FLUSH;
     if (!Number.isInteger(bm) || bm < MIN_BITMAP_BUFFER || bm > MAX_BITMAP_BUFFER) throw new RangeError(`KdumpWriter: bitmap buffer of ${bm} bytes is not in ${MIN_BITMAP_BUFFER}..${MAX_BITMAP_BUFFER}`);
     this.bm1 = new Uint8Array(bm);
@@ -302,11 +327,16 @@ export class KdumpWriter implements DumpWriter {
     // level excludes zero pages (write_kdump_pages_and_bitmap_cyclic).
     if (plan.dumpLevel & 1) await this.appendZeroPage();
 
+    const early = this.early;
+    this.early = undefined;
     if (this.flag !== 0 && this.threads > 0 && plan.keptPages >= POOL_MIN_PAGES) {
-      this.pool = CompressionPool.create(this.codec, bs, this.threads);
+      const fits = early !== undefined && early.codec === this.codec && early.pageSize === bs && early.threads === this.threads;
+      if (!fits) await early?.close();
+      this.pool = fits ? early : CompressionPool.create(this.codec, bs, this.threads);
       this.workersUsed = this.threads;
       this.maxInflight = 2 * this.threads;
     } else {
+      await early?.close();
       this.compressor = await PageCompressor.create(this.codec, bs);
     }
   }
@@ -617,9 +647,10 @@ export class KdumpWriter implements DumpWriter {
 
   async abort(): Promise<void> {
     this.finished = true;
-    const pool = this.pool;
+    const pools = [this.pool, this.early];
     this.pool = undefined;
-    await pool?.close().catch(() => undefined);
+    this.early = undefined;
+    for (const pool of pools) await pool?.close().catch(() => undefined);
     await this.sink.abort();
   }
 
