@@ -3,7 +3,8 @@ import { inflateSync } from 'node:zlib';
 import { decompress as zstdDecompress } from 'fzstd';
 import { describe, expect, it } from 'vitest';
 import { BufferSource } from '../../../src/io/source.js';
-import { KdumpWriter } from '../../../src/formats/kdump/writer.js';
+import { KdumpWriter, startCompressionWorkers } from '../../../src/formats/kdump/writer.js';
+import { allocPoolJob, type CompressionPool } from '../../../src/formats/kdump/codecs/pool.js';
 import { KdumpReader } from '../../../src/formats/kdump/reader.js';
 import { PfnState, type Codec } from '../../../src/formats/types.js';
 import { noteBytes, taggedPage } from '../../builders/elf-builder.js';
@@ -287,4 +288,66 @@ describe('KdumpWriter → KdumpReader round trips', () => {
       }
     });
   }
+  describe('workers started ahead (startCompressionWorkers, KdumpWriterOptions.pool)', () => {
+    const big: DriveSpec = {
+      maxPfn: 6000,
+      ram: [[0, 6000]],
+      kept: [
+        [0, 2000],
+        [2100, 5000],
+      ],
+      zero: (p) => p % 11 === 3,
+      content: (p) => (p % 13 === 0 ? noisePage(p) : taggedPage(p)),
+      dumpLevel: 1,
+      vmcoreinfo: TEST_VMCOREINFO,
+    };
+    const closed = async (pool: CompressionPool): Promise<boolean> =>
+      pool.run(allocPoolJob(1, PS), 1).then(
+        () => false,
+        (err: Error) => /closed/.test(err.message),
+      );
+    const ahead = async (codec: Codec, s: DriveSpec, pool: CompressionPool | undefined) => {
+      const sink = new MemorySink();
+      const summary = await driveWriter(new KdumpWriter(sink, codec, { threads: 2, pool }), s);
+      return { bytes: sink.bytes, summary };
+    };
+
+    it('starts none where begin() would start none', () => {
+      expect(startCompressionWorkers('none', PS, { threads: 2 }, 1 << 20)).toBeUndefined();
+      expect(startCompressionWorkers('zlib', PS, { threads: 0 }, 1 << 20)).toBeUndefined();
+      expect(startCompressionWorkers('zlib', PS, { threads: 2 }, 4095)).toBeUndefined();
+    });
+
+    it('a large output is compressed by the workers handed over, which end() closes; same bytes as one thread', async () => {
+      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, big.maxPfn)!;
+      expect(pool.threads).toBe(2);
+      const got = await ahead('zlib', big, pool);
+      expect(got.summary.workers).toBe(2);
+      expect(await closed(pool)).toBe(true);
+      const single = await write('zlib', big, 0);
+      expect(Buffer.compare(Buffer.from(got.bytes), Buffer.from(single.bytes))).toBe(0);
+    });
+
+    it('a small output closes them and compresses on the calling thread', async () => {
+      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, big.maxPfn)!;
+      const got = await ahead('zlib', spec(), pool);
+      expect(got.summary.workers).toBe(0);
+      expect(await closed(pool)).toBe(true);
+      expect(Buffer.compare(Buffer.from(got.bytes), Buffer.from((await write('zlib', spec(), 0)).bytes))).toBe(0);
+    });
+
+    it('workers of another codec are closed and the right ones started', async () => {
+      const pool = startCompressionWorkers('lzo', PS, { threads: 2 }, big.maxPfn)!;
+      const got = await ahead('zlib', big, pool);
+      expect(got.summary.workers).toBe(2);
+      expect(await closed(pool)).toBe(true);
+      expect(Buffer.compare(Buffer.from(got.bytes), Buffer.from((await write('zlib', big, 0)).bytes))).toBe(0);
+    });
+
+    it('abort() before begin() closes them', async () => {
+      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, big.maxPfn)!;
+      await new KdumpWriter(new MemorySink(), 'zlib', { threads: 2, pool }).abort();
+      expect(await closed(pool)).toBe(true);
+    });
+  });
 });
