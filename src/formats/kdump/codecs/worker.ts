@@ -2,8 +2,7 @@
  * A compression worker: runs PageCompressor (the same code as the main
  * thread) on the batches the pool (./pool.ts) transfers to it, and
  * transfers them back. Started with workerData `{ codec, pageSize }` from
- * an entry module that calls serveCompression: ./worker-main.ts, or the
- * CLI's entry (src/cli/bin.ts), which is what the single-file bundle runs.
+ * ./worker-main.ts (in the bundle lib/worker-main.mjs, an entry of its own).
  */
 import { parentPort } from 'node:worker_threads';
 import { PageCompressor } from './index.js';
