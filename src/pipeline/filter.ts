@@ -79,6 +79,12 @@ export interface FilterOptions {
    * again. Either way the output is the same.
    */
   decisionsBudget?: number | undefined;
+  /**
+   * Inputs of at least this many pfns start their compression workers
+   * before the plan pass (default 2^18, EARLY_WORKERS_MIN_PFNS); smaller
+   * ones when the writer begins. Either way the output is the same.
+   */
+  earlyWorkersMinPfns?: number | undefined;
   /** Stream for flattened output without a path (default process.stdout). */
   stdout?: Writable | undefined;
   onProgress?: ((p: Progress) => void) | undefined;
@@ -324,7 +330,7 @@ export async function filterDump(opts: FilterOptions): Promise<FilterReport> {
   let workers: CompressionPool | undefined;
   try {
     const ps = reader.info.pageSize;
-    if (format === 'kdump' && reader.info.maxPfn >= EARLY_WORKERS_MIN_PFNS) workers = startCompressionWorkers(codec, ps, writerOptions(opts), reader.info.maxPfn);
+    if (format === 'kdump' && reader.info.maxPfn >= (opts.earlyWorkersMinPfns ?? EARLY_WORKERS_MIN_PFNS)) workers = startCompressionWorkers(codec, ps, writerOptions(opts), reader.info.maxPfn);
     flags = await chooseFlagSource(reader, level, opts.flagsTable);
     const prot = await protection(reader, flags, opts.protect);
     const run: FilterRun = {

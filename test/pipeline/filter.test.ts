@@ -146,3 +146,34 @@ describe('outputs hold the input pages, exactly', () => {
     expect((await stat(flatOut)).size).toBeGreaterThan((await stat(plainOut)).size);
   });
 });
+
+describe('compression workers started before the plan pass', () => {
+  const bytesOf = async (path: string): Promise<Buffer> => (await import('node:fs/promises')).readFile(path);
+
+  it('write what workers started with the writer write, and what the main thread writes', async () => {
+    const early = dir.file('early.kdump');
+    const late = dir.file('late.kdump');
+    const main = dir.file('main.kdump');
+    const a = await filterDump({ input: plain, output: early, dumpLevel: 0, codec: 'zlib', threads: 2, earlyWorkersMinPfns: 0 });
+    const b = await filterDump({ input: plain, output: late, dumpLevel: 0, codec: 'zlib', threads: 2, earlyWorkersMinPfns: Number.MAX_SAFE_INTEGER });
+    await filterDump({ input: plain, output: main, dumpLevel: 0, codec: 'zlib', threads: 0 });
+    expect(a.pages.kept).toBeGreaterThan(4096);
+    expect(a.output.workers).toBe(2);
+    expect(b.output.workers).toBe(2);
+    const want = await bytesOf(main);
+    expect((await bytesOf(early)).equals(want)).toBe(true);
+    expect((await bytesOf(late)).equals(want)).toBe(true);
+  });
+
+  it('an output too small for workers is compressed on the main thread all the same', async () => {
+    const small = await makeGuest(dir, 'virtio.vmcore', { scenario: 'virtio-balloon', size: 96 << 20, seed: 3, kernel: '6.1' });
+    const early = dir.file('early-small.kdump');
+    const main = dir.file('main-small.kdump');
+    const a = await filterDump({ input: small, output: early, dumpLevel: 31, codec: 'zstd', threads: 2, earlyWorkersMinPfns: 0 });
+    await filterDump({ input: small, output: main, dumpLevel: 31, codec: 'zstd', threads: 0 });
+    // Zero pages have descriptors too: all of them count towards the writer's pool threshold (4096).
+    expect(a.pages.kept + (a.pages.excluded.zero ?? 0)).toBeLessThan(4096);
+    expect(a.output.workers ?? 0).toBe(0);
+    expect((await bytesOf(early)).equals(await bytesOf(main))).toBe(true);
+  });
+});
