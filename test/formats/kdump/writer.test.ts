@@ -261,21 +261,23 @@ describe('KdumpWriter → KdumpReader round trips', () => {
     });
   }
 
+  // Enough pages for the pool to start (4096+), content varied.
+  const poolSized: DriveSpec = {
+    maxPfn: 6000,
+    ram: [[0, 6000]],
+    kept: [
+      [0, 2000],
+      [2100, 5000],
+    ],
+    zero: (p) => p % 11 === 3,
+    content: (p) => (p % 13 === 0 ? noisePage(p) : taggedPage(p)),
+    dumpLevel: 1,
+    vmcoreinfo: TEST_VMCOREINFO,
+  };
+
   for (const codec of ['zlib', 'lzo', 'snappy', 'zstd'] as const) {
     it(`${codec}: the worker pool writes the same file as one thread`, async () => {
-      // Enough pages for the pool to start (4096+), content varied.
-      const s: DriveSpec = {
-        maxPfn: 6000,
-        ram: [[0, 6000]],
-        kept: [
-          [0, 2000],
-          [2100, 5000],
-        ],
-        zero: (p) => p % 11 === 3,
-        content: (p) => (p % 13 === 0 ? noisePage(p) : taggedPage(p)),
-        dumpLevel: 1,
-        vmcoreinfo: TEST_VMCOREINFO,
-      };
+      const s = poolSized;
       const single = await write(codec, s, 0);
       const pooled = await write(codec, s, 2);
       expect(pooled.bytes.length).toBe(single.bytes.length);
@@ -288,19 +290,9 @@ describe('KdumpWriter → KdumpReader round trips', () => {
       }
     });
   }
+
   describe('workers started ahead (startCompressionWorkers, KdumpWriterOptions.pool)', () => {
-    const big: DriveSpec = {
-      maxPfn: 6000,
-      ram: [[0, 6000]],
-      kept: [
-        [0, 2000],
-        [2100, 5000],
-      ],
-      zero: (p) => p % 11 === 3,
-      content: (p) => (p % 13 === 0 ? noisePage(p) : taggedPage(p)),
-      dumpLevel: 1,
-      vmcoreinfo: TEST_VMCOREINFO,
-    };
+    const big = poolSized; // enough pages for the pool
     const closed = async (pool: CompressionPool): Promise<boolean> =>
       pool.run(allocPoolJob(1, PS), 1).then(
         () => false,
