@@ -446,6 +446,37 @@ async function outputPlan(run: FilterRun, plan: FilterPlan): Promise<OutputPlan>
 }
 
 /**
+ * A window's two bitmaps (RAM: not a hole; dumped: kept), a byte of each
+ * at a time, and its pages added to `counts` by reason. Returns the bytes
+ * of each bitmap.
+ */
+function windowBitmaps(w: DecidedWindow, ramBits: Uint8Array, dumpBits: Uint8Array, counts: Float64Array): number {
+  const { count: n, reasons, states } = w;
+  const nb = Math.ceil(n / 8);
+  if (!w.ram) {
+    ramBits.fill(0, 0, nb);
+    dumpBits.fill(0, 0, nb);
+    for (let i = 0; i < n; i++) counts[reasons[i]!]!++;
+    return nb;
+  }
+  for (let b = 0; b < nb; b++) {
+    const first = b << 3;
+    const last = Math.min(first + 8, n);
+    let ram = 0;
+    let dumped = 0;
+    for (let i = first; i < last; i++) {
+      const r = reasons[i]!;
+      counts[r]!++;
+      if (states[i] !== PfnState.HOLE) ram |= 1 << (i - first);
+      if (r === Reason.KEPT) dumped |= 1 << (i - first);
+    }
+    ramBits[b] = ram;
+    dumpBits[b] = dumped;
+  }
+  return nb;
+}
+
+/**
  * The write pass: the plan's decisions again (replayed, or classified
  * again when they did not fit the budget: the same decisions), emit each
  * window's bitmaps, read its kept pages one chunk ahead and hand them to
@@ -462,16 +493,8 @@ async function writePass(run: FilterRun, plan: FilterPlan, out: DumpWriter): Pro
     const progress = (p: ScanProgress): void => opts.onProgress?.({ phase: 'write', phases: PHASES, ...p });
     const windows: AsyncIterable<DecidedWindow> | Iterable<DecidedWindow> = plan.decisions.complete ? plan.decisions.replay(progress) : run.classifier.windows(progress);
     for await (const w of windows) {
-      const { start, count: n, reasons, states } = w;
-      const nb = Math.ceil(n / 8);
-      ramBits.fill(0, 0, nb);
-      dumpBits.fill(0, 0, nb);
-      if (w.ram) {
-        for (let i = 0; i < n; i++) {
-          if (states[i] !== PfnState.HOLE) ramBits[i >> 3]! |= 1 << (i & 7);
-          if (reasons[i] === Reason.KEPT) dumpBits[i >> 3]! |= 1 << (i & 7);
-        }
-      }
+      const { start, count: n, reasons } = w;
+      const nb = windowBitmaps(w, ramBits, dumpBits, counts);
       await out.bitmaps({ start, count: n, ram: ramBits.subarray(0, nb), dumped: dumpBits.subarray(0, nb) });
       if (w.ram) {
         for await (const c of run.chunks.read(start, reasons, n, CHUNK)) {
@@ -481,11 +504,16 @@ async function writePass(run: FilterRun, plan: FilterPlan, out: DumpWriter): Pro
             await out.writePages(c.pfn, c.count, c.data);
             continue;
           }
-          if (run.zeros.mark(c.data, c.pfn, c.count) > 0) for (let q = 0; q < c.count; q++) if (run.zeros.mask[q]) reasons[c.pfn - start + q] = Reason.ZERO;
+          const zeros = run.zeros.mark(c.data, c.pfn, c.count);
+          if (zeros > 0) {
+            // Kept in the bitmaps (kdump points them at the shared zero page), counted as zero.
+            for (let q = 0; q < c.count; q++) if (run.zeros.mask[q]) reasons[c.pfn - start + q] = Reason.ZERO;
+            counts[Reason.KEPT]! -= zeros;
+            counts[Reason.ZERO]! += zeros;
+          }
           await out.writePages(c.pfn, c.count, c.data, run.zeros.mask);
         }
       }
-      for (let i = 0; i < n; i++) counts[reasons[i]!]!++;
       if (reasonsMap) await reasonsMap.window(start, n, reasons);
     }
     const summary = await out.end();
