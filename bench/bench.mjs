@@ -314,6 +314,8 @@ function summary(runs) {
   return {
     seconds: median(runs.map((r) => r.seconds)),
     cpu: median(runs.map((r) => r.cpu)),
+    user: median(runs.map((r) => r.user)),
+    system: median(runs.map((r) => r.system)),
     rssMiB: Math.max(...runs.map((r) => r.rssMiB)),
     bytes: runs[0]?.bytes,
   };
@@ -322,15 +324,16 @@ function summary(runs) {
 function report(size, imageBytes, rows, rep) {
   const mb = (s) => (imageBytes / 1e6 / s).toFixed(0);
   log('');
-  log('| mode | dumpsieve s | makedumpfile s | ratio | dumpsieve MB/s | makedumpfile MB/s | CPU s (ds / mdf) | peak RSS MiB (ds / mdf) | output MiB (ds / mdf) | pages checked | load |');
-  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  log('| mode | dumpsieve s | makedumpfile s | ratio | dumpsieve MB/s | makedumpfile MB/s | CPU s (ds / mdf) | user + system s (ds / mdf) | peak RSS MiB (ds / mdf) | output MiB (ds / mdf) | pages checked | load |');
+  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
   for (const r of rows) {
     const d = summary(r.ds);
     const m = r.mdf.length ? summary(r.mdf) : undefined;
     const cell = (x, f) => (x === undefined ? '–' : f(x));
+    const split = (x) => `${x.user.toFixed(2)} + ${x.system.toFixed(2)}`;
     const check = r.samePages ? `${r.samePages.pages} same${r.samePages.zeros ? ` (ELF: ${r.samePages.zeros} zero pages left out)` : ''}${r.identical ? ', identical file' : ''}` : '–';
     log(
-      `| ${r.mode} | ${d.seconds.toFixed(2)} | ${cell(m, (x) => x.seconds.toFixed(2))} | ${cell(m, (x) => (d.seconds / x.seconds).toFixed(2))} | ${mb(d.seconds)} | ${cell(m, (x) => mb(x.seconds))} | ${d.cpu.toFixed(2)} / ${cell(m, (x) => x.cpu.toFixed(2))} | ${d.rssMiB.toFixed(0)} / ${cell(m, (x) => x.rssMiB.toFixed(0))} | ${(d.bytes / 2 ** 20).toFixed(1)} / ${cell(m, (x) => (x.bytes / 2 ** 20).toFixed(1))} | ${check} | ${r.load} |`,
+      `| ${r.mode} | ${d.seconds.toFixed(2)} | ${cell(m, (x) => x.seconds.toFixed(2))} | ${cell(m, (x) => (d.seconds / x.seconds).toFixed(2))} | ${mb(d.seconds)} | ${cell(m, (x) => mb(x.seconds))} | ${d.cpu.toFixed(2)} / ${cell(m, (x) => x.cpu.toFixed(2))} | ${split(d)} / ${cell(m, split)} | ${d.rssMiB.toFixed(0)} / ${cell(m, (x) => x.rssMiB.toFixed(0))} | ${(d.bytes / 2 ** 20).toFixed(1)} / ${cell(m, (x) => (x.bytes / 2 ** 20).toFixed(1))} | ${check} | ${r.load} |`,
     );
   }
   if (rep) {

@@ -23,6 +23,8 @@ export function timed(cmd, args, ok = [0], env = {}) {
     rssMiB: get(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
     seconds,
     cpu: get(/User time \(seconds\): ([\d.]+)/) + get(/System time \(seconds\): ([\d.]+)/),
+    user: get(/User time \(seconds\): ([\d.]+)/),
+    system: get(/System time \(seconds\): ([\d.]+)/),
     stdout: r.stdout,
     status: r.status,
   };
