@@ -123,38 +123,49 @@ export class X86_64Translator {
    * 2 MiB or 1 GiB page).
    */
   async translate(vaddr: bigint): Promise<PhysPiece> {
+    const t = await this.walk(vaddr);
+    if (typeof t === 'string') {
+      throw new DumpError('ADDRESS_UNMAPPED', `kernel address ${hex(BigInt.asUintN(64, vaddr))} is not mapped (${t} entry not present)`, { file: this.file });
+    }
+    return t;
+  }
+
+  /**
+   * translate() without the error: an unmapped address gives the level
+   * whose entry is not present. For walks that expect holes (the kernel
+   * image's mapping: some 500 of them in every run).
+   */
+  private async walk(vaddr: bigint): Promise<PhysPiece | 'PGD' | 'P4D' | 'PUD' | 'PMD' | 'PTE'> {
     const v = BigInt.asUintN(64, vaddr);
     const idx = (shift: bigint): number => Number((v >> shift) & 511n);
     const low = (bits: number): number => Number(v & ((1n << BigInt(bits)) - 1n));
-    const fail = (level: string): DumpError =>
-      new DumpError('ADDRESS_UNMAPPED', `kernel address ${hex(v)} is not mapped (${level} entry not present)`, { file: this.file });
 
     let pudTable: number;
     if (this.levels === 5) {
       const pgd = X86_64Translator.entry(await this.table(this.pgdPhys), idx(48n));
-      if (!pgd.present) throw fail('PGD');
+      if (!pgd.present) return 'PGD';
       const p4d = X86_64Translator.entry(await this.table(pgd.addr), idx(39n));
-      if (!p4d.present) throw fail('P4D');
+      if (!p4d.present) return 'P4D';
       pudTable = p4d.addr;
     } else {
       const pgd = X86_64Translator.entry(await this.table(this.pgdPhys), idx(39n));
-      if (!pgd.present) throw fail('PGD');
+      if (!pgd.present) return 'PGD';
       pudTable = pgd.addr;
     }
     const pud = X86_64Translator.entry(await this.table(pudTable), idx(30n));
-    if (!pud.present) throw fail('PUD');
+    if (!pud.present) return 'PUD';
     if (pud.pse) {
       const off = low(30);
       return { paddr: pud.addr - (pud.addr % GIB) + off, length: GIB - off };
     }
     const pmd = X86_64Translator.entry(await this.table(pud.addr), idx(21n));
-    if (!pmd.present) throw fail('PMD');
+    if (!pmd.present) return 'PMD';
     if (pmd.pse) {
       const off = low(21);
       return { paddr: pmd.addr - (pmd.addr % MIB2) + off, length: MIB2 - off };
     }
     const pte = X86_64Translator.entry(await this.table(pmd.addr), idx(12n));
-    if (!pte.present) throw fail('PTE');
+    if (!pte.present) return 'PTE';
     const off = low(12);
     return { paddr: pte.addr + off, length: 4096 - off };
   }
@@ -198,15 +209,17 @@ export class X86_64Translator {
   async kernelImagePfns(maxBytes = GIB): Promise<Array<{ start: number; end: number }>> {
     const out: Array<{ start: number; end: number }> = [];
     for (let off = 0; off < maxBytes; ) {
-      let t: PhysPiece;
+      let t: PhysPiece | string;
       try {
-        t = await this.translate(START_KERNEL_MAP + BigInt(off));
+        t = await this.walk(START_KERNEL_MAP + BigInt(off));
       } catch (err) {
-        if (err instanceof DumpError && err.code === 'ADDRESS_UNMAPPED') {
-          off += MIB2 - (off % MIB2);
-          continue;
-        }
-        throw err;
+        // A page table that is not in the image: nothing mapped through it.
+        if (!(err instanceof DumpError && err.code === 'ADDRESS_UNMAPPED')) throw err;
+        t = 'table';
+      }
+      if (typeof t === 'string') {
+        off += MIB2 - (off % MIB2);
+        continue;
       }
       const start = Math.floor(t.paddr / 4096);
       const end = Math.ceil((t.paddr + t.length) / 4096);
