@@ -292,7 +292,6 @@ describe('KdumpWriter → KdumpReader round trips', () => {
   }
 
   describe('workers started ahead (startCompressionWorkers, KdumpWriterOptions.pool)', () => {
-    const big = poolSized; // enough pages for the pool
     const closed = async (pool: CompressionPool): Promise<boolean> =>
       pool.run(allocPoolJob(1, PS), 1).then(
         () => false,
@@ -311,17 +310,17 @@ describe('KdumpWriter → KdumpReader round trips', () => {
     });
 
     it('a large output is compressed by the workers handed over, which end() closes; same bytes as one thread', async () => {
-      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, big.maxPfn)!;
+      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, poolSized.maxPfn)!;
       expect(pool.threads).toBe(2);
-      const got = await ahead('zlib', big, pool);
+      const got = await ahead('zlib', poolSized, pool);
       expect(got.summary.workers).toBe(2);
       expect(await closed(pool)).toBe(true);
-      const single = await write('zlib', big, 0);
+      const single = await write('zlib', poolSized, 0);
       expect(Buffer.compare(Buffer.from(got.bytes), Buffer.from(single.bytes))).toBe(0);
     });
 
     it('a small output closes them and compresses on the calling thread', async () => {
-      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, big.maxPfn)!;
+      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, poolSized.maxPfn)!;
       const got = await ahead('zlib', spec(), pool);
       expect(got.summary.workers).toBe(0);
       expect(await closed(pool)).toBe(true);
@@ -329,15 +328,15 @@ describe('KdumpWriter → KdumpReader round trips', () => {
     });
 
     it('workers of another codec are closed and the right ones started', async () => {
-      const pool = startCompressionWorkers('lzo', PS, { threads: 2 }, big.maxPfn)!;
-      const got = await ahead('zlib', big, pool);
+      const pool = startCompressionWorkers('lzo', PS, { threads: 2 }, poolSized.maxPfn)!;
+      const got = await ahead('zlib', poolSized, pool);
       expect(got.summary.workers).toBe(2);
       expect(await closed(pool)).toBe(true);
-      expect(Buffer.compare(Buffer.from(got.bytes), Buffer.from((await write('zlib', big, 0)).bytes))).toBe(0);
+      expect(Buffer.compare(Buffer.from(got.bytes), Buffer.from((await write('zlib', poolSized, 0)).bytes))).toBe(0);
     });
 
     it('abort() before begin() closes them', async () => {
-      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, big.maxPfn)!;
+      const pool = startCompressionWorkers('zlib', PS, { threads: 2 }, poolSized.maxPfn)!;
       await new KdumpWriter(new MemorySink(), 'zlib', { threads: 2, pool }).abort();
       expect(await closed(pool)).toBe(true);
     });

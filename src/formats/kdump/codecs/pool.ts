@@ -29,13 +29,8 @@ export function workerEntry(): URL {
     if (!existsSync(fileURLToPath(built))) throw new Error(`compression workers need the build: ${fileURLToPath(built)} is missing (npm run build)`);
     return built;
   }
-  if (here.pathname.endsWith('.mjs')) {
-    // The bundle: this code sits in one of its lib/ chunks, beside the worker
-    // entry, unless a bundler put it in the top-level entry.
-    const beside = new URL('./worker-main.mjs', here);
-    return existsSync(fileURLToPath(beside)) ? beside : new URL('./lib/worker-main.mjs', here);
-  }
-  return new URL('./worker-main.js', here);
+  // The bundle's lib/ chunks have lib/worker-main.mjs beside them; the build, worker-main.js.
+  return new URL(here.pathname.endsWith('.mjs') ? './worker-main.mjs' : './worker-main.js', here);
 }
 
 /** A job's buffers: `input` holds the pages, `batch` receives the result. Both must own whole ArrayBuffers. */
