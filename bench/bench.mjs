@@ -324,8 +324,8 @@ function summary(runs) {
 function report(size, imageBytes, rows, rep) {
   const mb = (s) => (imageBytes / 1e6 / s).toFixed(0);
   log('');
-  log('| mode | dumpsieve s | makedumpfile s | ratio | dumpsieve MB/s | makedumpfile MB/s | CPU s (ds / mdf) | user + system s (ds / mdf) | peak RSS MiB (ds / mdf) | output MiB (ds / mdf) | pages checked | load |');
-  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
+  log('| mode | dumpsieve s | makedumpfile s | ratio | dumpsieve MB/s | makedumpfile MB/s | CPU s (ds / mdf) | user + system s (ds / mdf) | peak RSS MiB (ds / mdf) | output MiB (ds / mdf) | ds read MB | pages checked | load |');
+  log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |');
   for (const r of rows) {
     const d = summary(r.ds);
     const m = r.mdf.length ? summary(r.mdf) : undefined;
@@ -333,7 +333,7 @@ function report(size, imageBytes, rows, rep) {
     const split = (x) => `${x.user.toFixed(2)} + ${x.system.toFixed(2)}`;
     const check = r.samePages ? `${r.samePages.pages} same${r.samePages.zeros ? ` (ELF: ${r.samePages.zeros} zero pages left out)` : ''}${r.identical ? ', identical file' : ''}` : '–';
     log(
-      `| ${r.mode} | ${d.seconds.toFixed(2)} | ${cell(m, (x) => x.seconds.toFixed(2))} | ${cell(m, (x) => (d.seconds / x.seconds).toFixed(2))} | ${mb(d.seconds)} | ${cell(m, (x) => mb(x.seconds))} | ${d.cpu.toFixed(2)} / ${cell(m, (x) => x.cpu.toFixed(2))} | ${split(d)} / ${cell(m, split)} | ${d.rssMiB.toFixed(0)} / ${cell(m, (x) => x.rssMiB.toFixed(0))} | ${(d.bytes / 2 ** 20).toFixed(1)} / ${cell(m, (x) => (x.bytes / 2 ** 20).toFixed(1))} | ${check} | ${r.load} |`,
+      `| ${r.mode} | ${d.seconds.toFixed(2)} | ${cell(m, (x) => x.seconds.toFixed(2))} | ${cell(m, (x) => (d.seconds / x.seconds).toFixed(2))} | ${mb(d.seconds)} | ${cell(m, (x) => mb(x.seconds))} | ${d.cpu.toFixed(2)} / ${cell(m, (x) => x.cpu.toFixed(2))} | ${split(d)} / ${cell(m, split)} | ${d.rssMiB.toFixed(0)} / ${cell(m, (x) => x.rssMiB.toFixed(0))} | ${(d.bytes / 2 ** 20).toFixed(1)} / ${cell(m, (x) => (x.bytes / 2 ** 20).toFixed(1))} | ${cell(r.ds[0]?.rep?.bytesRead, (x) => (x / 1e6).toFixed(1))} | ${check} | ${r.load} |`,
     );
   }
   if (rep) {

@@ -121,9 +121,9 @@ export interface OutputPlan {
   /** Pages that will be passed to writePages (zero pages included). */
   keptPages: number;
   /**
-   * Runs of kept pfns that will be written (ELF needs this for its program
-   * header count; zero-excluded pages split runs). Writers that do not need
-   * it may ignore it.
+   * Runs of consecutive pfns among the kept pages (zero pages included: the
+   * plan does not read page contents). ELF sizes its program header table
+   * from it; writers that do not need it may ignore it.
    */
   keptRuns: number;
   dumpLevel: number;
@@ -171,8 +171,10 @@ export interface WriteSummary {
   dataBytes: number;
   /** Pages stored compressed (kdump). */
   pagesCompressed?: number | undefined;
-  /** Program headers written (ELF). */
+  /** PT_LOAD program headers written (ELF). */
   segments?: number | undefined;
+  /** Zero pages marked for leaving out that went to the output as data (ELF: its program header room spent). */
+  zeroPagesStored?: number | undefined;
   /** Compression worker threads that ran (kdump; 0: the calling thread compressed). */
   workers?: number | undefined;
 }
@@ -184,7 +186,10 @@ export interface DumpWriter {
   /**
    * Kept pages in ascending pfn order. `zero`, when given, marks pages (by
    * index in this call) that are all zero and excluded as zero pages by the
-   * dump level: the kdump writer points them at one shared zero page.
+   * dump level: the kdump writer points them at one shared zero page, the
+   * ELF writer leaves them out. A writer that stores a marked page as data
+   * after all (ELF, once its program header table is full) clears its mark,
+   * so that afterwards `zero` marks exactly the pages left out.
    * `data` is only valid during the call.
    */
   writePages(pfn: number, count: number, data: Uint8Array, zero?: Uint8Array): Promise<void>;

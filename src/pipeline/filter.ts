@@ -383,41 +383,24 @@ async function keepIncomplete(writer: DumpWriter | undefined, opts: FilterOption
 }
 
 /**
- * The plan pass: classify every window and count what will be kept (and,
- * for ELF output without zero pages, read the kept pages to find the runs
- * their zero pages break). Oracle questions and the reading-cost audit are
- * counted here, once.
+ * The plan pass: classify every window and count what will be kept. Page
+ * contents are not read here: zero pages are found by the write pass, as
+ * it reads each kept page once. Oracle questions and the reading-cost
+ * audit are counted here, once.
  */
 async function planPass(run: FilterRun): Promise<FilterPlan> {
-  const elfZeros = run.format === 'elf' && (run.level & DL.ZERO) !== 0;
   const audit = new ReadAudit(run.opts.oracle);
   const decisions = new ReasonRuns(run.opts.decisionsBudget ?? DECISIONS_BUDGET);
   let keptPages = 0;
   let keptRuns = 0;
   let runEnd = -1;
-  const countRun = (pfn: number, n: number): void => {
-    if (pfn !== runEnd) keptRuns++;
-    runEnd = pfn + n;
-  };
   const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', phases: PHASES, ...p });
   for await (const w of run.classifier.windows(progress, audit)) {
     if (w.ram) {
       for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) {
         keptPages += j - i;
-        if (!elfZeros) countRun(w.start + i, j - i);
-      }
-      if (elfZeros) {
-        // ELF drops zero pages from the file, so runs depend on content.
-        // They are marked ZERO in the decisions the write pass replays:
-        // it does not read them again (the chunk list is made before the
-        // first chunk, so marking while reading changes nothing read here).
-        for await (const c of run.chunks.read(w.start, w.reasons, w.count, CHUNK)) {
-          run.zeros.mark(c.data, c.pfn, c.count);
-          for (let q = 0; q < c.count; q++) {
-            if (run.zeros.mask[q]) w.reasons[c.pfn - w.start + q] = Reason.ZERO;
-            else countRun(c.pfn + q, 1);
-          }
-        }
+        if (w.start + i !== runEnd) keptRuns++;
+        runEnd = w.start + j;
       }
     }
     decisions.record(w.start, w.count, w.reasons);
@@ -504,14 +487,21 @@ async function writePass(run: FilterRun, plan: FilterPlan, out: DumpWriter): Pro
             await out.writePages(c.pfn, c.count, c.data);
             continue;
           }
-          const zeros = run.zeros.mark(c.data, c.pfn, c.count);
+          let zeros = run.zeros.mark(c.data, c.pfn, c.count);
+          await out.writePages(c.pfn, c.count, c.data, run.zeros.mask);
           if (zeros > 0) {
-            // Kept in the bitmaps (kdump points them at the shared zero page), counted as zero.
-            for (let q = 0; q < c.count; q++) if (run.zeros.mask[q]) reasons[c.pfn - start + q] = Reason.ZERO;
+            // Kept in the bitmaps (kdump points them at the shared zero page), counted as zero;
+            // the writer unmarked those it stored as data after all.
+            zeros = 0;
+            for (let q = 0; q < c.count; q++) {
+              if (run.zeros.mask[q]) {
+                reasons[c.pfn - start + q] = Reason.ZERO;
+                zeros++;
+              }
+            }
             counts[Reason.KEPT]! -= zeros;
             counts[Reason.ZERO]! += zeros;
           }
-          await out.writePages(c.pfn, c.count, c.data, run.zeros.mask);
         }
       }
       if (reasonsMap) await reasonsMap.window(start, n, reasons);

@@ -39,8 +39,8 @@ const PINS: Record<string, Record<string, string>> = {
     "kdump snappy -d 31": "83c863bd8634a094db42aedb3596bc5239158b8a93983458dc1657f5a544fd85",
     "kdump zstd -d 1": "ebcc4a544128918eacb541ab4ac22bee12f03b85cfd39527b2d8c8a5bc59c7ba",
     "kdump zstd -d 31": "621d2aef227a2a5a295d30cf855074c0c0c21999ae8708b52ae81539ee191a2c",
-    "ELF -d 1": "ce32f31845adc62ea5326b59165ef3b39778634ee5a7a87ec932e769a2a04abc",
-    "ELF -d 31": "25d44c91c657169e88927b0605cc0f104f8c08e3f5ce189a36890ca73a5ee1ce",
+    "ELF -d 1": "f5da6fb2840ce0240cc373b5e93777fc264a45e6cc8e0007a180d28e7fbf825b",
+    "ELF -d 31": "fd52fe12bd1a4021c22c354a08b911c938ac1db0fb9ac7f744094d097ec3e3af",
     "flattened lzo -d 31": "4eff9df1b1a64d7bd5ab106a0b9fabfea30edf5b6eccf234a068f90717c43b97"
   },
   "xen-hvm-balloon 6.12 seed 5": {
@@ -54,8 +54,8 @@ const PINS: Record<string, Record<string, string>> = {
     "kdump snappy -d 31": "f14916fbf2b38ef80ebdd7b5bcd8ab8d23199c829a0822e66bea86cff43e84d1",
     "kdump zstd -d 1": "877a569c303061f4bbaf9d6543da5f89e88ee5e573420cb5db93a217ec83a7c4",
     "kdump zstd -d 31": "f69e5846640a24980511a35877960142d894d09282258aeb6a975476d65985d2",
-    "ELF -d 1": "812ae3f60b91cb6a26ab8b075bbfa1bf64ca8e096a7818bc3d4d41113b0eaf01",
-    "ELF -d 31": "a48c3ea5ca5922806f96da0a553a6fa38e5ef2ea487b02b1fda2bbda4518b304",
+    "ELF -d 1": "dcd790ebb441d1a45fbf841956415b200c7a7387855ef1a394f79e5b2d9f9f1f",
+    "ELF -d 31": "be31a3cf38a57214f7bef6bd143b25312b4cd3c6a597ea24068146b810c77e58",
     "flattened lzo -d 31": "fe1f7464f3f27e877f97421977436dc5c014d3daa6b2cfb25d629ca2914a570e"
   },
   "plain 5.10 seed 2": {
@@ -69,8 +69,8 @@ const PINS: Record<string, Record<string, string>> = {
     "kdump snappy -d 31": "f76035ed9516632d75c255fd31188939eeaebe6576a25ca036096fc7744c74ba",
     "kdump zstd -d 1": "532a90838f47bf7cc92e5e6a27c9e39ad003892a8b56d47d7b452342ed877517",
     "kdump zstd -d 31": "a939ae2a8e00d1e3e04c4fb1278b22d196b7464adc994f71cefaf39f63415a35",
-    "ELF -d 1": "63f7545e77dda22b021896e5cedef8498b0dddf3d462588935080a9b272dddeb",
-    "ELF -d 31": "5e24195a72000b93e9c8bee1f3a57b2ffd295ec0d331f889b61a5659e6798d93",
+    "ELF -d 1": "c573143413863a2c0caeb4e0db7dadb9cc7b878ce82360ec8f3b433bf9d524e8",
+    "ELF -d 31": "d4d98e3740152edaf9c8a2497648223c464ad332609024d1c3d0cd0d27857930",
     "flattened lzo -d 31": "a8fa5324bbe45e2077fc76a1d897344fd55c2d6fa1e4f153f2ad8fc27c340e21"
   }
 };

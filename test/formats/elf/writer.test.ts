@@ -36,7 +36,8 @@ describe('ElfDumpWriter', () => {
   it('writes one PT_LOAD per run, drops zero-marked pages as gaps, keeps the notes', async () => {
     const path = dir.file('small.elf');
     const w = new ElfDumpWriter(await AtomicFileSink.create(path));
-    await w.begin(plan(6, 3, 64));
+    // Plan: 7 pages in 2 runs of pfns, [10,15) and [40,42); the zero page splits the first.
+    await w.begin(plan(7, 2, 64));
     const data = new Uint8Array(4 * 4096);
     for (let i = 0; i < 4; i++) data.set(taggedPage(10 + i), i * 4096);
     // pfns 10..13 with 12 a zero page: runs [10,12) and [13,14)
