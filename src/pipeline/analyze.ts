@@ -16,7 +16,7 @@ import { UsageError } from '../core/errors.js';
 import { PfnState, type Codec, type DumpReader } from '../formats/types.js';
 import { ALL_CODECS, PageCompressor, allocBatch, type CompressedBatch } from '../formats/kdump/codecs/index.js';
 import { kdumpLayout, notesForOutput } from '../formats/kdump/writer.js';
-import { elfLayout } from '../formats/elf/writer.js';
+import { elfLayout, elfLoadBudget } from '../formats/elf/writer.js';
 import { Decider } from '../classify/decide.js';
 import { isContentReason, Reason } from '../classify/reasons.js';
 import type { FlagSourceDescription, PageFlagSource } from '../classify/flagsource.js';
@@ -468,21 +468,20 @@ class Analysis {
     ALL_CODECS.forEach((k, ci) => {
       kdump[k] = { bytes: Math.round(kdumpHead + mean[ci]! + sharedZero), error: Math.round(1.96 * Math.sqrt(variance[ci]!)) };
     });
-    // ELF: page data (zero pages dropped at odd levels), headers, notes.
-    // Dropped zero pages split segments: from none (all at the ends of
-    // kept runs) to one each (all apart). The sample cannot tell which, so
-    // the estimate takes the middle and the error covers both ends.
+    // ELF: page data (zero pages dropped at odd levels) after the writer's
+    // room for program headers, which the kept runs alone fix
+    // (elfLoadBudget); the zero pages the sample estimates are the only
+    // uncertainty.
     const droppedZeros = zeroBit ? Math.max(0, zeros - protectedZeros) : 0;
-    const runs = this.runsBy[c]! + droppedZeros / 2;
-    const elfHead = elfLayout(Math.round(1 + runs), info.notes.length, ps).dataStart;
+    const runs = this.runsBy[c]!;
+    const elfHead = elfLayout(1, info.notes.length, ps, 1 + elfLoadBudget({ keptPages: kept, keptRuns: runs, dumpLevel: level })).dataStart;
     const elfBytes = elfHead + (kept - droppedZeros) * ps;
-    const runsError = droppedZeros > 0 ? elfLayout(Math.round(1 + runs + droppedZeros / 2), info.notes.length, ps).dataStart - elfHead + ps : 0;
     return {
       level,
       keptPages: kept,
       zeroPages: Math.round(zeros),
       kdump,
-      elf: { bytes: Math.round(elfBytes), error: Math.round(1.96 * Math.sqrt(zeroVar) * ps + runsError) },
+      elf: { bytes: Math.round(elfBytes), error: Math.round(1.96 * Math.sqrt(zeroVar) * ps) },
     };
   }
 
