@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PassThrough } from 'node:stream';
 import { createWriteStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { filterDump } from '../../src/pipeline/filter.js';
+import { filterDump, type FilterOptions } from '../../src/pipeline/filter.js';
 import { readReasonsMap } from '../../src/pipeline/reasons-map.js';
 import { CountingSource } from '../../src/io/source.js';
 import { openDump } from '../../src/formats/registry.js';
@@ -103,6 +103,52 @@ describe('never reads an excluded page', () => {
       expect(excluded).toBeGreaterThan(5000);
     });
   }
+});
+
+describe('reads each kept page once', () => {
+  it('ELF (zero pages left out) reads what kdump reads: every kept and zero page as often, the same bytes in all', async () => {
+    const input = await openDump(balloon);
+    const segs = input.info.segments!;
+    await input.close();
+    const fileStart = (pfn: number): number | undefined => {
+      const pa = pfn * 4096;
+      const s = segs.find((x) => x.paddr <= pa && pa + 4096 <= x.paddr + x.fileSize);
+      return s ? s.fileOffset + (pa - s.paddr) : undefined;
+    };
+    const run = async (name: string, opts: Partial<FilterOptions>): Promise<{ counter: CountingSource; map: string; bytesRead: number }> => {
+      let counter: CountingSource | undefined;
+      const map = dir.file(`once-${name}.reasons`);
+      const report = await filterDump({ input: balloon, output: dir.file(`once-${name}.out`), dumpLevel: 31, reasonsFile: map, ...opts, wrapSource: (src) => (counter = new CountingSource(src)) });
+      return { counter: counter!, map, bytesRead: report.bytesRead };
+    };
+    const kd = await run('kdump', { codec: 'none' });
+    const elf = await run('elf', { format: 'elf' });
+    expect(elf.bytesRead).toBe(kd.bytesRead);
+    // Reads covering each page of the file, by its offset.
+    const perPage = (c: CountingSource): Map<number, number> => {
+      const m = new Map<number, number>();
+      for (const [s, e] of c.ranges) for (let o = Math.floor(s / 4096) * 4096; o < e; o += 4096) m.set(o, (m.get(o) ?? 0) + 1);
+      return m;
+    };
+    const a = perPage(kd.counter);
+    const b = perPage(elf.counter);
+    let pages = 0;
+    let once = 0;
+    for await (const r of readReasonsMap(kd.map)) {
+      if (r.reason !== 1 && r.reason !== 2) continue; // kept, zero
+      for (let p = r.start; p < r.end; p++) {
+        const at = fileStart(p);
+        if (at === undefined) continue;
+        const n = a.get(at) ?? 0;
+        if ((b.get(at) ?? 0) !== n) throw new Error(`pfn 0x${p.toString(16)}: read ${b.get(at) ?? 0} times for ELF, ${n} for kdump`);
+        pages++;
+        if (n === 1) once++;
+      }
+    }
+    expect(pages).toBeGreaterThan(3000);
+    // Only pages that also hold struct pages or headers are read more than once.
+    expect(once / pages).toBeGreaterThan(0.9);
+  });
 });
 
 describe('outputs hold the input pages, exactly', () => {
