@@ -50,7 +50,10 @@ function droppedFrom(a: string, b: string, max: number): boolean {
  * the start of `a` (its timestamp and more) and ends with the end of `b`.
  */
 function spliced(line: string, a: string, b: string): boolean {
-  const ts = /^\[\s*\d+\.\d{6}\] /.exec(a)?.[0].length ?? 0;
+  // The timestamp's closing bracket, not the space after it: the UART may
+  // lose that space with the rest ("[    2.409358]locksource: …", the end
+  // of "[    3.938030] clocksource: …" after a lost line).
+  const ts = /^\[\s*\d+\.\d{6}\]/.exec(a)?.[0].length ?? 0;
   if (ts === 0 || !line.startsWith(a.slice(0, ts))) return false;
   let head = ts;
   while (head < line.length && head < a.length && line[head] === a[head]) head++;
