@@ -21,5 +21,13 @@ if (argv.length === 1 && argv[0] === '--version') {
       void abortAllSinks().finally(() => process.exit(128 + number));
     });
   }
+  // A bug that escapes main() (an exception in a callback, a rejection no
+  // one awaited) still ends in one line and leaves no temporary output.
+  process.on('uncaughtException', (err: Error) => {
+    const debug = argv.includes('--debug');
+    process.stderr.write(`dumpsieve: internal error: ${err?.message ?? String(err)}${debug ? '' : ' (run with --debug for details)'}\n`);
+    if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
+    void abortAllSinks().finally(() => process.exit(1));
+  });
   process.exitCode = await main(argv);
 }

@@ -70,6 +70,16 @@ export class DumpError extends Error {
   }
 }
 
+/**
+ * Whether an error is about the dump's content (a page it lacks, a
+ * structure it holds damaged), which a reader may take as "not there",
+ * rather than about the run itself (a read error, a codec this node
+ * cannot run, an interruption, a bug), which must not be taken so.
+ */
+export function isDumpContentError(err: unknown): err is DumpError {
+  return err instanceof DumpError && err.code !== 'IO' && err.code !== 'USAGE' && err.code !== 'INTERRUPTED';
+}
+
 /** A usage error: wrong arguments or options. Exit code 2. */
 export class UsageError extends DumpError {
   constructor(detail: string, ctx: DumpErrorContext = {}) {

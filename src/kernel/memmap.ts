@@ -6,7 +6,7 @@
  * sparse_decode_mem_map: the stored value is the section's mem_map minus
  * (first pfn × sizeof(struct page)), or-ed with flag bits.
  */
-import { DumpError, hex } from '../core/errors.js';
+import { DumpError, hex, isDumpContentError } from '../core/errors.js';
 import type { VmcoreInfo } from '../formats/vmcoreinfo.js';
 import type { X86_64Translator } from './x86_64.js';
 
@@ -137,8 +137,9 @@ export class MemMap {
           const n = Math.min(perRoot, numSections - first);
           try {
             await tr.read(root, n * msSize, secBuf);
-          } catch {
-            return undefined;
+          } catch (err) {
+            if (isDumpContentError(err)) return undefined;
+            throw err;
           }
           for (let k = 0; k < n; k++) {
             const v = decode(sdv.getBigUint64(k * msSize + mapOff, true), first + k);
@@ -170,11 +171,16 @@ export class MemMap {
       }
     };
 
-    let found = await tryRoot(symbol).catch(() => undefined);
+    // A root the dump does not hold is no root; a failure of the run itself goes up.
+    const orNone = <T,>(fallback: T) => (err: unknown): T => {
+      if (isDumpContentError(err)) return fallback;
+      throw err;
+    };
+    let found = await tryRoot(symbol).catch(orNone(undefined));
     if (!found && extreme) {
       // SYMBOL(mem_section) taken from a vmlinux names the pointer, not the array.
-      const ptr = await tr.readU64(symbol).catch(() => 0n);
-      if (ptr >= kvBase) found = await tryRoot(ptr).catch(() => undefined);
+      const ptr = await tr.readU64(symbol).catch(orNone(0n));
+      if (ptr >= kvBase) found = await tryRoot(ptr).catch(orNone(undefined));
     }
     if (!found) {
       throw new DumpError('DUMP_CORRUPT', `mem_section at ${hex(symbol)} holds no valid present section`, { file });

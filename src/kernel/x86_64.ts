@@ -19,7 +19,7 @@
  * 2 MiB or 1 GiB mapping it lands in, so reading a struct page array costs
  * a walk per mapping, not per page. BigInt appears only per walk.
  */
-import { DumpError, hex } from '../core/errors.js';
+import { DumpError, hex, isDumpContentError } from '../core/errors.js';
 import type { DumpReader } from '../formats/types.js';
 import type { VmcoreInfo } from '../formats/vmcoreinfo.js';
 
@@ -98,7 +98,10 @@ export class X86_64Translator {
     try {
       await this.reader.readPhys(paddr, 4096, buf);
     } catch (err) {
-      if (err instanceof DumpError) {
+      // A table the dump does not hold (or holds damaged) maps nothing; a
+      // failure of the run itself (a read error, a codec this node cannot
+      // run) is not the dump's content and goes up as it is.
+      if (isDumpContentError(err)) {
         throw new DumpError('ADDRESS_UNMAPPED', `page table at physical ${hex(paddr)} is not in the image`, { file: this.file, cause: err });
       }
       throw err;

@@ -5,13 +5,16 @@
  * options come from the codec table; --version needs no package.json.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdir, readFile, readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PAGE_CODECS } from '../../src/formats/kdump/codecs/table.js';
 import { tempDir, type TempDir } from '../helpers/guests.js';
 import { PINNED } from '../formats/kdump/pinned-output.js';
-import { cli } from './run.js';
+import { BIN, binCommand, cli } from './run.js';
+import { assertFreshBuild, ROOT } from '../helpers/built-cli.js';
+import { join } from 'node:path';
 
 const root = new URL('../../', import.meta.url);
 const sample = (name: string): string => fileURLToPath(new URL(`samples/${name}.vmcore.br`, root));
@@ -62,5 +65,57 @@ describe('compression options', () => {
     const pkg = JSON.parse(await readFile(new URL('package.json', root), 'utf8')) as { version: string };
     const r = await cli('--version');
     expect(r.stdout.trim()).toBe(pkg.version);
+  });
+
+  // A node started with --jitless (or --lite-mode) has no WebAssembly, which
+  // zstd is; LZO falls back to its JavaScript compressor.
+  describe('on a node without WebAssembly', () => {
+    const jitless = (...argv: string[]): { code: number | null; stderr: string } => {
+      let cmd: string;
+      let args: string[];
+      let env = process.env;
+      if (BIN && !/\.m?js$/.test(BIN)) {
+        [cmd, args] = binCommand(BIN);
+        env = { ...process.env, DUMPSIEVE_NODE_OPTIONS: '--jitless' };
+      } else {
+        if (!BIN) assertFreshBuild();
+        cmd = process.execPath;
+        args = ['--jitless', BIN ?? join(ROOT, 'bin/dumpsieve.js')];
+      }
+      const r = spawnSync(cmd, [...args, ...argv], { encoding: 'utf8', env, timeout: 120_000 });
+      // node's own notice of the flag it turned off is not dumpsieve's.
+      return { code: r.status, stderr: r.stderr.replace(/^Warning: disabling flag --expose_wasm.*\n/m, '') };
+    };
+    const refusal = 'dumpsieve: zstd pages need WebAssembly, which this node runs without (started with --jitless or --lite-mode?)\n';
+
+    it('-z ends in one line, exit 2, nothing left in the output folder (workers or not)', async () => {
+      const sub = dir.file('jitless-z');
+      await mkdir(sub);
+      for (const threads of ['0', '2']) {
+        const r = jitless('filter', '-z', '-d', '0', '--num-threads', threads, sample('plain'), join(sub, 'out.kdump'));
+        expect(r.stderr).toBe(refusal);
+        expect(r.code).toBe(2);
+      }
+      expect(await readdir(sub)).toEqual([]);
+    });
+
+    it('reading a zstd dump names the missing WebAssembly, not a page missing from the dump', async () => {
+      const kd = dir.file('jitless-read.kdump');
+      expect((await cli('filter', '-q', '-z', '-d', '31', sample('xen-hvm-balloon'), kd)).code).toBe(0);
+      for (const argv of [['dmesg', kd], ['filter', '-q', '-d', '31', kd, dir.file('jitless-refilter.kdump')]]) {
+        const r = jitless(...argv);
+        expect(r.stderr, argv[0]).toBe(refusal);
+        expect(r.code, argv[0]).toBe(2);
+      }
+    });
+
+    it('-l writes the pinned bytes with the JavaScript compressor', async () => {
+      const [, level, , want] = PINNED.find(([name, , codec]) => name === 'xen-hvm-balloon' && codec === 'lzo')!;
+      const out = dir.file('jitless.lzo.kdump');
+      const r = jitless('filter', '-q', '-l', '-d', String(level), sample('xen-hvm-balloon'), out);
+      expect(r.stderr).toBe('');
+      expect(r.code).toBe(0);
+      expect(createHash('sha256').update(await readFile(out)).digest('hex')).toBe(want);
+    });
   });
 });

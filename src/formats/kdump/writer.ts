@@ -35,7 +35,7 @@ import {
   encodeDiskDumpHeader,
   encodeSubHeader,
 } from './header.js';
-import { PageCompressor, codecSpec, type CompressedBatch } from './codecs/index.js';
+import { PageCompressor, checkCodecRuns, codecSpec, type CompressedBatch } from './codecs/index.js';
 import { CompressionPool, allocPoolJob, type PoolJob } from './codecs/pool.js';
 
 
@@ -102,6 +102,7 @@ export function compressionThreads(codec: Codec, opts: KdumpWriterOptions = {}):
  * where it would start none. Hand them on as KdumpWriterOptions.pool.
  */
 export function startCompressionWorkers(codec: Codec, pageSize: number, opts: KdumpWriterOptions, maxPages: number): CompressionPool | undefined {
+  checkCodecRuns(codec);
   const threads = compressionThreads(codec, opts);
   if (codec === 'none' || threads === 0 || maxPages < POOL_MIN_PAGES) return undefined;
   return CompressionPool.create(codec, pageSize, threads);
@@ -246,6 +247,7 @@ export class KdumpWriter implements DumpWriter {
     this.sink = new WatchedSink(sink);
     const spec = codecSpec(codec);
     if (!spec && codec !== 'none') throw new RangeError(`KdumpWriter: unknown codec '${codec}'`);
+    checkCodecRuns(codec);
     this.flag = spec?.flag ?? 0;
     this.threads = compressionThreads(codec, opts);
     this.early = opts.pool;

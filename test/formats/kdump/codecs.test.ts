@@ -325,6 +325,23 @@ describe('CompressionPool', () => {
     });
   }
 
+  it('a job given to a closed pool is rejected, and the rejection waits for its caller (no unhandled rejection first)', async () => {
+    const pool = CompressionPool.create('zlib', PS, 1);
+    await pool.close();
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown): void => void unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const job = pool.run(allocPoolJob(1, PS), 1);
+      // The writer awaits a job only when its turn comes: let the event loop turn first.
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(unhandled).toEqual([]);
+      await expect(job).rejects.toThrow(/closed/);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+  });
+
   it('runs jobs concurrently on several workers and keeps them apart', async () => {
     const pool = CompressionPool.create('zlib', PS, 2);
     pools.push(pool);

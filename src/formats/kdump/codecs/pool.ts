@@ -108,8 +108,13 @@ export class CompressionPool {
    * resolved job (the objects passed in are unusable until then).
    */
   run(job: PoolJob, count: number): Promise<PoolJob> {
-    if (this.failure) return Promise.reject(this.failure);
-    if (this.closed) return Promise.reject(new Error('CompressionPool: closed'));
+    if (this.failure || this.closed) {
+      // Rejected like a job in flight would be: handled here, so that a
+      // caller awaiting it later does not meet an unhandled rejection first.
+      const failed = Promise.reject(this.failure ?? new Error('CompressionPool: closed'));
+      failed.catch(() => undefined);
+      return failed;
+    }
     let w = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[w]!) w = i;
     const id = this.nextId++;

@@ -13,6 +13,7 @@
  * page stored with it; 0 = raw). Levels are makedumpfile's: zlib
  * compress2(..., Z_BEST_SPEED), zstd ZSTD_compressCCtx(..., 1).
  */
+import { UsageError } from '../../../core/errors.js';
 import { lzo1xDecompress } from './lzo.js';
 import { lzoPageCompressor } from './lzo-wasm.js';
 import { SnappyCompressor, snappyBound, snappyDecompress, snappyLength } from './snappy.js';
@@ -45,6 +46,8 @@ export interface PageCodecSpec {
   readonly long: string;
   /** Compress in worker threads by default: the codec is slower than reading and writing. */
   readonly threaded: boolean;
+  /** The implementation runs only as WebAssembly (no JavaScript fallback). */
+  readonly wasmOnly: boolean;
   /** The implementation: the main thread and every compression worker load it (once per thread). */
   load(): Promise<CodecImpl>;
 }
@@ -96,6 +99,7 @@ async function loadZlib(): Promise<CodecImpl> {
 }
 
 async function loadZstd(): Promise<CodecImpl> {
+  checkCodecRuns('zstd');
   // Loaded on first use: compiling the WebAssembly costs time and memory that -c, -l and -p runs do not need.
   const z = await import('./zstd.js');
   const lib = await z.loadZstd();
@@ -116,10 +120,10 @@ const ready = (impl: CodecImpl) => (): Promise<CodecImpl> => Promise.resolve(imp
 
 /** Every page codec, in flag order. */
 export const PAGE_CODECS = [
-  { name: 'zlib', flag: 0x01, macro: 'DUMP_DH_COMPRESSED_ZLIB', letter: 'c', long: 'zlib', threaded: true, load: loadZlib },
-  { name: 'lzo', flag: 0x02, macro: 'DUMP_DH_COMPRESSED_LZO', letter: 'l', long: 'lzo', threaded: false, load: ready(lzo) },
-  { name: 'snappy', flag: 0x04, macro: 'DUMP_DH_COMPRESSED_SNAPPY', letter: 'p', long: 'snappy', threaded: false, load: ready(snappy) },
-  { name: 'zstd', flag: 0x20, macro: 'DUMP_DH_COMPRESSED_ZSTD', letter: 'z', long: 'zstd', threaded: true, load: loadZstd },
+  { name: 'zlib', flag: 0x01, macro: 'DUMP_DH_COMPRESSED_ZLIB', letter: 'c', long: 'zlib', threaded: true, wasmOnly: false, load: loadZlib },
+  { name: 'lzo', flag: 0x02, macro: 'DUMP_DH_COMPRESSED_LZO', letter: 'l', long: 'lzo', threaded: false, wasmOnly: false, load: ready(lzo) },
+  { name: 'snappy', flag: 0x04, macro: 'DUMP_DH_COMPRESSED_SNAPPY', letter: 'p', long: 'snappy', threaded: false, wasmOnly: false, load: ready(snappy) },
+  { name: 'zstd', flag: 0x20, macro: 'DUMP_DH_COMPRESSED_ZSTD', letter: 'z', long: 'zstd', threaded: true, wasmOnly: true, load: loadZstd },
 ] as const satisfies readonly PageCodecSpec[];
 
 export type PageCodecName = (typeof PAGE_CODECS)[number]['name'];
@@ -135,6 +139,19 @@ export const COMPRESSION_MASK = PAGE_CODECS.reduce((m, c) => m | c.flag, 0);
 /** The entry of a codec name (undefined for 'none' and unknown names). */
 export function codecSpec(name: string): (typeof PAGE_CODECS)[number] | undefined {
   return PAGE_CODECS.find((c) => c.name === name);
+}
+
+/**
+ * Throw a UsageError when this node cannot run the codec: zstd is
+ * WebAssembly, which node started with --jitless or --lite-mode does not
+ * have. Called before a codec is loaded or its workers start, so that the
+ * run ends in one line instead of a worker's crash.
+ */
+export function checkCodecRuns(name: string): void {
+  const spec = codecSpec(name);
+  if (spec?.wasmOnly && typeof (globalThis as { WebAssembly?: unknown }).WebAssembly !== 'object') {
+    throw new UsageError(`${spec.name} pages need WebAssembly, which this node runs without (started with --jitless or --lite-mode?)`);
+  }
 }
 
 /** page_desc.flags / status bit of a codec (0 for 'none'). */
