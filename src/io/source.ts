@@ -27,16 +27,21 @@ export interface ByteSource {
   close(): Promise<void>;
 }
 
-/** Read exactly `length` bytes or fail with DUMP_TRUNCATED naming what was being read. */
+/**
+ * Read exactly `length` bytes or fail with DUMP_TRUNCATED naming what was
+ * being read (`what`: the words, or a function making them, for reads in
+ * hot loops that fail only on a truncated file).
+ */
 export async function readExact(
   src: ByteSource,
   buf: Uint8Array,
   bufOffset: number,
   length: number,
   position: number,
-  what: string,
+  what: string | (() => string),
 ): Promise<void> {
   if (position + length > src.size) {
+    if (typeof what === 'function') what = what();
     throw new DumpError(
       'DUMP_TRUNCATED',
       `${what} needs ${length} bytes but the file ends at ${src.size}`,
@@ -47,6 +52,7 @@ export async function readExact(
   while (done < length) {
     const n = await src.read(buf, bufOffset + done, length - done, position + done);
     if (n <= 0) {
+      if (typeof what === 'function') what = what();
       throw new DumpError('DUMP_TRUNCATED', `${what}: file ended after ${done} of ${length} bytes`, {
         file: src.name,
         offset: position + done,

@@ -6,7 +6,7 @@
 import { DumpError } from '../core/errors.js';
 import type { VmcoreInfo } from '../formats/vmcoreinfo.js';
 import { NO_ORDER, Prop, type PropWindow } from './props.js';
-import { legacyOfflineMatcher, matcherFor, matches, type PageTypeMatcher } from './pagetypes.js';
+import { legacyOfflineMatcher, matcherFor, type PageTypeMatcher } from './pagetypes.js';
 
 /** A flag bit in the 64-bit page->flags, as (word, mask). */
 interface FlagBit {
@@ -26,6 +26,68 @@ type HugetlbScheme =
   | { kind: 'flags-1'; bit: FlagBit } // 6.6–6.8: PG_hugetlb in _flags_1; order in _flags_1 low byte
   | { kind: 'dtor'; dtorOffset: number | undefined; dtorValue: number | undefined; orderOffset: number | undefined } // ≤ 6.5
 ;
+
+const HUGE_PAGE_TYPE = 0;
+const HUGE_FLAGS_1 = 1;
+const HUGE_DTOR = 2;
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** Byte `k` of little-endian words. */
+const byteAt = (words: Int32Array, k: number): number => (words[k >> 2]! >>> ((k & 3) << 3)) & 0xff;
+
+/**
+ * decode's tests as numbers: word indexes of the fields (-1: absent), the
+ * low/high 32-bit masks of each flag bit (0: not exported, never set), and
+ * each page type as (mask, want) ((0, 1) when not exported: never matches).
+ */
+interface Tests {
+  fFlags: number;
+  fMap: number;
+  fPriv: number;
+  fMc: number;
+  fHead: number;
+  slabLo: number;
+  slabHi: number;
+  resLo: number;
+  resHi: number;
+  headLo: number;
+  headHi: number;
+  lruLo: number;
+  lruHi: number;
+  privLo: number;
+  privHi: number;
+  swapcacheLo: number;
+  swapcacheHi: number;
+  swapbackedLo: number;
+  swapbackedHi: number;
+  /** PG_swapbacked not exported: PG_swapcache alone makes a cache page. */
+  swapbackedAny: boolean;
+  hwpLo: number;
+  hwpHi: number;
+  slabTM: number;
+  slabTW: number;
+  buddyM: number;
+  buddyW: number;
+  offlineM: number;
+  offlineW: number;
+  unaccM: number;
+  unaccW: number;
+  offlineProp: number;
+  /** Buddy orders at or above it are invalid (LENGTH(zone.free_area), else 64). */
+  freeLimit: number;
+  hugeKind: number;
+  hugeM: number;
+  hugeW: number;
+  hugeLo: number;
+  hugeHi: number;
+  /** Byte offsets from the head of compound_order / compound_dtor in the first tail (-1: none). */
+  orderByte: number;
+  dtorByte: number;
+  dtorValue: number;
+  typeMasks: Int32Array;
+  typeWants: Int32Array;
+}
 
 export type OfflineDetection = 'vmcoreinfo' | 'fallback' | 'unavailable';
 
@@ -145,6 +207,82 @@ export class StructPageDecoder {
     this.freeAreaLength = vi.length('zone.free_area');
     this.matchers = [this.buddy, this.offline, this.slabType, this.unaccepted].filter((m): m is PageTypeMatcher => m !== undefined);
     if (this.hugetlb.kind === 'page-type') this.matchers.push(this.hugetlb.matcher);
+    this.tests = this.flatTests(file);
+  }
+
+  /** What decode tests, as plain numbers (see Tests). */
+  private readonly tests: Tests;
+
+  private flatTests(file: string): Tests {
+    // The kernel's compiler aligns struct page's fields (unsigned long,
+    // pointers, atomic_t): an offset or size that is not a multiple of 4
+    // is a corrupt VMCOREINFO, not a layout to honour.
+    const fields: Array<[string, number | undefined]> = [
+      ['SIZE(page)', this.size],
+      ['OFFSET(page.flags)', this.offFlags],
+      ['OFFSET(page.mapping)', this.offMapping],
+      ['OFFSET(page.private)', this.offPrivate],
+      ['OFFSET(page._mapcount)', this.offMapcount],
+      ['OFFSET(page.compound_head)', this.offCompoundHead],
+    ];
+    for (const [name, v] of fields) {
+      if (v !== undefined && v % 4 !== 0) throw new DumpError('DUMP_CORRUPT', `VMCOREINFO ${name}=${v} is not a multiple of 4 (struct page's fields are aligned)`, { file });
+    }
+    const lo = (b: FlagBit | undefined): number => (b && !b.hi ? b.mask | 0 : 0);
+    const hi = (b: FlagBit | undefined): number => (b && b.hi ? b.mask | 0 : 0);
+    const word = (off: number | undefined): number => (off === undefined ? -1 : off >> 2);
+    const m = (x: PageTypeMatcher | undefined): [number, number] => (x ? [x.mask, x.want] : [0, 1]);
+    const hs = this.hugetlb;
+    const [slabTM, slabTW] = m(this.slabType);
+    const [buddyM, buddyW] = m(this.buddy);
+    const [offlineM, offlineW] = m(this.offline);
+    const [unaccM, unaccW] = m(this.unaccepted);
+    const [hugeM, hugeW] = m(hs.kind === 'page-type' ? hs.matcher : undefined);
+    const hugeBit = hs.kind === 'flags-1' ? hs.bit : undefined;
+    return {
+      fFlags: this.offFlags >> 2,
+      fMap: word(this.offMapping),
+      fPriv: word(this.offPrivate),
+      fMc: word(this.offMapcount),
+      fHead: word(this.offCompoundHead),
+      slabLo: lo(this.slabBit),
+      slabHi: hi(this.slabBit),
+      resLo: lo(this.reserved),
+      resHi: hi(this.reserved),
+      headLo: lo(this.headMask),
+      headHi: hi(this.headMask),
+      lruLo: lo(this.lru),
+      lruHi: hi(this.lru),
+      privLo: lo(this.private_),
+      privHi: hi(this.private_),
+      swapcacheLo: lo(this.swapcache),
+      swapcacheHi: hi(this.swapcache),
+      swapbackedLo: lo(this.swapbacked),
+      swapbackedHi: hi(this.swapbacked),
+      swapbackedAny: this.swapbacked === undefined,
+      hwpLo: lo(this.hwpoison),
+      hwpHi: hi(this.hwpoison),
+      slabTM,
+      slabTW,
+      buddyM,
+      buddyW,
+      offlineM,
+      offlineW,
+      unaccM,
+      unaccW,
+      offlineProp: this.offlineDetection === 'fallback' ? Prop.OFFLINE_FALLBACK : Prop.OFFLINE,
+      freeLimit: this.freeAreaLength ?? 64,
+      hugeKind: hs.kind === 'page-type' ? HUGE_PAGE_TYPE : hs.kind === 'flags-1' ? HUGE_FLAGS_1 : HUGE_DTOR,
+      hugeM,
+      hugeW,
+      hugeLo: lo(hugeBit),
+      hugeHi: hi(hugeBit),
+      orderByte: hs.kind === 'dtor' && hs.orderOffset !== undefined ? hs.orderOffset : -1,
+      dtorByte: hs.kind === 'dtor' && hs.dtorOffset !== undefined && hs.dtorValue !== undefined ? hs.dtorOffset : -1,
+      dtorValue: hs.kind === 'dtor' ? (hs.dtorValue ?? -1) : -1,
+      typeMasks: Int32Array.from(this.matchers, (x) => x.mask),
+      typeWants: Int32Array.from(this.matchers, (x) => x.want),
+    };
   }
 
   /** Every page-type matcher in use (for the exclusivity check). */
@@ -203,57 +341,59 @@ export class StructPageDecoder {
   /**
    * Decode `n` struct pages from `buf` (at byte `bufOff`), for pfns starting
    * at `pfn`, into `win` at index `at`.
+   *
+   * The hot loop of every pass over mem_map (a pfn at a time, millions of
+   * them): the struct pages are read as 32-bit words of one Int32Array view
+   * and every test is a mask or a compare on locals set up by the
+   * constructor (`Tests`), not a DataView call or a closure per field.
    */
   decode(buf: Uint8Array, bufOff: number, pfn: number, n: number, win: PropWindow, at: number): void {
-    const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-    const size = this.size;
+    const words = this.wordsOf(buf, bufOff, n);
+    const t = this.tests;
+    const sizeW = this.size >> 2;
     const props = win.props;
     const corder = win.compoundOrder;
     const border = win.buddyOrder;
-    const offFlags = this.offFlags;
-    const offMap = this.offMapping;
-    const offPriv = this.offPrivate;
-    const offMc = this.offMapcount;
-    const offHead = this.offCompoundHead;
-    const test = (b: FlagBit | undefined, lo: number, hi: number): boolean =>
-      b !== undefined && ((b.hi ? hi : lo) & b.mask) !== 0;
-    const hs = this.hugetlb;
-    const freeLen = this.freeAreaLength;
+    const { fFlags, fMap, fPriv, fMc, fHead } = t;
+    const { slabLo, slabHi, resLo, resHi, headLo, headHi, lruLo, lruHi, privLo, privHi } = t;
+    const { swapcacheLo, swapcacheHi, swapbackedLo, swapbackedHi, swapbackedAny, hwpLo, hwpHi } = t;
+    const { slabTM, slabTW, buddyM, buddyW, offlineM, offlineW, unaccM, unaccW, offlineProp, freeLimit } = t;
+    const { hugeKind, hugeM, hugeW, hugeLo, hugeHi, orderByte, dtorByte, dtorValue } = t;
+    const typeMasks = t.typeMasks;
+    const typeWants = t.typeWants;
 
-    for (let i = 0; i < n; i++) {
-      const o = bufOff + i * size;
-      const lo = dv.getUint32(o + offFlags, true);
-      const hi = dv.getUint32(o + offFlags + 4, true);
-      const pageType = offMc !== undefined ? dv.getInt32(o + offMc, true) : -1;
+    for (let i = 0, b = 0; i < n; i++, b += sizeW) {
+      const lo = words[b + fFlags]!;
+      const hi = words[b + fFlags + 1]!;
+      const pageType = fMc >= 0 ? words[b + fMc]! : -1;
       let p = 0;
 
-      const slab = (this.slabType !== undefined && matches(this.slabType, pageType)) || test(this.slabBit, lo, hi);
+      const slab = (pageType & slabTM) === slabTW || ((lo & slabLo) | (hi & slabHi)) !== 0;
       if (slab) p |= Prop.SLAB;
-      if (test(this.reserved, lo, hi)) p |= Prop.RESERVED;
+      if (((lo & resLo) | (hi & resHi)) !== 0) p |= Prop.RESERVED;
 
-      if (offHead !== undefined && (dv.getUint32(o + offHead, true) & 1) !== 0) p |= Prop.TAIL;
+      if (fHead >= 0 && (words[b + fHead]! & 1) !== 0) p |= Prop.TAIL;
 
       // Compound head: order and hugetlb from the first tail page. As in
       // makedumpfile, a head in the last slot of a 512-entry block is not
       // examined (compound pages are aligned to their order).
-      const cur = pfn + i;
-      if (this.headMask && test(this.headMask, lo, hi)) {
+      if (((lo & headLo) | (hi & headHi)) !== 0) {
         p |= Prop.HEAD;
+        const cur = pfn + i;
         if (cur % 512 !== 511 && i + 1 < n) {
-          const t = o + size;
+          const tb = b + sizeW;
           let order = 0;
           let huge = false;
-          if (hs.kind === 'page-type') {
-            order = dv.getUint8(t + offFlags);
-            huge = matches(hs.matcher, pageType);
-          } else if (hs.kind === 'flags-1') {
-            const tlo = dv.getUint32(t + offFlags, true);
-            const thi = dv.getUint32(t + offFlags + 4, true);
+          if (hugeKind === HUGE_PAGE_TYPE) {
+            order = words[tb + fFlags]! & 0xff;
+            huge = (pageType & hugeM) === hugeW;
+          } else if (hugeKind === HUGE_FLAGS_1) {
+            const tlo = words[tb + fFlags]!;
             order = tlo & 0xff;
-            huge = test(hs.bit, tlo, thi);
+            huge = ((tlo & hugeLo) | (words[tb + fFlags + 1]! & hugeHi)) !== 0;
           } else {
-            if (hs.orderOffset !== undefined) order = dv.getUint8(o + hs.orderOffset);
-            if (hs.dtorOffset !== undefined && hs.dtorValue !== undefined) huge = dv.getUint8(o + hs.dtorOffset) === hs.dtorValue;
+            if (orderByte >= 0) order = byteAt(words, (b << 2) + orderByte);
+            if (dtorByte >= 0) huge = byteAt(words, (b << 2) + dtorByte) === dtorValue;
           }
           if (order >= 64 || (order > 0 && cur % 2 ** order !== 0)) order = 0;
           corder[at + i] = order;
@@ -261,32 +401,48 @@ export class StructPageDecoder {
         }
       }
 
-      if (!slab && this.buddy && matches(this.buddy, pageType)) {
+      if (!slab && (pageType & buddyM) === buddyW) {
         p |= Prop.BUDDY;
-        if (offPriv !== undefined) {
-          const plo = dv.getUint32(o + offPriv, true);
-          const phi = dv.getUint32(o + offPriv + 4, true);
-          border[at + i] = phi !== 0 || (freeLen !== undefined ? plo >= freeLen : plo >= 64) ? NO_ORDER : plo;
+        if (fPriv >= 0) {
+          const plo = words[b + fPriv]! >>> 0;
+          border[at + i] = words[b + fPriv + 1]! !== 0 || plo >= freeLimit ? NO_ORDER : plo;
         } else border[at + i] = NO_ORDER;
       }
-      if (this.unaccepted && matches(this.unaccepted, pageType)) p |= Prop.UNACCEPTED;
+      if ((pageType & unaccM) === unaccW) p |= Prop.UNACCEPTED;
 
-      const cache = test(this.lru, lo, hi) || ((this.swapbacked === undefined || test(this.swapbacked, lo, hi)) && test(this.swapcache, lo, hi));
+      const cache =
+        ((lo & lruLo) | (hi & lruHi)) !== 0 ||
+        ((swapbackedAny || ((lo & swapbackedLo) | (hi & swapbackedHi)) !== 0) && ((lo & swapcacheLo) | (hi & swapcacheHi)) !== 0);
       if (cache) p |= Prop.CACHE;
-      if (test(this.private_, lo, hi)) p |= Prop.PRIVATE;
-      if (offMap !== undefined && !slab && (dv.getUint32(o + offMap, true) & 1) !== 0) p |= Prop.ANON;
-      if (test(this.hwpoison, lo, hi)) p |= Prop.HWPOISON;
-      if (!slab && this.offline && matches(this.offline, pageType)) {
-        p |= this.offlineDetection === 'fallback' ? Prop.OFFLINE_FALLBACK : Prop.OFFLINE;
-      }
+      if (((lo & privLo) | (hi & privHi)) !== 0) p |= Prop.PRIVATE;
+      if (fMap >= 0 && !slab && (words[b + fMap]! & 1) !== 0) p |= Prop.ANON;
+      if (((lo & hwpLo) | (hi & hwpHi)) !== 0) p |= Prop.HWPOISON;
+      if (!slab && (pageType & offlineM) === offlineW) p |= offlineProp;
       if (pageType < -128) {
         let types = 0;
-        for (let k = 0; k < this.matchers.length; k++) if (matches(this.matchers[k]!, pageType)) types++;
+        for (let k = 0; k < typeMasks.length; k++) if ((pageType & typeMasks[k]!) === typeWants[k]!) types++;
         if (types > 1) p |= Prop.TYPE_OVERLAP;
       }
       props[at + i] = p;
     }
   }
+
+  /**
+   * The struct pages of `buf` from `bufOff` as little-endian 32-bit words:
+   * a view of `buf` itself when it is 4-byte aligned on a little-endian
+   * host (every caller in dumpsieve), else a copy.
+   */
+  private wordsOf(buf: Uint8Array, bufOff: number, n: number): Int32Array {
+    const len = (n * this.size) >> 2;
+    const byteOffset = buf.byteOffset + bufOff;
+    if (LITTLE_ENDIAN && (byteOffset & 3) === 0) return new Int32Array(buf.buffer, byteOffset, len);
+    if (this.scratch.length < len) this.scratch = new Int32Array(len);
+    const dv = new DataView(buf.buffer, byteOffset, len << 2);
+    for (let k = 0; k < len; k++) this.scratch[k] = dv.getInt32(k << 2, true);
+    return this.scratch;
+  }
+
+  private scratch = new Int32Array(0);
 
   /** VMCOREINFO this decoder was built from. */
   get vmcoreinfo(): VmcoreInfo {

@@ -235,12 +235,22 @@ class ZeroMarker {
     this.zero = Buffer.alloc(pageSize);
   }
 
-  /** Mark the zero pages of `data` (pages [pfn, pfn+n)); returns how many. */
+  /**
+   * Mark the zero pages of `data` (pages [pfn, pfn+n)); returns how many.
+   * A page with a non-zero word among its first or last 16 bytes is not
+   * zero, without a call to the native compare (85 ns a page, most of it
+   * the call); the rest are compared whole.
+   */
   mark(data: Buffer, pfn: number, n: number): number {
     const ps = this.pageSize;
+    const wpp = ps >> 2;
+    const words = (data.byteOffset & 3) === 0 ? new Int32Array(data.buffer, data.byteOffset, n * wpp) : undefined;
     let z = 0;
     for (let k = 0; k < n; k++) {
-      const isZero = data.compare(this.zero, 0, ps, k * ps, (k + 1) * ps) === 0 && !this.keep?.has(pfn + k);
+      const a = k * wpp;
+      const e = a + wpp;
+      const edges = words ? words[a]! | words[a + 1]! | words[a + 2]! | words[a + 3]! | words[e - 1]! | words[e - 2]! | words[e - 3]! | words[e - 4]! : 0;
+      const isZero = edges === 0 && data.compare(this.zero, 0, ps, k * ps, (k + 1) * ps) === 0 && !this.keep?.has(pfn + k);
       this.mask[k] = isZero ? 1 : 0;
       if (isZero) z++;
     }

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { buildElfCore, taggedPage } from '../builders/elf-builder.js';
 import { makeGuest, tempDir, type TempDir } from '../helpers/guests.js';
-import { cli } from './run.js';
+import { spawnSync } from 'node:child_process';
+import { BIN, cli } from './run.js';
 
 let dir: TempDir;
 let image: string;
@@ -195,5 +196,18 @@ describe("makedumpfile's --message-level", () => {
     const b = await cli('filter', '-f', '--message-level', '7', '-d', '31', image, dir.file('ml.kdump'));
     expect(b.code).toBe(0);
     expect(b.stderr).toBe('');
+  });
+});
+
+describe.runIf(BIN !== undefined && !/\.m?js$/.test(BIN))('the bundle launcher', () => {
+  it('drops NODE_EXTRA_CA_CERTS, which node would parse before dumpsieve starts', () => {
+    const env = { ...process.env, NODE_EXTRA_CA_CERTS: dir.file('no-such-ca.pem') };
+    // The control: node given the variable reads the file at start-up (and warns that it cannot).
+    const plain = spawnSync(process.execPath, ['-e', '0'], { env, encoding: 'utf8' });
+    expect(plain.stderr).toMatch(/extra certs/i);
+    const r = spawnSync(BIN!, ['--version'], { env, encoding: 'utf8' });
+    expect(r.status).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toMatch(/^\d+\.\d+\.\d+\n$/);
   });
 });

@@ -80,6 +80,29 @@ describe.each(ERAS)('struct page decoding, era $name', (era) => {
   });
 });
 
+describe.each(ERAS)('struct page words, era $name', (era) => {
+  it('decodes a buffer at an odd byte offset as it decodes an aligned one', () => {
+    const states: State[] = [
+      { kind: 'kernel' }, { kind: 'reserved' }, { kind: 'buddy-head', order: 2 }, { kind: 'offline' }, { kind: 'slab' },
+      { kind: 'anon' }, { kind: 'cache' }, { kind: 'cache-private' }, { kind: 'swapcache' }, { kind: 'hwpoison' },
+      { kind: 'huge-head', hugetlb: true, order: 1, anon: false }, { kind: 'tail', head: 1034, first: true, order: 1, hugetlb: true },
+    ];
+    const aligned = decode(era, states, 1024);
+    const bytes = encodePages(era, states, 1024);
+    const odd = new Uint8Array(bytes.length + 3);
+    odd.set(bytes, 3);
+    const d = new StructPageDecoder(vmcoreinfoFor(era), 'vmcore');
+    const w = new PropWindow(states.length);
+    w.reset(1024, states.length);
+    d.decode(odd, 3, 1024, states.length, w, 0);
+    expect([...w.props]).toEqual([...aligned.props]);
+    expect([...w.compoundOrder]).toEqual([...aligned.compoundOrder]);
+    expect([...w.buddyOrder]).toEqual([...aligned.buddyOrder]);
+    expect(aligned.props[3]! & (Prop.OFFLINE | Prop.OFFLINE_FALLBACK)).not.toBe(0);
+    expect(aligned.props[9]! & Prop.HWPOISON).toBe(Prop.HWPOISON);
+  });
+});
+
 describe('owner bits and overlaps', () => {
   it('6.12: an offline page with owner bits in the low 24 bits is still offline (top-byte match)', () => {
     const d = new StructPageDecoder(vmcoreinfoFor(ERAS.find((e) => e.name === '6.12')!), 'vmcore');
@@ -105,6 +128,11 @@ describe('owner bits and overlaps', () => {
   it('refuses offsets outside struct page', () => {
     const vi = VmcoreInfo.parse('SIZE(page)=64\nOFFSET(page.flags)=0\nOFFSET(page._mapcount)=62\n');
     expect(() => new StructPageDecoder(vi, 'vmcore')).toThrow(/OFFSET\(page._mapcount\)=62 lies outside SIZE\(page\)=64/);
+  });
+
+  it('refuses a field offset that is not a multiple of 4', () => {
+    const vi = VmcoreInfo.parse('SIZE(page)=64\nOFFSET(page.flags)=0\nOFFSET(page.mapping)=26\n');
+    expect(() => new StructPageDecoder(vi, 'vmcore')).toThrow(/OFFSET\(page.mapping\)=26 is not a multiple of 4/);
   });
 
   it('names what a dump level needs and lacks', () => {

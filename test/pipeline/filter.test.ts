@@ -6,6 +6,7 @@ import { filterDump, type FilterOptions } from '../../src/pipeline/filter.js';
 import { readReasonsMap } from '../../src/pipeline/reasons-map.js';
 import { CountingSource } from '../../src/io/source.js';
 import { openDump } from '../../src/formats/registry.js';
+import { buildElfCore } from '../builders/elf-builder.js';
 import { expectedReason, makeGuest, presentPfns, readPages, readTruth, tempDir, type TempDir, type TruthRun } from '../helpers/guests.js';
 
 let dir: TempDir;
@@ -221,5 +222,32 @@ describe('compression workers started before the plan pass', () => {
     expect(a.pages.kept + (a.pages.excluded.zero ?? 0)).toBeLessThan(4096);
     expect(a.output.workers ?? 0).toBe(0);
     expect((await bytesOf(early)).equals(await bytesOf(main))).toBe(true);
+  });
+});
+
+describe('zero pages (-d 1)', () => {
+  it('a page is zero only when every byte is: one non-zero byte anywhere keeps it', async () => {
+    // Page k of the image is zero but for one byte at offsets[k] (-1: all zero).
+    const offsets = [-1, 0, 15, 16, 2048, 4079, 4080, 4095, -1, 7, 4092, 3000];
+    const data = new Uint8Array(offsets.length * 4096);
+    offsets.forEach((o, k) => {
+      if (o >= 0) data[k * 4096 + o] = 0x5a;
+    });
+    const input = dir.file('onebyte.vmcore');
+    await (await import('node:fs/promises')).writeFile(input, buildElfCore({ segments: [{ paddr: 0x100000, data }] }));
+    const map = dir.file('onebyte.reasons');
+    const report = await filterDump({ input, output: dir.file('onebyte.kdump'), dumpLevel: 1, reasonsFile: map });
+    const got = await reasonsOf(map);
+    expect(offsets.map((_, k) => got[0x100 + k])).toEqual(offsets.map((o) => (o < 0 ? 'zero' : 'kept')));
+    expect(report.pages.excluded.zero).toBe(2);
+    // The kept pages hold their byte in the output.
+    const out = await openDump(dir.file('onebyte.kdump'));
+    const page = new Uint8Array(4096);
+    for (const [k, o] of offsets.entries()) {
+      if (o < 0) continue;
+      await out.readPages(0x100 + k, 1, page);
+      expect(page.findIndex((b) => b !== 0)).toBe(o);
+    }
+    await out.close();
   });
 });

@@ -303,7 +303,8 @@ export class ElfDumpReader implements DumpReader {
         const e = Math.min(end, ee[i]!);
         const f = ef[i]!;
         const d = dst + (p - a);
-        if (f >= 0) await readExact(this.src, into, d, e - p, f + (p - es[i]!), `physical address ${hexn(p)}`);
+        const at = p;
+        if (f >= 0) await readExact(this.src, into, d, e - p, f + (p - es[i]!), () => `physical address ${hexn(at)}`);
         else into.fill(0, d, d + (e - p));
         p = e;
         i++;
