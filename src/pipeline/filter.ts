@@ -29,7 +29,7 @@ import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { describePipelineInput, inputPaths, openPipelineInput, type PipelineInput } from './open.js';
 import { ReadAudit, ReasonRuns, WINDOW, WindowClassifier, type DecidedWindow, type OracleTally } from './window.js';
-import { runsOf, type ScanProgress } from './scan.js';
+import type { ScanProgress } from './scan.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
 import { openFlagTable } from './flags.js';
@@ -193,6 +193,8 @@ interface Chunk {
  */
 class ChunkReader {
   private readonly bufs: [Buffer, Buffer];
+  /** (pfn, count) of each chunk of the current read. */
+  private readonly list: number[] = [];
   constructor(
     private readonly reader: DumpReader,
     bytes: number,
@@ -200,17 +202,24 @@ class ChunkReader {
     this.bufs = [Buffer.alloc(bytes), Buffer.alloc(bytes)];
   }
 
-  async *read(w: number, reasons: Uint8Array, n: number, max: number): AsyncGenerator<Chunk> {
-    const list: Array<[number, number]> = [];
-    for (const [i, j] of runsOf(reasons, n, Reason.KEPT)) for (let k = i; k < j; k += max) list.push([w + k, Math.min(max, j - k)]);
+  /** The pages of `runs` ((pfn, count) pairs, ascending), in chunks of at most `max` pages. */
+  async *read(runs: readonly number[], max: number): AsyncGenerator<Chunk> {
+    const list = this.list;
+    list.length = 0;
+    for (let r = 0; r < runs.length; r += 2) {
+      const pfn = runs[r]!;
+      const n = runs[r + 1]!;
+      for (let k = 0; k < n; k += max) list.push(pfn + k, Math.min(max, n - k));
+    }
+    const chunks = list.length >> 1;
     let pending: Promise<void> | undefined;
-    const start = (idx: number): Promise<void> => this.reader.readPages(list[idx]![0], list[idx]![1], idx & 1 ? this.bufs[1] : this.bufs[0]);
-    if (list.length) pending = start(0);
+    const start = (idx: number): Promise<void> => this.reader.readPages(list[2 * idx]!, list[2 * idx + 1]!, idx & 1 ? this.bufs[1] : this.bufs[0]);
+    if (chunks) pending = start(0);
     try {
-      for (let idx = 0; idx < list.length; idx++) {
+      for (let idx = 0; idx < chunks; idx++) {
         await pending;
-        pending = idx + 1 < list.length ? start(idx + 1) : undefined;
-        yield { pfn: list[idx]![0], count: list[idx]![1], data: idx & 1 ? this.bufs[1] : this.bufs[0] };
+        pending = idx + 1 < chunks ? start(idx + 1) : undefined;
+        yield { pfn: list[2 * idx]!, count: list[2 * idx + 1]!, data: idx & 1 ? this.bufs[1] : this.bufs[0] };
       }
     } finally {
       // A consumer that stops early must not leave a read in flight.
@@ -405,12 +414,14 @@ async function planPass(run: FilterRun): Promise<FilterPlan> {
   let keptRuns = 0;
   let runEnd = -1;
   const progress = (p: ScanProgress): void => run.opts.onProgress?.({ phase: 'plan', phases: PHASES, ...p });
+  const kept: number[] = [];
   for await (const w of run.classifier.windows(progress, audit)) {
     if (w.ram) {
-      for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) {
-        keptPages += j - i;
-        if (w.start + i !== runEnd) keptRuns++;
-        runEnd = w.start + j;
+      keptOf(w, kept);
+      for (let k = 0; k < kept.length; k += 2) {
+        keptPages += kept[k + 1]!;
+        if (kept[k] !== runEnd) keptRuns++;
+        runEnd = kept[k]! + kept[k + 1]!;
       }
     }
     decisions.record(w.start, w.count, w.reasons);
@@ -438,14 +449,67 @@ async function outputPlan(run: FilterRun, plan: FilterPlan): Promise<OutputPlan>
   };
 }
 
+/** The kept runs of a window as (pfn, count) pairs into `out`: from its coded runs when replayed, else from its reasons. */
+function keptOf(w: DecidedWindow, out: number[]): void {
+  out.length = 0;
+  const c = w.coded;
+  if (c) {
+    for (let q = c.from, i = w.start; q < c.to; q++) {
+      const v = c.codes[q]!;
+      if ((v & 15) === Reason.KEPT) out.push(i, v >>> 4);
+      i += v >>> 4;
+    }
+    return;
+  }
+  const { reasons, count: n } = w;
+  for (let i = 0; i < n; ) {
+    if (reasons[i] !== Reason.KEPT) {
+      i++;
+      continue;
+    }
+    let j = i + 1;
+    while (j < n && reasons[j] === Reason.KEPT) j++;
+    out.push(w.start + i, j - i);
+    i = j;
+  }
+}
+
+/** Set bits [a, b) of a bitmap (bit i of byte i >> 3 is pfn i, as in kdump's bitmaps). */
+function setBits(bits: Uint8Array, a: number, b: number): void {
+  if (a >= b) return;
+  let lo = a >> 3;
+  const hi = b >> 3;
+  if (lo === hi) {
+    bits[lo]! |= ((1 << (b - a)) - 1) << (a & 7);
+    return;
+  }
+  if (a & 7) bits[lo++]! |= (0xff << (a & 7)) & 0xff;
+  if (hi > lo) bits.fill(0xff, lo, hi);
+  if (b & 7) bits[hi]! |= (1 << (b & 7)) - 1;
+}
+
 /**
- * A window's two bitmaps (RAM: not a hole; dumped: kept), a byte of each
- * at a time, and its pages added to `counts` by reason. Returns the bytes
- * of each bitmap.
+ * A window's two bitmaps (RAM: not a hole; dumped: kept) and its pages
+ * added to `counts` by reason: a run at a time for a replayed window, else
+ * a byte of each at a time. Returns the bytes of each bitmap.
  */
 function windowBitmaps(w: DecidedWindow, ramBits: Uint8Array, dumpBits: Uint8Array, counts: Float64Array): number {
-  const { count: n, reasons, states } = w;
+  const { count: n, reasons, states, coded } = w;
   const nb = Math.ceil(n / 8);
+  if (coded) {
+    ramBits.fill(0, 0, nb);
+    dumpBits.fill(0, 0, nb);
+    for (let q = coded.from, i = 0; q < coded.to; q++) {
+      const v = coded.codes[q]!;
+      const r = v & 15;
+      const len = v >>> 4;
+      counts[r]! += len;
+      if (r !== Reason.HOLE) setBits(ramBits, i, i + len);
+      if (r === Reason.KEPT) setBits(dumpBits, i, i + len);
+      i += len;
+    }
+    return nb;
+  }
   if (!w.ram) {
     ramBits.fill(0, 0, nb);
     dumpBits.fill(0, 0, nb);
@@ -484,13 +548,18 @@ async function writePass(run: FilterRun, plan: FilterPlan, out: DumpWriter): Pro
   const dumpBits = new Uint8Array(WINDOW / 8);
   try {
     const progress = (p: ScanProgress): void => opts.onProgress?.({ phase: 'write', phases: PHASES, ...p });
-    const windows: AsyncIterable<DecidedWindow> | Iterable<DecidedWindow> = plan.decisions.complete ? plan.decisions.replay(progress) : run.classifier.windows(progress);
+    // Per-pfn reasons are only needed for the reasons map; without one a replay is worked from its runs.
+    const windows: AsyncIterable<DecidedWindow> | Iterable<DecidedWindow> = plan.decisions.complete
+      ? plan.decisions.replay(progress, reasonsMap !== undefined)
+      : run.classifier.windows(progress);
+    const kept: number[] = [];
     for await (const w of windows) {
       const { start, count: n, reasons } = w;
       const nb = windowBitmaps(w, ramBits, dumpBits, counts);
       await out.bitmaps({ start, count: n, ram: ramBits.subarray(0, nb), dumped: dumpBits.subarray(0, nb) });
       if (w.ram) {
-        for await (const c of run.chunks.read(start, reasons, n, CHUNK)) {
+        keptOf(w, kept);
+        for await (const c of run.chunks.read(kept, CHUNK)) {
           // Progress within the window too: the write pass is where the time goes.
           opts.onProgress?.({ phase: 'write', phases: PHASES, done: c.pfn + c.count, total: run.classifier.maxPfn });
           if (!zeroOut) {
@@ -505,7 +574,7 @@ async function writePass(run: FilterRun, plan: FilterPlan, out: DumpWriter): Pro
             zeros = 0;
             for (let q = 0; q < c.count; q++) {
               if (run.zeros.mask[q]) {
-                reasons[c.pfn - start + q] = Reason.ZERO;
+                if (reasonsMap) reasons[c.pfn - start + q] = Reason.ZERO;
                 zeros++;
               }
             }

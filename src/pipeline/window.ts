@@ -23,6 +23,19 @@ export { WINDOW } from './scan.js';
 /** A scanned window with the reason of every pfn (HOLE throughout a window without RAM). */
 export interface DecidedWindow extends ScanWindow {
   reasons: Uint8Array;
+  /**
+   * A replayed window's decisions as recorded: run-length coded, what the
+   * write pass works from. `reasons` and `states` are then filled only if
+   * the replay was asked for them (`replay(…, perPfn)`).
+   */
+  coded?: CodedRuns | undefined;
+}
+
+/** Runs of one reason, `codes[from..to)`, each `(length << 4) | reason`; neighbours differ in reason. */
+export interface CodedRuns {
+  codes: Uint32Array;
+  from: number;
+  to: number;
 }
 
 /** Protected pages: content rules overridden, status exclusions counted. */
@@ -262,12 +275,15 @@ export class ReasonRuns {
   /**
    * The recorded windows again, as the classifier yielded them (reasons,
    * and the states they imply: a hole is HOLE, RAM without data ABSENT,
-   * the rest PRESENT), without page properties. Buffers are reused.
+   * the rest PRESENT), without page properties, each with its runs
+   * (`coded`). `perPfn` false: reasons and states are left unfilled, for
+   * a caller that works from the runs. Buffers are reused.
    */
-  *replay(onProgress?: (p: ScanProgress) => void): Generator<DecidedWindow> {
+  *replay(onProgress?: (p: ScanProgress) => void, perPfn = true): Generator<DecidedWindow> {
     if (!this.complete) throw new Error('ReasonRuns: replay of an incomplete pass');
     const { reasons, states, runs, windows } = this;
-    const win: DecidedWindow = { start: 0, count: 0, states, ram: false, props: null, reasons };
+    const coded: CodedRuns = { codes: runs, from: 0, to: 0 };
+    const win: DecidedWindow = { start: 0, count: 0, states, ram: false, props: null, reasons, coded };
     let total = 0;
     for (let k = 0; k < windows.length; k += 3) total = windows[k]! + windows[k + 1]!;
     let from = 0;
@@ -282,6 +298,8 @@ export class ReasonRuns {
         const v = runs[q]!;
         const r = v & 15;
         const n = v >>> 4;
+        if (r !== Reason.HOLE) ram = true;
+        if (!perPfn) continue;
         const st = r === Reason.HOLE ? PfnState.HOLE : r === Reason.ABSENT ? PfnState.ABSENT : PfnState.PRESENT;
         if (n < 64) {
           // Short runs (most of a fragmented guest's): a loop costs less than two fill() calls.
@@ -293,9 +311,10 @@ export class ReasonRuns {
           reasons.fill(r, i, i + n);
           states.fill(st, i, i + n);
         }
-        if (r !== Reason.HOLE) ram = true;
         i += n;
       }
+      coded.from = from;
+      coded.to = end;
       from = end;
       win.start = start;
       win.count = count;
