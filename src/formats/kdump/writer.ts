@@ -355,16 +355,26 @@ export class KdumpWriter implements DumpWriter {
     const lastMask = (end - w.start) % 8 === 0 ? 0xff : (1 << ((end - w.start) % 8)) - 1;
     let byteIndex = w.start / 8;
     if (this.bmFill > 0 && this.bmFirst + this.bmFill !== byteIndex) await this.flushBitmaps();
-    for (let i = 0; i < bytes; i++) {
+    // Copied as much at a time as the buffers have room for; the window's last byte masked to its count.
+    for (let i = 0; i < bytes; ) {
       if (this.bmFill === this.bm1.length) await this.flushBitmaps();
       if (this.bmFill === 0) this.bmFirst = byteIndex;
-      const mask = i === bytes - 1 ? lastMask : 0xff;
-      const d = w.dumped[i]! & mask;
-      this.bm1[this.bmFill] = w.ram[i]! & mask;
-      this.bm2[this.bmFill] = d;
-      this.dumpedBits += POPCOUNT8[d]!;
-      this.bmFill++;
-      byteIndex++;
+      const at = this.bmFill;
+      const n = Math.min(bytes - i, this.bm1.length - at);
+      const bm1 = this.bm1;
+      const bm2 = this.bm2;
+      bm1.set(w.ram.subarray(i, i + n), at);
+      bm2.set(w.dumped.subarray(i, i + n), at);
+      if (i + n === bytes) {
+        bm1[at + n - 1]! &= lastMask;
+        bm2[at + n - 1]! &= lastMask;
+      }
+      let bits = 0;
+      for (let k = at; k < at + n; k++) bits += POPCOUNT8[bm2[k]!]!;
+      this.dumpedBits += bits;
+      this.bmFill = at + n;
+      byteIndex += n;
+      i += n;
     }
     this.bitmapNext = end;
   }
