@@ -359,7 +359,9 @@ function startup() {
     return summary(runs);
   };
   const [cmd, pre] = dsCommand(['--version']);
-  const node = one(process.execPath, ['-e', '0']);
+  // The floor is node as the launcher starts it: without NODE_EXTRA_CA_CERTS (which node parses before anything runs).
+  const node = one('env', ['-u', 'NODE_EXTRA_CA_CERTS', process.execPath, '-e', '0']);
+  const certs = process.env.NODE_EXTRA_CA_CERTS ? one(process.execPath, ['-e', '0']) : undefined;
   const ds = one(cmd, pre);
   const mdf = withMdf ? one('makedumpfile', ['-v']) : undefined;
   log(`\n## start-up, median of ${startupRuns}`);
@@ -367,9 +369,10 @@ function startup() {
   log('| command | wall s | CPU s | peak RSS MiB |');
   log('| --- | ---: | ---: | ---: |');
   log(`| \`node -e 0\` (the floor) | ${node.seconds.toFixed(3)} | ${node.cpu.toFixed(3)} | ${node.rssMiB.toFixed(0)} |`);
+  if (certs) log(`| \`node -e 0\` with this shell's NODE_EXTRA_CA_CERTS (the launcher drops it) | ${certs.seconds.toFixed(3)} | ${certs.cpu.toFixed(3)} | ${certs.rssMiB.toFixed(0)} |`);
   log(`| \`dumpsieve --version\` | ${ds.seconds.toFixed(3)} | ${ds.cpu.toFixed(3)} | ${ds.rssMiB.toFixed(0)} |`);
   if (mdf) log(`| \`makedumpfile -v\` | ${mdf.seconds.toFixed(3)} | ${mdf.cpu.toFixed(3)} | ${mdf.rssMiB.toFixed(0)} |`);
-  return { node, ds, mdf };
+  return { node, certs, ds, mdf };
 }
 
 /** Peak RSS of one dumpsieve run per mode on a big image, beside the first image's. */
