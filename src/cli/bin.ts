@@ -16,8 +16,11 @@ if (argv.length === 1 && argv[0] === '--version') {
   const { main } = await import('./main.js');
   // On a signal, remove whatever is unfinished (temporary outputs, spilled
   // or inflated inputs) and exit as a shell reports a signal: 128 + its number.
+  // Set when a handler below owns the exit (after its clean-up).
+  let exiting = false;
   for (const [signal, number] of [['SIGINT', 2], ['SIGHUP', 1], ['SIGTERM', 15]] as const) {
     process.on(signal, () => {
+      exiting = true;
       void abortAllSinks().finally(() => process.exit(128 + number));
     });
   }
@@ -25,9 +28,17 @@ if (argv.length === 1 && argv[0] === '--version') {
   // one awaited) still ends in one line and leaves no temporary output.
   process.on('uncaughtException', (err: Error) => {
     const debug = argv.includes('--debug');
+    exiting = true;
     process.stderr.write(`dumpsieve: internal error: ${err?.message ?? String(err)}${debug ? '' : ' (run with --debug for details)'}\n`);
     if (debug && err?.stack) process.stderr.write(`${err.stack}\n`);
     void abortAllSinks().finally(() => process.exit(1));
   });
-  process.exitCode = await main(argv);
+  const code = await main(argv);
+  // Exit at once: everything is written (standard output and error are
+  // synchronous for files, pipes and terminals on Linux), and letting the
+  // event loop drain first costs the isolate's teardown (7 ms of a 32 MiB
+  // guest's 116 ms filter). A signal's handler exits by itself, with its
+  // own status, once its clean-up is done.
+  if (exiting) process.exitCode = code;
+  else process.exit(code);
 }
