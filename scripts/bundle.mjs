@@ -26,16 +26,16 @@ const out = resolve(i > 0 ? process.argv[i + 1] : join(root, 'bundle'));
 const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 /**
- * V8 flags of the launcher: a young generation of 4 MiB semi-spaces (with
- * 1 MiB, an 8 GiB none run spent 23 ms in 72 scavenges and took 3 % longer;
- * 4 MiB costs 2 MiB of peak RSS), an old generation
+ * V8 flags of the launcher: a young generation of 1 MiB semi-spaces (4 MiB
+ * made an 8 GiB none run 3 % faster, but peak RSS grew with the guest: a
+ * 32 GiB guest's -l run 63 MiB, its -z run 106 MiB), an old generation
  * capped well under the crashkernel reservation, one background thread,
  * and four times V8's default interrupt budget, so that only code that
  * stays hot (the page loops) is optimized by TurboFan: without it a 2 GiB
  * run spent a quarter of its CPU optimizing code that runs a few times
  * (argument parsing, set-up). See docs/kdump.md for the figures.
  */
-export const NODE_FLAGS = ['--max-semi-space-size=4', '--max-old-space-size=96', '--v8-pool-size=1', '--interrupt-budget=270336'];
+export const NODE_FLAGS = ['--max-semi-space-size=1', '--max-old-space-size=96', '--v8-pool-size=1', '--interrupt-budget=270336'];
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
