@@ -12,7 +12,7 @@
  */
 import type { RangeSet } from '../core/rangeset.js';
 import { fmix32 } from '../core/hash.js';
-import { UsageError } from '../core/errors.js';
+import { isDumpContentError, UsageError } from '../core/errors.js';
 import { PfnState, type Codec, type DumpReader } from '../formats/types.js';
 import { ALL_CODECS, PageCompressor, allocBatch, type CompressedBatch } from '../formats/kdump/codecs/index.js';
 import { kdumpLayout, notesForOutput } from '../formats/kdump/writer.js';
@@ -194,7 +194,10 @@ export async function analyzeDump(opts: AnalyzeOptions): Promise<AnalyzeReport> 
   try {
     flags = await chooseFlagSource(reader, 30, opts.flagsTable).catch(async (err: unknown) => {
       // Without struct page data analysis still reports holes and zero pages.
-      const f = await chooseFlagSource(reader, 1, opts.flagsTable).catch(() => undefined);
+      const f = await chooseFlagSource(reader, 1, opts.flagsTable).catch((e: unknown) => {
+        if (isDumpContentError(e)) return undefined;
+        throw e;
+      });
       if (f) return f;
       if (reader.info.vmcoreinfo === undefined && !opts.flagsTable) return undefined;
       throw err;

@@ -13,7 +13,7 @@
  * Memory is bounded by the window size, whatever the image size.
  */
 import type { Writable } from 'node:stream';
-import { DumpError, UsageError } from '../core/errors.js';
+import { DumpError, isDumpContentError, UsageError } from '../core/errors.js';
 import type { RangeSet } from '../core/rangeset.js';
 import { AtomicFileSink, StreamWriter, type PositionalSink } from '../io/sink.js';
 import { readUtsname } from '../kernel/utsname.js';
@@ -716,7 +716,10 @@ async function utsnameOf(reader: DumpReader, flags: PageFlagSource | undefined):
   if (u && u.sysname) return u;
   const vi = reader.info.vmcoreinfo;
   if (vi && flags instanceof MemMapFlagSource) {
-    const read = await readUtsname(vi, flags.translator).catch(() => undefined);
+    const read = await readUtsname(vi, flags.translator).catch((err: unknown) => {
+      if (isDumpContentError(err)) return undefined;
+      throw err;
+    });
     if (read && read.sysname === 'Linux' && read.release) return read;
   }
   const release = vi?.osrelease ?? '';

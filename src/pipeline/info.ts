@@ -11,7 +11,7 @@
  * the pfns (counting offline pages needs struct page, which info opens
  * anyway).
  */
-import { DumpError } from '../core/errors.js';
+import { isDumpContentError } from '../core/errors.js';
 import { MemMapFlagSource, type FlagSourceDescription } from '../classify/flagsource.js';
 import { PfnState, type DumpReader, type SegmentInfo, type Utsname } from '../formats/types.js';
 import { readUtsname } from '../kernel/utsname.js';
@@ -96,7 +96,7 @@ export async function inspectDump(input: DumpInput, opts: InspectOptions = {}): 
       try {
         src = await MemMapFlagSource.open(reader);
       } catch (err) {
-        if (!(err instanceof DumpError)) throw err;
+        if (!isDumpContentError(err)) throw err;
         kernelError = err.message;
       }
     }
@@ -104,7 +104,7 @@ export async function inspectDump(input: DumpInput, opts: InspectOptions = {}): 
     // hwpoison pages from struct page when the crash summary wants them
     // (a mem_map that cannot be read leaves them unknown).
     let counts = opts.triage !== false && src ? await countPfns(reader, src).catch((err: unknown) => {
-      if (err instanceof DumpError) return undefined;
+      if (isDumpContentError(err)) return undefined;
       throw err;
     }) : undefined;
     const counted = counts !== undefined;
@@ -130,24 +130,20 @@ export async function inspectDump(input: DumpInput, opts: InspectOptions = {}): 
       const pageKeys: Record<string, string> = {};
       for (const k of vi.keys()) if (PAGE_KEY.test(k)) pageKeys[k] = vi.get(k)!;
       report.vmcoreinfo = { osrelease: vi.osrelease, crashTime: vi.crashTime, keys: vi.size, pageKeys };
-      try {
-        const src = await MemMapFlagSource.open(reader);
-        report.kernel = src.describe();
-        const image = await locateKernelImage(reader, src);
-        if (image.found) report.kernelImage = image.ranges.toJSON();
-        else report.kernelImageMissing = image.why;
-        report.utsname ??= await readUtsname(vi, src.translator).catch(() => undefined);
-      } catch (err) {
-        if (!(err instanceof DumpError)) throw err;
-        report.kernelError = err.message;
-      }
       if (src) {
         try {
           report.kernel = src.describe();
-          report.kernelImage = (await src.translator.kernelImagePfns()).map((r) => [r.start, r.end]);
-          report.utsname ??= await readUtsname(vi, src.translator).catch(() => undefined);
+          // The image proper (PG_reserved pages of the kernel-text mapping), as filter protects it.
+          const image = await locateKernelImage(reader, src);
+          if (image.found) report.kernelImage = image.ranges.toJSON();
+          else report.kernelImageMissing = image.why;
+          // Best effort: an image without a readable init_uts_ns still gets a report.
+          report.utsname ??= await readUtsname(vi, src.translator).catch((err: unknown) => {
+            if (isDumpContentError(err)) return undefined;
+            throw err;
+          });
         } catch (err) {
-          if (!(err instanceof DumpError)) throw err;
+          if (!isDumpContentError(err)) throw err;
           report.kernelError = err.message;
         }
       } else report.kernelError = kernelError;

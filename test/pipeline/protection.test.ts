@@ -16,7 +16,8 @@ import { validateDump } from '../../src/pipeline/validate.js';
 import { buildGuest, GuestImageSource, type Guest } from '../../src/synth/index.js';
 import type { PlanRun } from '../../src/synth/plan.js';
 import type { Codec } from '../../src/formats/types.js';
-import { expectedReason } from '../helpers/guests.js';
+import { expectedReason, makeGuest, tempDir } from '../helpers/guests.js';
+import { inspectDump } from '../../src/pipeline/info.js';
 import { bytesTouched, fileRangesOf, probeFilter, statusRuns, truthOracle } from '../helpers/probe.js';
 
 const MiB = 1 << 20;
@@ -148,6 +149,32 @@ describe('no status page is read, whatever is protected', () => {
       });
     });
   }
+});
+
+/** The truth's kernel image proper: reserved pages of the kernel-text mapping within [kbase, kbase + imagePages). */
+function imageProper(g: Guest): RangeSet {
+  return RangeSet.from(
+    g.plan.runs
+      .filter((x) => x.memmap === 'reserved' && x.start < g.layout.kbase + g.layout.imagePages && x.start + x.count > g.layout.kbase)
+      .map((x) => ({ start: Math.max(x.start, g.layout.kbase), end: Math.min(x.start + x.count, g.layout.kbase + g.layout.imagePages) })),
+  );
+}
+
+describe('info reports the kernel image proper, as filter protects it', () => {
+  it('not the whole kernel-text mapping its neighbours share', async () => {
+    const spec = GUESTS[0]!;
+    const g = guest(spec);
+    expect(neighbourRuns(g).length).toBeGreaterThan(0);
+    const dir = await tempDir();
+    try {
+      const file = await makeGuest(dir, 'g.vmcore', { scenario: spec.scenario, kernel: spec.kernel, seed: spec.seed, size: 64 * MiB });
+      const r = await inspectDump(file, { triage: false });
+      expect(r.kernelImageMissing).toBeUndefined();
+      expect(r.kernelImage).toEqual(imageProper(g).toJSON());
+    } finally {
+      await dir.remove();
+    }
+  });
 });
 
 describe('the kept set is the truth rule set; the kernel image is the image proper', () => {
