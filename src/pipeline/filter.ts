@@ -29,7 +29,7 @@ import { DL, Reason, REASON_COUNT, REASON_NAMES } from '../classify/reasons.js';
 import type { RamOracle } from '../ram/oracle.js';
 import { describePipelineInput, inputPaths, openPipelineInput, type PipelineInput } from './open.js';
 import { ReadAudit, ReasonRuns, WINDOW, WindowClassifier, type DecidedWindow, type OracleTally } from './window.js';
-import type { ScanProgress } from './scan.js';
+import { runsOf, type ScanProgress } from './scan.js';
 import { ReasonsMapWriter } from './reasons-map.js';
 import { DEFAULT_COSTS, costStrategies, type CostParams, type StrategyCost } from './cost.js';
 import { openFlagTable } from './flags.js';
@@ -461,17 +461,7 @@ function keptOf(w: DecidedWindow, out: number[]): void {
     }
     return;
   }
-  const { reasons, count: n } = w;
-  for (let i = 0; i < n; ) {
-    if (reasons[i] !== Reason.KEPT) {
-      i++;
-      continue;
-    }
-    let j = i + 1;
-    while (j < n && reasons[j] === Reason.KEPT) j++;
-    out.push(w.start + i, j - i);
-    i = j;
-  }
+  for (const [i, j] of runsOf(w.reasons, w.count, Reason.KEPT)) out.push(w.start + i, j - i);
 }
 
 /** Set bits [a, b) of a bitmap (bit i of byte i >> 3 is pfn i, as in kdump's bitmaps). */
